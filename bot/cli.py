@@ -1,0 +1,71 @@
+"""Command-line interface: ``python -m bot`` (console chat) and ``python -m bot parse``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from bot.adapters import console
+from bot.config import Config, ConfigError
+from grammar import Limits, parse_message
+
+EXIT_PARSE_ERROR = 2
+EXIT_CONFIG_ERROR = 78  # EX_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="action")
+    parse = sub.add_parser("parse", help="print how the bot reads a command, then exit")
+    parse.add_argument("--json", action="store_true", help="print JSON (see the README)")
+    parse.add_argument("text", nargs="+", help="the command text; several lines allowed")
+    sub.add_parser("console", help="chat with the bot in this terminal (the default)")
+    return parser
+
+
+def parse_cli(text: str, *, name: str, limits: Limits, as_json: bool) -> tuple[str, str, int]:
+    """Parse ``text``; return (stdout, stderr, exit code)."""
+    results = parse_message(text, console.console_triggers(name), limits=limits)
+    out: list[str] = []
+    err: list[str] = []
+    for parsed in results:
+        if parsed.error is not None:
+            err.append(parsed.error.render())
+        elif not as_json:
+            assert parsed.command is not None
+            out.append(parsed.command.canonical())
+    if as_json:
+        payload = [
+            {"error": p.error.to_json()} if p.error else p.command.to_json()  # type: ignore[union-attr]
+            for p in results
+        ]
+        out = [json.dumps(payload, indent=2, sort_keys=True)]
+    if not results:
+        err.append("no command found in the text.")
+    failed = not results or any(p.error for p in results)
+    return "\n".join(out), "\n".join(err), EXIT_PARSE_ERROR if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = Config.from_env(os.environ)
+    except ConfigError as error:
+        print(f"taskbot: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if args.action == "parse":
+        stdout, stderr, code = parse_cli(
+            " ".join(args.text), name=config.name, limits=config.limits, as_json=args.json
+        )
+        if stdout:
+            print(stdout)
+        if stderr:
+            print(stderr, file=sys.stderr)
+        return code
+    console.run(
+        sys.stdin, sys.stdout, name=config.name, limits=config.limits, prompt=sys.stdin.isatty()
+    )
+    return 0

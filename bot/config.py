@@ -1,0 +1,54 @@
+"""The bot's settings, read once at start-up from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from grammar import Limits
+
+PREFIX = "TASKBOT_"
+DEFAULT_NAME = "taskbot"
+DEFAULT_MAX_TIMES = 20
+KNOWN_SETTINGS = ("TASKBOT_NAME", "TASKBOT_MAX_TIMES")
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has a value the bot cannot use; the message names it."""
+
+
+def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{key} must be at least 1, not {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Typed settings; see the configuration reference in the README."""
+
+    name: str = DEFAULT_NAME
+    max_times: int = DEFAULT_MAX_TIMES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        """Read ``TASKBOT_*`` variables; an unknown one stops start-up with its name."""
+        unknown = sorted(k for k in env if k.startswith(PREFIX) and k not in KNOWN_SETTINGS)
+        if unknown:
+            known = ", ".join(KNOWN_SETTINGS)
+            raise ConfigError(f"unknown setting {unknown[0]}; the known ones are {known}")
+        name = env.get("TASKBOT_NAME", "").strip() or DEFAULT_NAME
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"TASKBOT_NAME must be letters, digits, - or _, not {name!r}")
+        return cls(name=name, max_times=_positive_int(env, "TASKBOT_MAX_TIMES", DEFAULT_MAX_TIMES))
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_times=self.max_times)

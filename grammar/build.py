@@ -1,0 +1,613 @@
+"""Turn the grammar's items into typed commands, rejecting what is well-formed but wrong."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyparsing as pp
+
+from grammar import model as m
+from grammar import trysyntax
+from grammar.errors import Fix, nearest, one_of
+from grammar.tokens import Item
+from grammar.vocabulary import (
+    ALIASES,
+    BUILD_TYPES,
+    GROUP_SYMBOL,
+    HELP_TOPICS,
+    HEX_NODE,
+    LATEST_WORDS,
+    PROJECT_NAME,
+    REQUEST_ID,
+    REVISION,
+    TASK_ID,
+    VERBS,
+)
+
+# --- what users read -------------------------------------------------------------
+
+NO_COMMAND = "no command given: say what to do, e.g. `schedule mochitest-1` or `help`."
+UNKNOWN_VERB = "`{word}` is not a command; the commands are {verbs}."
+REVISION_FORMS = "7 to 40 hex digits, `latest`, or `project@revision` (e.g. `autoland@abc123f`)"
+MISSING = {
+    "revision": "`on` needs a revision: " + REVISION_FORMS + ".",
+    "filter": "`for` needs a platform or build type, e.g. `for linux64/debug`.",
+    "count": "`times` needs a number, e.g. `times 3`.",
+}
+NOT_A_REVISION = "`{raw}` is not a revision: use " + REVISION_FORMS + "."
+BAD_HEX_LENGTH = "a revision has 7 to 40 hex digits; `{node}` has {count}."
+BAD_HEX_DIGIT = "`{node}` is not a revision: `{char}` is not a hex digit."
+LOOKS_LIKE_REVISION = "`{raw}` looks like a revision, not a job: put `on` before it."
+BAD_SYMBOL = "`{raw}` is not a Treeherder symbol: write GROUP(SYMBOL), like `M(bc3)`."
+BAD_BUILD_TYPE = "`{raw}` is not a build type; the build types are {types}."
+BAD_PAIR = "`{raw}` is not PLATFORM/BUILD-TYPE, like `linux64/debug`."
+TIMES_TOO_LOW = "`{raw}`: the count must be at least 1."
+TIMES_TOO_HIGH = "`{raw}`: at most {limit} copies per request."
+TWICE = "`{word}` repeats what column {column} already says; keep one."
+UNKNOWN_OPTION = "`{raw}` is not an option of `{verb}`; it takes {options}."
+NO_OPTIONS = "`{verb}` takes no options, so `{raw}` means nothing here."
+UNTERMINATED = "this quote is never closed; end the query with {quote}."
+EMPTY_QUERY = "the quoted query is empty; put search words between the quotes."
+UNEXPECTED = "`{raw}` does not fit here: {usage}"
+NEEDS_JOBS = (
+    "`{verb}` needs at least one job: a label, a symbol like `M(bc3)`, "
+    "a suite like `mochitest-1`, a glob, or a quoted query."
+)
+NEEDS_CANCEL_TARGET = "`cancel` needs what to cancel: a request id (`r7f3a`), a taskId, or `all`."
+ALL_AND_TARGETS = "`cancel all` cancels everything; leave out `{raw}` or `all`."
+NOT_A_TARGET = "`{raw}` is not a request id (like `r7f3a`) or a taskId."
+NOT_A_REQUEST_ID = "`{raw}` is not a request id; request ids look like `r7f3a`."
+CONFIRM_NEEDS_ID = "`confirm` needs the request id from the preview, e.g. `confirm r7f3a`."
+UNKNOWN_TOPIC = "there is no help on `{raw}`; ask about {topics}."
+BOTH_REQUEST_AND_REVISION = "ask for a request or a revision, not both."
+TRY_NEEDS_BUILDS = "try syntax selects nothing without `-b` (o, d or do) or `-j`: add `-b do`."
+TRY_BAD_BUILD = "`-b` takes `o` (opt), `d` (debug) or both (`do`), not `{raw}`."
+TRY_BAD_NUMBER = "`{flag}` takes a whole number from 1 to {limit}, not `{raw}`."
+TRY_BAD_SETENV = "`--setenv` takes NAME=VALUE, not `{raw}`."
+TRY_BAD_TESTS = (
+    "`{flag}` could not be read at `{found}`: "
+    "write tests like `mochitest-1[linux64,-windows10-64],xpcshell`."
+)
+TRY_UNKNOWN_OPTION = "`{raw}` is not a try option."
+TRY_MISSING_VALUE = "`{name}` needs a value."
+TRY_ALL_WITH_OTHERS = "`-j` takes `all`, `none` or a list of jobs, not a mix."
+
+USAGE = {
+    "schedule": "schedule JOBS [on REVISION] [for PLATFORMS] [xN] [--dry-run]",
+    "retrigger": "retrigger JOBS|TASKIDS|failed [on REVISION] [for PLATFORMS] [xN] [--dry-run]",
+    "cancel": "cancel REQUEST-ID|TASKID|all [on REVISION]",
+    "status": "status [REQUEST-ID|REVISION]",
+    "jobs": "jobs [QUERY] [on REVISION] [for PLATFORMS]",
+    "confirm": "confirm REQUEST-ID",
+    "help": "help [COMMAND]",
+    "try": "try: -b do -p PLATFORMS -u TESTS [--rebuild N] [on REVISION]",
+}
+DRY_RUN_SPELLINGS = ("--dry-run", "--preview")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds a deployment sets on what one command may ask for."""
+
+    max_times: int = 20
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class BuildError(Exception):
+    """A command that parsed but cannot stand; ``loc`` and ``length`` are in the command."""
+
+    def __init__(self, message: str, loc: int, length: int = 1, fix: Fix | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+        self.length = length
+        self.fix = fix
+
+    @classmethod
+    def at(cls, item: Item, message: str, fix: Fix | None = None) -> BuildError:
+        return cls(message, item.loc, len(item.raw), fix)
+
+
+# --- single values ----------------------------------------------------------------
+
+
+def parse_revision(item: Item) -> m.Revision:
+    """``abc123f``, ``autoland@abc123f``, ``autoland:tip``, ``latest`` or ``autoland``."""
+    match = REVISION.fullmatch(item.raw)
+    if not match:
+        raise BuildError.at(item, NOT_A_REVISION.format(raw=item.raw))
+    project, node = match["project"], match["node"]
+    if node.lower() in LATEST_WORDS:
+        return m.Revision(None, project)
+    if HEX_NODE.fullmatch(node):
+        if 7 <= len(node) <= 40:
+            return m.Revision(node.lower(), project)
+        raise BuildError.at(item, BAD_HEX_LENGTH.format(node=node, count=len(node)))
+    if project is None and PROJECT_NAME.fullmatch(node) and not _mistyped_hash(node):
+        return m.Revision(None, node)  # ``on autoland``: the project's latest push
+    bad = next((c for c in node if c not in "0123456789abcdefABCDEF"), node[0])
+    raise BuildError.at(item, BAD_HEX_DIGIT.format(node=node, char=bad))
+
+
+def _mistyped_hash(word: str) -> bool:
+    """A word of hex digits but one, with a digit in it: a hash with a typo, not a project."""
+    non_hex = sum(c not in "0123456789abcdefABCDEF" for c in word)
+    return len(word) >= 7 and non_hex <= 1 and any(c.isdigit() for c in word)
+
+
+def _looks_like_revision(word: str) -> bool:
+    return (
+        7 <= len(word) <= 40 and bool(HEX_NODE.fullmatch(word)) and any(c.isdigit() for c in word)
+    )
+
+
+def parse_filter(item: Item) -> m.PlatformFilter:
+    """``linux64``, ``debug`` or ``linux64/debug``."""
+    raw = item.raw
+    if "/" in raw:
+        platform, _, build = raw.rpartition("/")
+        if not platform or not build or "/" in platform:
+            raise BuildError.at(item, BAD_PAIR.format(raw=raw))
+        if build.lower() not in BUILD_TYPES:
+            guess = nearest(build, BUILD_TYPES)
+            start = item.loc + len(platform) + 1
+            fix = Fix(start, item.end, guess) if guess else None
+            raise BuildError(
+                BAD_BUILD_TYPE.format(raw=build, types=one_of(BUILD_TYPES)), start, len(build), fix
+            )
+        return m.PlatformFilter(platform, build.lower())
+    if raw.lower() in BUILD_TYPES:
+        return m.PlatformFilter(None, raw.lower())
+    if not any(c.isdigit() for c in raw):
+        guess = nearest(raw, BUILD_TYPES, cutoff=0.75)
+        if guess:
+            raise BuildError.at(
+                item,
+                BAD_BUILD_TYPE.format(raw=raw, types=one_of(BUILD_TYPES)),
+                Fix(item.loc, item.end, guess),
+            )
+    return m.PlatformFilter(raw, None)
+
+
+def classify(item: Item, *, task_ids: bool = False) -> m.Selector:
+    """Decide which kind of selector a word is."""
+    raw = item.raw
+    if item.kind == "query":
+        text = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        if not text.strip():
+            raise BuildError.at(item, EMPTY_QUERY)
+        return m.Query(" ".join(text.split()))
+    if item.kind == "unterminated":
+        return _unterminated(item)
+    if task_ids and TASK_ID.fullmatch(raw):
+        return m.TaskId(raw)
+    if _looks_like_revision(raw):
+        raise BuildError.at(
+            item, LOOKS_LIKE_REVISION.format(raw=raw), Fix(item.loc, item.loc, "on ")
+        )
+    if any(c in m.GLOB_CHARS for c in raw):
+        return m.Glob(raw)
+    if "(" in raw or ")" in raw:
+        match = GROUP_SYMBOL.fullmatch(raw)
+        if not match:
+            raise BuildError.at(item, BAD_SYMBOL.format(raw=raw))
+        return m.Symbol(match["group"], match["symbol"])
+    if "/" in raw:
+        return m.Label(raw)
+    return m.Name(raw)
+
+
+def _unterminated(item: Item) -> m.Query:
+    quote = item.raw[0]
+    raise BuildError(UNTERMINATED.format(quote=quote), item.loc, 1, Fix(item.end, item.end, quote))
+
+
+# --- clauses shared by several verbs ----------------------------------------------------
+
+
+class Builder:
+    """Walks a command's items in order, collecting the shared clauses as it goes."""
+
+    def __init__(self, verb: str, items: list[Item], limits: Limits, end: int) -> None:
+        self.verb = verb
+        self.items = items
+        self.limits = limits
+        self.pos = 0
+        self.seen: dict[str, Item] = {}
+        self.revision: m.Revision | None = None
+        self.filters: list[m.PlatformFilter] = []
+        self.times = 1
+        self.dry_run = False
+        self.end = end  # where the command's last token ends
+
+    def __iter__(self) -> Builder:
+        return self
+
+    def __next__(self) -> Item:
+        if self.pos >= len(self.items):
+            raise StopIteration
+        item = self.items[self.pos]
+        self.pos += 1
+        return item
+
+    def peek(self) -> Item | None:
+        return self.items[self.pos] if self.pos < len(self.items) else None
+
+    def once(self, item: Item, word: str | None = None) -> None:
+        """BuildError a clause given a second time."""
+        key = word or item.kind
+        first = self.seen.get(key)
+        if first is not None:
+            raise BuildError.at(item, TWICE.format(word=item.raw, column=first.loc + 1))
+        self.seen[key] = item
+
+    def argument(self, keyword: Item) -> Item:
+        """The item after ``keyword``; a ``missing`` one becomes a clear rejection."""
+        item = next(self)
+        if item.kind == "missing":
+            following = self.peek()
+            message = MISSING[item.raw]
+            if following is not None:
+                message += f" Found `{following.raw}`."
+            raise BuildError(message, item.loc if following is None else following.loc, 1)
+        return item
+
+    def clause(self, item: Item) -> bool:
+        """Take ``item`` if it opens a shared clause; tell whether it did."""
+        if item.kind == "on":
+            self.once(item, "on")
+            self.revision = parse_revision(self.argument(item))
+        elif item.kind == "for":
+            self.once(item, "for")
+            self.argument(item)
+            self.pos -= 1
+            while (nxt := self.peek()) is not None and nxt.kind == "filter":
+                self.filters.append(parse_filter(next(self)))
+        elif item.kind in ("times", "times_word"):
+            self.once(item, "times")
+            self.times = self.count(item)
+        elif item.kind == "dry_run":
+            self.once(item, "dry_run")
+            self.dry_run = True
+        elif item.kind == "option":
+            guess = nearest(item.raw, DRY_RUN_SPELLINGS)
+            fix = Fix(item.loc, item.end, guess) if guess else None
+            message = UNKNOWN_OPTION.format(raw=item.raw, verb=self.verb, options="`--dry-run`")
+            raise BuildError.at(item, message, fix)
+        else:
+            return False
+        return True
+
+    def count(self, item: Item) -> int:
+        if item.kind == "times":
+            where, value = item, int(item.raw[1:])
+        else:
+            where = self.argument(item)
+            value = int(where.raw)
+        raw = item.raw if item is where else f"{item.raw} {where.raw}"
+        span_end = where.end
+        if value < 1:
+            fix = Fix(item.loc, span_end, "")  # one copy is what no count asks for
+            raise BuildError(TIMES_TOO_LOW.format(raw=raw), item.loc, span_end - item.loc, fix)
+        if value > self.limits.max_times:
+            limit = self.limits.max_times
+            fix = Fix(item.loc, span_end, f"x{limit}")
+            raise BuildError(
+                TIMES_TOO_HIGH.format(raw=raw, limit=limit), item.loc, span_end - item.loc, fix
+            )
+        return value
+
+    def platform_filters(self) -> tuple[m.PlatformFilter, ...]:
+        """Pairs as given; lone platforms and build types combined with each other."""
+        pairs = [f for f in self.filters if f.platform and f.build_type]
+        platforms: list[str | None] = [
+            f.platform for f in self.filters if f.platform and not f.build_type
+        ]
+        builds: list[str | None] = [
+            f.build_type for f in self.filters if f.build_type and not f.platform
+        ]
+        crossed: list[m.PlatformFilter] = []
+        if platforms or builds:
+            crossed = [
+                m.PlatformFilter(p, b) for p in (platforms or [None]) for b in (builds or [None])
+            ]
+        return tuple(dict.fromkeys(pairs + crossed))
+
+    def unexpected(self, item: Item) -> BuildError:
+        if item.kind == "unterminated":
+            _unterminated(item)
+        if item.kind == "option":
+            return BuildError.at(item, NO_OPTIONS.format(verb=self.verb, raw=item.raw))
+        return BuildError.at(item, UNEXPECTED.format(raw=item.raw, usage=f"`{USAGE[self.verb]}`."))
+
+
+# --- verbs ------------------------------------------------------------------------------
+
+
+def build_schedule(b: Builder) -> m.Schedule:
+    selectors = []
+    for item in b:
+        if b.clause(item):
+            continue
+        if item.kind in ("word", "query", "unterminated"):
+            selectors.append(classify(item))
+        else:
+            raise b.unexpected(item)
+    if not selectors:
+        raise BuildError(NEEDS_JOBS.format(verb="schedule"), b.end + 1, 1)
+    return m.Schedule(
+        tuple(dict.fromkeys(selectors)), b.revision, b.platform_filters(), b.times, b.dry_run
+    )
+
+
+def build_retrigger(b: Builder) -> m.Retrigger:
+    selectors = []
+    failed = False
+    for item in b:
+        if b.clause(item):
+            continue
+        if item.kind == "failed":
+            b.once(item)
+            failed = True
+        elif item.kind in ("word", "query", "unterminated"):
+            selectors.append(classify(item, task_ids=True))
+        else:
+            raise b.unexpected(item)
+    if not selectors and not failed:
+        raise BuildError(
+            NEEDS_JOBS.format(verb="retrigger") + " Or `retrigger failed`.", b.end + 1, 1
+        )
+    return m.Retrigger(
+        tuple(dict.fromkeys(selectors)),
+        failed,
+        b.revision,
+        b.platform_filters(),
+        b.times,
+        b.dry_run,
+    )
+
+
+def build_cancel(b: Builder) -> m.Cancel:
+    targets: list[m.RequestId | m.TaskId] = []
+    everything: Item | None = None
+    for item in b:
+        if item.kind == "on":
+            b.clause(item)
+        elif item.kind == "all":
+            b.once(item)
+            everything = item
+        elif item.kind == "word" and REQUEST_ID.fullmatch(item.raw):
+            targets.append(m.RequestId(item.raw))
+        elif item.kind == "word" and TASK_ID.fullmatch(item.raw):
+            targets.append(m.TaskId(item.raw))
+        elif item.kind == "word":
+            raise BuildError.at(item, NOT_A_TARGET.format(raw=item.raw))
+        else:
+            raise b.unexpected(item)
+    if everything is not None and targets:
+        raise BuildError.at(everything, ALL_AND_TARGETS.format(raw=targets[0].text))
+    if everything is None and not targets:
+        raise BuildError(NEEDS_CANCEL_TARGET, b.end + 1, 1)
+    return m.Cancel(tuple(dict.fromkeys(targets)), everything is not None, b.revision)
+
+
+def build_status(b: Builder) -> m.Status:
+    request: m.RequestId | None = None
+    for item in b:
+        if item.kind == "on":
+            b.clause(item)
+        elif item.kind == "word" and request is None and b.revision is None:
+            if REQUEST_ID.fullmatch(item.raw):
+                request = m.RequestId(item.raw)
+            else:
+                b.once(item, "on")
+                b.revision = parse_revision(item)
+        else:
+            raise b.unexpected(item)
+    if request is not None and b.revision is not None:
+        raise BuildError(BOTH_REQUEST_AND_REVISION, 0, b.end)
+    return m.Status(request, b.revision)
+
+
+def build_jobs(b: Builder) -> m.Jobs:
+    terms: list[str] = []
+    for item in b:
+        if item.kind in ("on", "for"):
+            b.clause(item)
+        elif item.kind == "query":
+            selector = classify(item)
+            terms.append(selector.text)
+        elif item.kind == "term":
+            terms.append(item.raw)
+        else:
+            raise b.unexpected(item)
+    return m.Jobs(" ".join(terms), b.revision, b.platform_filters())
+
+
+def build_confirm(b: Builder) -> m.Confirm:
+    request: m.RequestId | None = None
+    for item in b:
+        if item.kind == "word" and request is None:
+            if not REQUEST_ID.fullmatch(item.raw):
+                raise BuildError.at(item, NOT_A_REQUEST_ID.format(raw=item.raw))
+            request = m.RequestId(item.raw)
+        else:
+            raise b.unexpected(item)
+    if request is None:
+        raise BuildError(CONFIRM_NEEDS_ID, b.end + 1, 1)
+    return m.Confirm(request)
+
+
+def build_help(b: Builder) -> m.Help:
+    topic: str | None = None
+    for item in b:
+        if item.kind == "word" and topic is None:
+            word = item.raw.lower()
+            if word in ALIASES:
+                topic = ALIASES[word]
+            elif word in HELP_TOPICS:
+                topic = word
+            else:
+                guess = nearest(word, [*ALIASES, *HELP_TOPICS])
+                fix = Fix(item.loc, item.end, ALIASES.get(guess, guess)) if guess else None
+                topics = one_of([*VERBS, *HELP_TOPICS])
+                raise BuildError.at(item, UNKNOWN_TOPIC.format(raw=item.raw, topics=topics), fix)
+        else:
+            raise b.unexpected(item)
+    return m.Help(topic)
+
+
+def build_try(b: Builder) -> m.Try:
+    values: dict[str, list[tuple[Item, Item | None]]] = {}
+    for item in b:
+        if item.kind in ("on", "dry_run"):
+            b.clause(item)
+        elif item.kind.startswith("try:"):
+            dest = item.kind.removeprefix("try:")
+            value = None
+            following = b.peek()
+            if following is not None and following.kind == "try_value":
+                value = next(b)
+            elif following is not None and following.kind == "missing":
+                missing = next(b)
+                raise BuildError(
+                    TRY_MISSING_VALUE.format(name=item.raw.rstrip("=")), missing.loc, 1
+                )
+            values.setdefault(dest, []).append((item, value))
+        elif item.kind == "try_unknown_option":
+            names = [*trysyntax.OPTION_NAMES, "--dry-run"]
+            guess = nearest(item.raw.split("=")[0], names)
+            fix = Fix(item.loc, item.loc + len(item.raw.split("=")[0]), guess) if guess else None
+            raise BuildError.at(item, TRY_UNKNOWN_OPTION.format(raw=item.raw), fix)
+        else:
+            raise b.unexpected(item)
+    options = _try_options(values, b.limits)
+    if not options.build_types and options.jobs == ():
+        raise BuildError(TRY_NEEDS_BUILDS, b.end + 1, 1, Fix(b.end, b.end, " -b do"))
+    return m.Try(options, b.revision, b.dry_run)
+
+
+def _try_options(values: dict[str, list[tuple[Item, Item | None]]], limits: Limits) -> m.TryOptions:
+    """Gecko's semantics: defaults when absent, the last value wins, ``-j`` accumulates."""
+    fields: dict[str, object] = {}
+
+    def last(dest: str) -> tuple[Item, Item | None] | None:
+        given = values.get(dest)
+        return given[-1] if given else None
+
+    def text(value: Item) -> str:
+        return trysyntax.dequote(value.raw)
+
+    if given := last("build_types"):
+        flag, value = given
+        assert value is not None
+        letters = text(value)
+        if not letters or any(c not in m.BUILD_TYPE_LETTERS for c in letters):
+            raise BuildError.at(value, TRY_BAD_BUILD.format(raw=letters))
+        fields["build_types"] = tuple(dict.fromkeys(m.BUILD_TYPE_LETTERS[c] for c in letters))
+    if given := last("platforms"):
+        word = text(given[1]) if given[1] else "all"
+        if word != "all":
+            fields["platforms"] = (
+                () if word == "none" else tuple(p.strip() for p in word.split(",") if p.strip())
+            )
+    for dest in ("unittests", "talos", "raptor"):
+        if given := last(dest):
+            fields[dest] = _test_selection(*given)
+    if "jobs" in values:
+        words = [text(v) for _, v in values["jobs"] if v is not None]
+        if words == ["all"]:
+            fields["jobs"] = None
+        elif words != ["none"]:
+            jobs = [j.strip() for w in words for j in w.split(",") if j.strip()]
+            if "all" in jobs or "none" in jobs:
+                raise BuildError.at(values["jobs"][0][0], TRY_ALL_WITH_OTHERS)
+            fields["jobs"] = tuple(dict.fromkeys(jobs))
+    for dest in ("rebuild", "rebuild_talos", "rebuild_raptor"):
+        if given := last(dest):
+            flag, value = given
+            assert value is not None
+            raw = text(value)
+            if not raw.isdigit() or not 1 <= int(raw) <= limits.max_times:
+                message = TRY_BAD_NUMBER.format(
+                    flag=flag.raw.rstrip("="), limit=limits.max_times, raw=raw
+                )
+                raise BuildError.at(value, message)
+            fields[dest] = int(raw)
+    env: list[tuple[str, str]] = []
+    for _, value in values.get("env", []):
+        assert value is not None
+        key, sep, setting = text(value).partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise BuildError.at(value, TRY_BAD_SETENV.format(raw=text(value)))
+        env.append((key, setting))
+    if env:
+        fields["env"] = tuple(env)
+    if given := last("tag"):
+        assert given[1] is not None
+        fields["tag"] = text(given[1])
+    for switch in ("artifact", "no_retry", "interactive", "gecko_profile", "include_nightly"):
+        if switch in values:
+            fields[switch] = True
+    emails = [
+        (item.loc, dest)
+        for dest in ("all_emails", "failure_emails")
+        for item, _ in values.get(dest, [])
+    ]
+    if emails:
+        fields["notifications"] = "all" if max(emails)[1] == "all_emails" else "failure"
+    return m.TryOptions(**fields)  # type: ignore[arg-type]
+
+
+def _test_selection(flag: Item, value: Item | None) -> m.TestSelection:
+    """``all``, ``none``, or test specs such as ``mochitest-1[linux64,-windows10-64]``."""
+    word = trysyntax.dequote(value.raw) if value else "all"
+    if word == "all":
+        return None
+    if word == "none":
+        return ()
+    assert value is not None
+    try:
+        parsed = trysyntax.TEST_SPECS.parse_string(word, parse_all=True)
+    except pp.ParseBaseException as exc:
+        exact = value.raw == word  # columns map one to one when nothing was unquoted
+        loc = value.loc + (exc.loc if exact else 0)
+        found = word[exc.loc : exc.loc + 10] or "the end"
+        raise BuildError(TRY_BAD_TESTS.format(flag=flag.raw, found=found), loc, 1) from None
+    specs = []
+    for spec in parsed:
+        platforms = tuple(
+            m.PlatformRestriction(p.strip().lstrip("-").strip(), p.strip().startswith("-"))
+            for p in spec.get("platforms", [])
+        )
+        specs.append(m.TestSpec(spec["name"], platforms))
+    return tuple(specs)
+
+
+BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
+    "schedule": build_schedule,
+    "retrigger": build_retrigger,
+    "cancel": build_cancel,
+    "status": build_status,
+    "jobs": build_jobs,
+    "confirm": build_confirm,
+    "help": build_help,
+    "try": build_try,
+}
+
+
+def build(items: list[Item], limits: Limits) -> m.AnyCommand:
+    """The command that ``items`` (from ``rules.tokenize``) spell, or a ``BuildError``."""
+    if not items:
+        raise BuildError(NO_COMMAND, 0, 1)
+    head = items[0]
+    verb = head.kind.removeprefix("verb:")
+    if verb == "?":
+        guess = nearest(head.raw, ALIASES)
+        fix = Fix(head.loc, head.end, ALIASES[guess]) if guess else None
+        raise BuildError.at(head, UNKNOWN_VERB.format(word=head.raw, verbs=one_of(VERBS)), fix)
+    return BUILDERS[verb](Builder(verb, items[1:], limits, end=items[-1].end))

@@ -1,0 +1,95 @@
+"""The public entry points: one command from text, or every command in a chat message."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pyparsing as pp
+
+from grammar.build import DEFAULT_LIMITS, BuildError, Limits, build
+from grammar.errors import ParseError
+from grammar.extract import GITHUB, CommandLine, Triggers, extract_commands
+from grammar.model import AnyCommand
+from grammar.rules import tokenize
+
+log = logging.getLogger(__name__)
+
+# Typographic quotes and backticks that chat clients and Markdown add; each maps to one
+# character, so columns stay where the user typed them.
+_SAME_WIDTH = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "`": " "})
+
+
+def parse_command(
+    text: str,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    source: str | None = None,
+    start: int = 0,
+    line: int = 1,
+) -> AnyCommand:
+    """Parse one command, such as ``schedule mochitest-1 on abc123f``.
+
+    ``source``, ``start`` and ``line`` place the command in the message it came from,
+    so a ``ParseError`` points at the right column of the right line.
+    Raises ``ParseError``, and nothing else, for any text it cannot accept.
+    """
+    source = text if source is None else source
+    body = text.translate(_SAME_WIDTH)
+    if "\n" in body or "\r" in body:
+        where = min(i for i in (body.find("\n"), body.find("\r")) if i >= 0)
+        raise ParseError(
+            "a command takes one line; put each command on its own line.",
+            source=source,
+            column=start + where + 1,
+            line=line,
+        )
+    try:
+        return build(tokenize(body), limits)
+    except BuildError as rejected:
+        suggestion = None
+        if rejected.fix is not None:
+            suggestion = " ".join((source[:start] + rejected.fix.apply(text)).split())
+        raise ParseError(
+            rejected.message,
+            source=source,
+            column=start + rejected.loc + 1,
+            line=line,
+            length=rejected.length,
+            suggestion=suggestion,
+        ) from None
+    except pp.ParseBaseException as exc:  # pragma: no cover - the grammar has catch-alls
+        log.warning("grammar failed on %r: %s", text, exc.explain(depth=3))
+        raise ParseError(
+            "I could not read this command; `help` lists what I understand.",
+            source=source,
+            column=start + exc.loc + 1,
+            line=line,
+            detail=exc.explain(depth=3),
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One command line of a message and what became of it: a command or an error."""
+
+    where: CommandLine
+    command: AnyCommand | None = None
+    error: ParseError | None = None
+
+
+def parse_message(
+    message: str, triggers: Triggers = GITHUB, *, limits: Limits = DEFAULT_LIMITS
+) -> list[Parsed]:
+    """Every command addressed to the bot in ``message``, each parsed or rejected."""
+    results = []
+    for where in extract_commands(message, triggers):
+        try:
+            command = parse_command(
+                where.body, limits=limits, source=where.source, start=where.start, line=where.line
+            )
+        except ParseError as error:
+            results.append(Parsed(where, error=error))
+        else:
+            results.append(Parsed(where, command=command))
+    return results

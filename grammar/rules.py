@@ -1,0 +1,114 @@
+"""The pyparsing grammar of taskbot's command language: it recognises, ``build`` validates.
+
+Every element is named (``set_name``) and every token it keeps becomes an ``Item``
+that remembers where it stood, so the builder can point at the exact column when a
+command is well-formed but wrong (``x0``, an unknown option, a short revision).
+Nothing in the grammar itself raises on user input: clauses that miss their argument
+yield a ``missing`` item, words that fit nowhere an ``unexpected`` item.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyparsing as pp
+
+from grammar import trysyntax
+from grammar.tokens import Item, keyword, missing, tagged
+from grammar.vocabulary import VERBS, WORD_END
+
+# --- shared clauses ------------------------------------------------------------
+
+COMMA = pp.Suppress(",").set_name("comma")
+AND = pp.Suppress(keyword("and", name="`and`"))
+SEPARATOR = (COMMA | AND).set_name("separator")
+
+ON = tagged("on", keyword("on", name="`on`"))
+FOR = tagged("for", keyword("for", name="`for`"))
+TIMES_WORD = tagged("times_word", keyword("times", name="`times`"))
+TIMES_SHORT = tagged("times", pp.Regex(rf"[x×][0-9]+{WORD_END}").set_name("x<N>"))
+DRY_RUN = tagged(
+    "dry_run",
+    pp.Regex(
+        rf"(?:(?:--|—|–)(?:dry-?run|preview)|-n|dry-?run|preview){WORD_END}",
+        flags=re.IGNORECASE,
+    ).set_name("--dry-run"),
+)
+OPTION = tagged("option", pp.Regex(r"(?:-|—|–)[^\s,]*").set_name("option"))
+
+RESERVED = (ON | FOR | TIMES_WORD | TIMES_SHORT | DRY_RUN | AND).set_name("reserved word")
+
+BARE = pp.Regex(r"[^\s,\"']+").set_name("word")
+REVISION = tagged("revision", ~RESERVED + BARE.copy().set_name("revision"))
+FILTER = tagged("filter", ~RESERVED + ~OPTION + BARE.copy().set_name("platform or build type"))
+COUNT = tagged("count", pp.Regex(rf"[0-9]+{WORD_END}").set_name("count"))
+
+ON_CLAUSE = (ON + (REVISION | missing("revision"))).set_name("on <revision>")
+FOR_CLAUSE = (
+    FOR + ((FILTER + pp.ZeroOrMore(pp.Opt(COMMA) + FILTER)) | missing("filter"))
+).set_name("for <filters>")
+TIMES_CLAUSE = (TIMES_SHORT | TIMES_WORD + (COUNT | missing("count"))).set_name("x<N>")
+
+QUERY = tagged(
+    "query",
+    pp.Regex(r'"(?:[^"\\]|\\.)*"' + "|" + r"'(?:[^'\\]|\\.)*'").set_name("quoted query"),
+)
+UNTERMINATED = tagged("unterminated", pp.Regex(r"[\"'].*").set_name("unterminated quote"))
+WORD = tagged("word", BARE.copy().set_name("job"))
+UNEXPECTED = tagged("unexpected", pp.Regex(r"[^\s,]+|,").set_name("anything"))
+
+SELECTOR = (QUERY | UNTERMINATED | WORD).set_name("job selector")
+CLAUSE = (ON_CLAUSE | FOR_CLAUSE | TIMES_CLAUSE | DRY_RUN | OPTION).set_name("clause")
+
+# --- commands ------------------------------------------------------------------
+
+
+def verb(name: str) -> pp.ParserElement:
+    """The verb ``name`` or one of its aliases, tagged with the verb's own name."""
+    element: pp.ParserElement = keyword(*VERBS[name], name=f"`{name}`")
+    if name == "try":
+        # Gecko writes ``try:`` with the colon attached.
+        element = pp.Regex(rf"try(?::|{WORD_END})", flags=re.IGNORECASE).set_name("`try:`")
+    return tagged(f"verb:{name}", element)
+
+
+def command(name: str, *items: pp.ParserElement) -> pp.ParserElement:
+    """``name`` followed by any of ``items`` in any order, then the end of the text."""
+    body = pp.ZeroOrMore(pp.MatchFirst([SEPARATOR, *items, UNEXPECTED]))
+    return (verb(name) + body + pp.StringEnd()).set_name(f"{name} command")
+
+
+SCHEDULE = command("schedule", CLAUSE, SELECTOR)
+RETRIGGER = command(
+    "retrigger", CLAUSE, tagged("failed", keyword("failed", name="`failed`")), SELECTOR
+)
+CANCEL = command("cancel", ON_CLAUSE, tagged("all", keyword("all", name="`all`")), OPTION, WORD)
+STATUS = command("status", ON_CLAUSE, OPTION, WORD)
+JOBS = command(
+    "jobs",
+    ON_CLAUSE,
+    FOR_CLAUSE,
+    QUERY,
+    tagged("term", ~RESERVED + pp.Regex(r"\S+").set_name("search term")),
+)
+CONFIRM = command("confirm", WORD)
+HELP = command("help", WORD)
+TRY = command(
+    "try",
+    ON_CLAUSE,
+    DRY_RUN,
+    *trysyntax.OPTIONS,
+    tagged("try_unknown_option", trysyntax.UNKNOWN_OPTION),
+)
+UNKNOWN_VERB = tagged("verb:?", pp.Regex(r"\S+").set_name("command")) + pp.Regex(".*")
+
+COMMAND = pp.MatchFirst(
+    [SCHEDULE, RETRIGGER, CANCEL, STATUS, JOBS, CONFIRM, HELP, TRY, UNKNOWN_VERB]
+).set_name("command")
+
+
+def tokenize(text: str) -> list[Item]:
+    """Split one command into items; never fails on any input."""
+    if not text.strip():
+        return []
+    return [t for t in COMMAND.parse_string(text, parse_all=True) if isinstance(t, Item)]

@@ -1,0 +1,42 @@
+"""The words of the command language: verbs and aliases, build types, and token patterns."""
+
+from __future__ import annotations
+
+import re
+
+# A word ends at whitespace, a comma, or the end of the text.
+WORD_END = r"(?![^\s,])"
+
+# Each verb with its aliases; the first word is the verb's own name.
+VERBS: dict[str, tuple[str, ...]] = {
+    "schedule": ("schedule", "sched", "add"),
+    "retrigger": ("retrigger", "rt", "retry"),
+    "cancel": ("cancel", "abort"),
+    "status": ("status", "st"),
+    "jobs": ("jobs", "search", "find"),
+    "confirm": ("confirm",),
+    "help": ("help", "usage"),
+    "try": ("try",),
+}
+ALIASES: dict[str, str] = {word: verb for verb, words in VERBS.items() for word in words}
+
+# Topics ``help`` knows besides the verbs.
+HELP_TOPICS = ("selectors", "filters", "revisions", "times", "examples")
+
+# Build types a ``for`` filter understands (Gecko's ``attributes.build_type`` and the
+# collections of Treeherder: opt, debug, asan, tsan, ccov, pgo, shippable).
+BUILD_TYPES = ("opt", "debug", "asan", "tsan", "ccov", "pgo", "shippable")
+
+# Taskcluster's slugid pattern for a taskId (queue/v1/task-status.json).
+TASK_ID = re.compile(r"[A-Za-z0-9_-]{8}[Q-T][A-Za-z0-9_-][CGKOSWaeimquy26-][A-Za-z0-9_-]{10}[AQgw]")
+# taskbot's request ids: ``r`` and 4 to 16 lowercase hex digits, e.g. ``r7f3a``.
+REQUEST_ID = re.compile(r"r[0-9a-f]{4,16}")
+# A push: ``[project@|project:]node``; a project may be ``owner/repo``.
+REVISION = re.compile(
+    r"(?:(?P<project>[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)?)[@:])?(?P<node>[^@:]+)"
+)
+HEX_NODE = re.compile(r"[0-9a-fA-F]+")
+LATEST_WORDS = ("latest", "tip")
+PROJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)?")
+# A Treeherder symbol with its group, ``GROUP(SYMBOL)``.
+GROUP_SYMBOL = re.compile(r"(?P<group>[A-Za-z0-9_+.-]{1,25})\((?P<symbol>[A-Za-z0-9_+.-]{1,25})\)")
