@@ -23,6 +23,7 @@ from grammar.vocabulary import (
     REQUEST_ID,
     REVISION,
     TASK_ID,
+    TASK_ID_VERBS,
     VERBS,
 )
 
@@ -177,7 +178,8 @@ def classify(item: Item, *, task_ids: bool = False) -> m.Selector:
     """Decide which kind of selector a word is."""
     raw = item.raw
     if item.kind == "query":
-        text = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        inner = raw[1:-1]
+        text = re.sub(r"\\(.)", r"\1", inner) if raw[0] in "\"'" else inner
         if not text.strip():
             raise BuildError.at(item, EMPTY_QUERY)
         return m.Query(" ".join(text.split()))
@@ -201,8 +203,11 @@ def classify(item: Item, *, task_ids: bool = False) -> m.Selector:
     return m.Name(raw)
 
 
+CLOSING_QUOTE = {'"': '"', "'": "'", "“": "”", "‘": "’"}
+
+
 def _unterminated(item: Item) -> m.Query:
-    quote = item.raw[0]
+    quote = CLOSING_QUOTE.get(item.raw[0], item.raw[0])
     raise BuildError(UNTERMINATED.format(quote=quote), item.loc, 1, Fix(item.end, item.end, quote))
 
 
@@ -273,6 +278,8 @@ class Builder:
         elif item.kind == "dry_run":
             self.once(item, "dry_run")
             self.dry_run = True
+        elif item.kind == "option" and self.verb in TASK_ID_VERBS and TASK_ID.fullmatch(item.raw):
+            return False  # a taskId that happens to start with "-"
         elif item.kind == "option":
             guess = nearest(item.raw, DRY_RUN_SPELLINGS)
             fix = Fix(item.loc, item.end, guess) if guess else None
@@ -338,7 +345,7 @@ def build_schedule(b: Builder) -> m.Schedule:
         else:
             raise b.unexpected(item)
     if not selectors:
-        raise BuildError(NEEDS_JOBS.format(verb="schedule"), b.end + 1, 1)
+        raise BuildError(NEEDS_JOBS.format(verb="schedule"), b.end, 1)
     return m.Schedule(
         tuple(dict.fromkeys(selectors)), b.revision, b.platform_filters(), b.times, b.dry_run
     )
@@ -353,14 +360,12 @@ def build_retrigger(b: Builder) -> m.Retrigger:
         if item.kind == "failed":
             b.once(item)
             failed = True
-        elif item.kind in ("word", "query", "unterminated"):
+        elif item.kind in ("word", "query", "unterminated", "option"):
             selectors.append(classify(item, task_ids=True))
         else:
             raise b.unexpected(item)
     if not selectors and not failed:
-        raise BuildError(
-            NEEDS_JOBS.format(verb="retrigger") + " Or `retrigger failed`.", b.end + 1, 1
-        )
+        raise BuildError(NEEDS_JOBS.format(verb="retrigger") + " Or `retrigger failed`.", b.end, 1)
     return m.Retrigger(
         tuple(dict.fromkeys(selectors)),
         failed,
@@ -382,7 +387,7 @@ def build_cancel(b: Builder) -> m.Cancel:
             everything = item
         elif item.kind == "word" and REQUEST_ID.fullmatch(item.raw):
             targets.append(m.RequestId(item.raw))
-        elif item.kind == "word" and TASK_ID.fullmatch(item.raw):
+        elif item.kind in ("word", "option") and TASK_ID.fullmatch(item.raw):
             targets.append(m.TaskId(item.raw))
         elif item.kind == "word":
             raise BuildError.at(item, NOT_A_TARGET.format(raw=item.raw))
@@ -391,7 +396,7 @@ def build_cancel(b: Builder) -> m.Cancel:
     if everything is not None and targets:
         raise BuildError.at(everything, ALL_AND_TARGETS.format(raw=targets[0].text))
     if everything is None and not targets:
-        raise BuildError(NEEDS_CANCEL_TARGET, b.end + 1, 1)
+        raise BuildError(NEEDS_CANCEL_TARGET, b.end, 1)
     return m.Cancel(tuple(dict.fromkeys(targets)), everything is not None, b.revision)
 
 
@@ -438,7 +443,7 @@ def build_confirm(b: Builder) -> m.Confirm:
         else:
             raise b.unexpected(item)
     if request is None:
-        raise BuildError(CONFIRM_NEEDS_ID, b.end + 1, 1)
+        raise BuildError(CONFIRM_NEEDS_ID, b.end, 1)
     return m.Confirm(request)
 
 
@@ -474,6 +479,9 @@ def build_try(b: Builder) -> m.Try:
                 value = next(b)
             elif following is not None and following.kind == "missing":
                 missing = next(b)
+                after = b.peek()
+                if after is not None and after.raw[0] in "'\"":
+                    _unterminated(after)
                 raise BuildError(
                     TRY_MISSING_VALUE.format(name=item.raw.rstrip("=")), missing.loc, 1
                 )
@@ -487,7 +495,7 @@ def build_try(b: Builder) -> m.Try:
             raise b.unexpected(item)
     options = _try_options(values, b.limits)
     if not options.build_types and options.jobs == ():
-        raise BuildError(TRY_NEEDS_BUILDS, b.end + 1, 1, Fix(b.end, b.end, " -b do"))
+        raise BuildError(TRY_NEEDS_BUILDS, b.end, 1, Fix(b.end, b.end, " -b do"))
     return m.Try(options, b.revision, b.dry_run)
 
 

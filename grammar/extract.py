@@ -63,7 +63,7 @@ _NEAR_VERB_CUTOFF = 0.8
 
 def _prefix_patterns(triggers: Triggers) -> list[re.Pattern[str]]:
     names = "|".join(re.escape(n) for n in sorted(triggers.names, key=len, reverse=True))
-    indent = r"[ \t]*" if not triggers.markdown else r" {0,3}"
+    indent = r"[ \t]*"  # Markdown's indented code is skipped before prefixes are sought
     patterns = []
     if triggers.mention:
         # ``@taskbot``, ``@taskbot[bot]`` (a GitHub App's login), then ``:`` or ``,`` maybe.
@@ -77,7 +77,7 @@ def _verb_prefix(triggers: Triggers) -> re.Pattern[str] | None:
     marks = ("/" if triggers.slash else "") + ("!" if triggers.bang else "")
     if not marks:
         return None
-    indent = r"[ \t]*" if not triggers.markdown else r" {0,3}"
+    indent = r"[ \t]*"
     return re.compile(rf"^{indent}[{re.escape(marks)}](?=(?P<verb>[A-Za-z][\w-]*))")
 
 
@@ -128,6 +128,8 @@ def _visible_lines(message: str) -> list[tuple[int, str]]:
                 fence = opening["fence"]
                 in_quote = False
                 continue
+        if not in_comment and _INDENTED.match(line):
+            continue  # indented code, or a lazy line of a quote: never a command
         text, in_comment = _strip_comments(line, in_comment)
         if not text.strip():
             in_quote = False
@@ -136,8 +138,6 @@ def _visible_lines(message: str) -> list[tuple[int, str]]:
             in_quote = True
             continue
         if in_quote:  # a lazy continuation line still belongs to the block quote
-            continue
-        if _INDENTED.match(text):
             continue
         visible.append((number, text))
     return visible

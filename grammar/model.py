@@ -544,7 +544,7 @@ class TryOptions:
 
 def _shell_word(text: str) -> str:
     """Write ``text`` as one shell word: bare when every character is safe, else single-quoted."""
-    if _SAFE_SHELL_WORD.fullmatch(text):
+    if _SAFE_SHELL_WORD.fullmatch(text) and not text.startswith("-"):
         return text
     return "'" + text.replace("'", "'\\''") + "'"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import pyparsing as pp
@@ -15,9 +16,10 @@ from grammar.rules import tokenize
 
 log = logging.getLogger(__name__)
 
-# Typographic quotes and backticks that chat clients and Markdown add; each maps to one
-# character, so columns stay where the user typed them.
-_SAME_WIDTH = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "`": " "})
+# Backticks of Markdown code spans (`mochitest-1`) are not part of a command, and any
+# Unicode space (no-break, form feed, ...) separates words like a plain one. One space
+# stands in for each, so columns stay where the user typed them.
+_ODD_SPACES = re.compile(r"[^\S\t\n\r ]|`")
 
 
 def parse_command(
@@ -35,7 +37,7 @@ def parse_command(
     Raises ``ParseError``, and nothing else, for any text it cannot accept.
     """
     source = text if source is None else source
-    body = text.translate(_SAME_WIDTH)
+    body = _ODD_SPACES.sub(" ", text)
     if "\n" in body or "\r" in body:
         where = min(i for i in (body.find("\n"), body.find("\r")) if i >= 0)
         raise ParseError(

@@ -38,7 +38,7 @@ OPTION = tagged("option", pp.Regex(r"(?:-|—|–)[^\s,]*").set_name("option"))
 
 RESERVED = (ON | FOR | TIMES_WORD | TIMES_SHORT | DRY_RUN | AND).set_name("reserved word")
 
-BARE = pp.Regex(r"[^\s,\"']+").set_name("word")
+BARE = pp.Regex(r"[^\s,\"'“‘]+").set_name("word")
 REVISION = tagged("revision", ~RESERVED + BARE.copy().set_name("revision"))
 FILTER = tagged("filter", ~RESERVED + ~OPTION + BARE.copy().set_name("platform or build type"))
 COUNT = tagged("count", pp.Regex(rf"[0-9]+{WORD_END}").set_name("count"))
@@ -49,11 +49,12 @@ FOR_CLAUSE = (
 ).set_name("for <filters>")
 TIMES_CLAUSE = (TIMES_SHORT | TIMES_WORD + (COUNT | missing("count"))).set_name("x<N>")
 
+# Straight quotes with backslash escapes, or the typographic pairs chat clients substitute.
 QUERY = tagged(
     "query",
-    pp.Regex(r'"(?:[^"\\]|\\.)*"' + "|" + r"'(?:[^'\\]|\\.)*'").set_name("quoted query"),
+    pp.Regex(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|“[^”]*”|‘[^’]*’""").set_name("quoted query"),
 )
-UNTERMINATED = tagged("unterminated", pp.Regex(r"[\"'].*").set_name("unterminated quote"))
+UNTERMINATED = tagged("unterminated", pp.Regex(r"[\"'“‘].*").set_name("unterminated quote"))
 WORD = tagged("word", BARE.copy().set_name("job"))
 UNEXPECTED = tagged("unexpected", pp.Regex(r"[^\s,]+|,").set_name("anything"))
 
@@ -105,6 +106,7 @@ UNKNOWN_VERB = tagged("verb:?", pp.Regex(r"\S+").set_name("command")) + pp.Regex
 COMMAND = pp.MatchFirst(
     [SCHEDULE, RETRIGGER, CANCEL, STATUS, JOBS, CONFIRM, HELP, TRY, UNKNOWN_VERB]
 ).set_name("command")
+COMMAND.parse_with_tabs()  # keep tabs, so offsets are columns of the text as typed
 
 
 def tokenize(text: str) -> list[Item]:

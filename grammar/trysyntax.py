@@ -49,7 +49,7 @@ OPTION_NAMES = tuple(name for option in TRY_OPTIONS for name in option.names)
 
 # One shell word: quoted parts, backslash escapes, and ``[...]`` platform lists, in which
 # Gecko lets spaces stand unescaped (``-u mochitest[Windows 10]``).
-SHELL_WORD = r"""(?:'[^']*'|"(?:[^"\\]|\\.)*"|\[[^\]]*\]|\\.|[^\s'"\\\[])+"""
+SHELL_WORD = r"""(?:'[^']*'|"(?:[^"\\]|\\.)*"|\[[^\]]*\]|\[[^\]\s]*|\\.|[^\s'"\\\[])+"""
 
 
 def _option_element(option: TryOption) -> pp.ParserElement:
@@ -122,3 +122,4 @@ _PLATFORM_LIST = (
 _TEST_NAME = pp.Regex(r"[^,\[\]\s]+").set_name("test name")
 TEST_SPEC = pp.Group(_TEST_NAME("name") + pp.Opt(_PLATFORM_LIST)).set_name("test spec")
 TEST_SPECS = (pp.DelimitedList(TEST_SPEC) + pp.StringEnd()).set_name("test specs")
+TEST_SPECS.parse_with_tabs()

@@ -39,4 +39,8 @@ HEX_NODE = re.compile(r"[0-9a-fA-F]+")
 LATEST_WORDS = ("latest", "tip")
 PROJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)?")
 # A Treeherder symbol with its group, ``GROUP(SYMBOL)``.
-GROUP_SYMBOL = re.compile(r"(?P<group>[A-Za-z0-9_+.-]{1,25})\((?P<symbol>[A-Za-z0-9_+.-]{1,25})\)")
+GROUP_SYMBOL = re.compile(
+    r"(?P<group>[A-Za-z0-9][A-Za-z0-9_+.-]{0,24})\((?P<symbol>[A-Za-z0-9_+.-]{1,25})\)"
+)
+# Verbs that accept taskIds, which may begin with ``-`` like an option.
+TASK_ID_VERBS = ("retrigger", "cancel")

@@ -1,0 +1,125 @@
+"""``python -m bot parse`` and the console, run as a user would run them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.adapters import console
+from bot.cli import main
+from grammar import Limits
+from tests.conftest import ROOT
+
+
+def run_bot(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+
+
+def test_parse_json_prints_the_documented_fields() -> None:
+    done = run_bot("parse", "--json", "schedule M(bc3) on autoland@abc123f for linux64/debug x2")
+    assert done.returncode == 0, done.stderr
+    (command,) = json.loads(done.stdout)
+    assert command["verb"] == "schedule"
+    assert command["selectors"] == [
+        {"kind": "symbol", "text": "M(bc3)", "group": "M", "symbol": "bc3"}
+    ]
+    assert (command["revision"], command["project"]) == ("abc123f", "autoland")
+    assert command["filters"] == [{"platform": "linux64", "build_type": "debug"}]
+    assert (command["times"], command["dry_run"]) == (2, False)
+
+
+def test_parse_json_of_try_syntax() -> None:
+    done = run_bot("parse", "--json", "try: -b do -p linux64 -u mochitest-1[linux64] --rebuild 2")
+    assert done.returncode == 0, done.stderr
+    (command,) = json.loads(done.stdout)
+    options = command["try_options"]
+    assert options["build_types"] == ["debug", "opt"]
+    assert options["platforms"] == ["linux64"]
+    assert options["unittests"] == [
+        {"name": "mochitest-1", "suite": "mochitest", "chunk": 1, "platforms": ["linux64"]}
+    ]
+    assert options["talos"] == "none"
+    assert options["rebuild"] == 2
+
+
+def test_parse_prints_canonical_text_for_several_commands() -> None:
+    done = run_bot("parse", "@taskbot sched a-1 X2\ntaskbot: rt failed")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["schedule a-1 X2", "retrigger failed"]
+
+
+def test_parse_error_exits_2_with_the_user_message() -> None:
+    done = run_bot("parse", "shedule mochitest-1")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "line 1, column 1: `shedule` is not a command; the commands are `schedule`, "
+        "`retrigger`, `cancel`, `status`, `jobs`, `confirm`, `help` or `try`.",
+        "  shedule mochitest-1",
+        "  ^^^^^^^",
+        "Try: schedule mochitest-1",
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_parse_error_as_json() -> None:
+    done = run_bot("parse", "--json", "schedule a-1 x0")
+    assert done.returncode == 2
+    (entry,) = json.loads(done.stdout)
+    assert entry["error"]["column"] == 14
+    assert entry["error"]["offending"] == "x0"
+
+
+def test_cap_from_the_environment() -> None:
+    done = run_bot("parse", "schedule a-1 x30", env={"TASKBOT_MAX_TIMES": "30"})
+    assert done.returncode == 0, done.stderr
+    done = run_bot("parse", "schedule a-1 x31", env={"TASKBOT_MAX_TIMES": "30"})
+    assert done.returncode == 2
+    assert "at most 30" in done.stderr
+
+
+def test_a_bad_setting_stops_start_up_naming_the_key() -> None:
+    done = run_bot("parse", "status", env={"TASKBOT_MAX_TIME": "3"})
+    assert done.returncode == 78
+    assert "TASKBOT_MAX_TIME" in done.stderr
+
+
+def test_console_reads_stdin_when_it_is_not_a_terminal() -> None:
+    done = run_bot(stdin="schedule mochitest-1 for linux64 debug\n@taskbot shedule x\n\n")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "taskbot> understood: schedule mochitest-1 for linux64/debug"
+    assert json.loads(lines[1])["filters"] == [{"platform": "linux64", "build_type": "debug"}]
+    assert lines[2].startswith("taskbot> line 1, column 10: `shedule` is not a command")
+    assert "you>" not in done.stdout  # no prompt without a terminal
+
+
+def test_console_prompts_on_a_terminal() -> None:
+    out = io.StringIO()
+    errors = console.run(["help try\n", "x\n"], out, name="taskbot", limits=Limits(), prompt=True)
+    assert errors == 1
+    text = out.getvalue()
+    assert text.startswith(console.GREETING)
+    assert text.count(console.PROMPT) == 3
+    assert "understood: help try" in text
+
+
+def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", "status", "r7f3a"]) == 0
+    assert capsys.readouterr().out == "status r7f3a\n"
+    assert main(["parse", "confirm"]) == 2
