@@ -608,8 +608,11 @@ BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
 }
 
 
-def build(items: list[Item], limits: Limits) -> m.AnyCommand:
-    """The command that ``items`` (from ``rules.tokenize``) spell, or a ``BuildError``."""
+def build(items: list[Item], limits: Limits, end: int) -> m.AnyCommand:
+    """The command that ``items`` (from ``rules.tokenize``) spell, or a ``BuildError``.
+
+    ``end`` is where the command's text ends: errors about something missing point there.
+    """
     if not items:
         raise BuildError(NO_COMMAND, 0, 1)
     head = items[0]
@@ -618,4 +621,4 @@ def build(items: list[Item], limits: Limits) -> m.AnyCommand:
         guess = nearest(head.raw, ALIASES)
         fix = Fix(head.loc, head.end, ALIASES[guess]) if guess else None
         raise BuildError.at(head, UNKNOWN_VERB.format(word=head.raw, verbs=one_of(VERBS)), fix)
-    return BUILDERS[verb](Builder(verb, items[1:], limits, end=items[-1].end))
+    return BUILDERS[verb](Builder(verb, items[1:], limits, end=end))

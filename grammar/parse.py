@@ -47,7 +47,7 @@ def parse_command(
             line=line,
         )
     try:
-        return build(tokenize(body), limits)
+        return build(tokenize(body), limits, end=len(body.rstrip()))
     except BuildError as rejected:
         suggestion = None
         if rejected.fix is not None:
