@@ -36,11 +36,22 @@ DRY_RUN = tagged(
 )
 OPTION = tagged("option", pp.Regex(r"(?:-|—|–)[^\s,]*").set_name("option"))
 
-RESERVED = (ON | FOR | TIMES_WORD | TIMES_SHORT | DRY_RUN | AND).set_name("reserved word")
+# Words that open a clause, so never a job, a revision or a platform. Checked inside one
+# regex (a lookahead) rather than by trying each keyword element first: most words are
+# jobs, and a failed pyparsing match costs an exception.
+RESERVED_WORDS = r"(?:(?i:on|for|times|and|dry-?run|preview)|[x×][0-9]+)"
 
-BARE = pp.Regex(r"[^\s,\"'“‘]+").set_name("word")
-REVISION = tagged("revision", ~RESERVED + BARE.copy().set_name("revision"))
-FILTER = tagged("filter", ~RESERVED + ~OPTION + BARE.copy().set_name("platform or build type"))
+
+def plain_word(*reserved: str) -> pp.Regex:
+    """A word that is neither reserved (nor in ``reserved``), an option, nor quoted."""
+    words = RESERVED_WORDS
+    if reserved:
+        words = rf"(?:{words}|(?i:{'|'.join(re.escape(w) for w in reserved)}))"
+    return pp.Regex(rf"(?!{words}{WORD_END})[^\s,\"'“‘\-—–][^\s,\"'“‘]*")
+
+
+REVISION = tagged("revision", plain_word().set_name("revision"))
+FILTER = tagged("filter", plain_word().set_name("platform or build type"))
 COUNT = tagged("count", pp.Regex(rf"[0-9]+{WORD_END}").set_name("count"))
 
 ON_CLAUSE = (ON + (REVISION | missing("revision"))).set_name("on <revision>")
@@ -55,10 +66,10 @@ QUERY = tagged(
     pp.Regex(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|“[^”]*”|‘[^’]*’""").set_name("quoted query"),
 )
 UNTERMINATED = tagged("unterminated", pp.Regex(r"[\"'“‘].*").set_name("unterminated quote"))
-WORD = tagged("word", BARE.copy().set_name("job"))
+WORD = tagged("word", plain_word().set_name("job"))
 UNEXPECTED = tagged("unexpected", pp.Regex(r"[^\s,]+|,").set_name("anything"))
 
-SELECTOR = (QUERY | UNTERMINATED | WORD).set_name("job selector")
+SELECTOR = (WORD | QUERY | UNTERMINATED).set_name("job selector")
 CLAUSE = (ON_CLAUSE | FOR_CLAUSE | TIMES_CLAUSE | DRY_RUN | OPTION).set_name("clause")
 
 # --- commands ------------------------------------------------------------------
@@ -74,31 +85,46 @@ def verb(name: str) -> pp.ParserElement:
 
 
 def command(name: str, *items: pp.ParserElement) -> pp.ParserElement:
-    """``name`` followed by any of ``items`` in any order, then the end of the text."""
-    body = pp.ZeroOrMore(pp.MatchFirst([SEPARATOR, *items, UNEXPECTED]))
+    """``name`` followed by any of ``items`` in any order, then the end of the text.
+
+    ``items`` are tried in order, the most frequent first; a separator or, failing all,
+    an ``unexpected`` item comes after them.
+    """
+    body = pp.ZeroOrMore(pp.MatchFirst([*items, SEPARATOR, UNEXPECTED]))
     return (verb(name) + body + pp.StringEnd()).set_name(f"{name} command")
 
 
-SCHEDULE = command("schedule", CLAUSE, SELECTOR)
+SCHEDULE = command("schedule", SELECTOR, CLAUSE)
 RETRIGGER = command(
-    "retrigger", CLAUSE, tagged("failed", keyword("failed", name="`failed`")), SELECTOR
+    "retrigger",
+    tagged("word", plain_word("failed").set_name("job or taskId")),
+    tagged("failed", keyword("failed", name="`failed`")),
+    QUERY,
+    UNTERMINATED,
+    CLAUSE,
 )
-CANCEL = command("cancel", ON_CLAUSE, tagged("all", keyword("all", name="`all`")), OPTION, WORD)
-STATUS = command("status", ON_CLAUSE, OPTION, WORD)
+CANCEL = command(
+    "cancel",
+    tagged("word", plain_word("all").set_name("request id or taskId")),
+    tagged("all", keyword("all", name="`all`")),
+    ON_CLAUSE,
+    OPTION,
+)
+STATUS = command("status", WORD, ON_CLAUSE, OPTION)
 JOBS = command(
     "jobs",
+    QUERY,
+    tagged("term", pp.Regex(rf"(?!(?i:on|for){WORD_END})\S+").set_name("search term")),
     ON_CLAUSE,
     FOR_CLAUSE,
-    QUERY,
-    tagged("term", ~RESERVED + pp.Regex(r"\S+").set_name("search term")),
 )
 CONFIRM = command("confirm", WORD)
-HELP = command("help", WORD)
+HELP = command("help", tagged("word", pp.Regex(r"[^\s,]+").set_name("topic")))
 TRY = command(
     "try",
+    *trysyntax.OPTIONS,
     ON_CLAUSE,
     DRY_RUN,
-    *trysyntax.OPTIONS,
     tagged("try_unknown_option", trysyntax.UNKNOWN_OPTION),
 )
 UNKNOWN_VERB = tagged("verb:?", pp.Regex(r"\S+").set_name("command")) + pp.Regex(".*")

@@ -175,6 +175,7 @@ OTHER_CASES = [
     ("help rt", Help("retrigger")),
     ("help TRY", Help("try")),
     ("help selectors", Help("selectors")),
+    ("help times", Help("times")),
 ]
 
 
