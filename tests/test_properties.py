@@ -207,7 +207,7 @@ restrictions = st.builds(
     st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_. -]{0,12}[A-Za-z0-9]", fullmatch=True),
     st.booleans(),
 )
-test_selections = st.one_of(
+selections_of_tests = st.one_of(
     st.none(),
     st.just(()),
     st.lists(
@@ -225,9 +225,9 @@ try_options = st.builds(
     TryOptions,
     build_types=st.sampled_from([("debug",), ("opt",), ("debug", "opt"), ("opt", "debug")]),
     platforms=st.one_of(st.none(), st.lists(platforms, max_size=3).map(tuple)),
-    unittests=test_selections,
-    talos=test_selections,
-    raptor=test_selections,
+    unittests=selections_of_tests,
+    talos=selections_of_tests,
+    raptor=selections_of_tests,
     jobs=st.one_of(st.none(), st.lists(spec_word, max_size=3, unique=True).map(tuple)),
     rebuild=counts,
     rebuild_talos=counts,
