@@ -17,19 +17,23 @@ pick_python() {
 }
 
 ensure_venv() {
-    local extra="${1:-}" spec="." stamp want python
-    [ -n "$extra" ] && spec=".[$extra]"
-    stamp=".venv/.installed"
-    want="$extra $(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
+    # $1: an extra to install as well ("dev" for the test tools). The stamp records what
+    # was installed for which pyproject/constraints, so `run` after `test` installs nothing.
+    local extra="${1:-}" spec="." stamp=".venv/.installed" hash have python
+    hash=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+    have=$(cat "$stamp" 2>/dev/null || true)
     if [ ! -x .venv/bin/python ]; then
         python=$(pick_python)
         echo "Creating .venv with $python ..." >&2
         "$python" -m venv .venv
+        have=""
     fi
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        echo "Installing taskbot ${extra:+and its $extra tools }into .venv ..." >&2
-        .venv/bin/python -m pip install --quiet --upgrade pip >&2
-        .venv/bin/python -m pip install --quiet -c constraints.txt -e "$spec" >&2
-        echo "$want" >"$stamp"
+    if [ "$have" = "$hash dev" ] || [ "$have" = "$hash $extra" ]; then
+        return 0
     fi
+    [ -n "$extra" ] && spec=".[$extra]"
+    echo "Installing taskbot ${extra:+and its $extra tools }into .venv ..." >&2
+    .venv/bin/python -m pip install --quiet --upgrade pip >&2
+    .venv/bin/python -m pip install --quiet -c constraints.txt -e "$spec" >&2
+    echo "$hash $extra" >"$stamp"
 }
