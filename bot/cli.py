@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m bot`` (console chat) and ``python -m bot parse``."""
+"""Command-line interface: ``python -m bot`` (console chat), ``parse`` and ``plan``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bot import plan_cli
 from bot.adapters import console
 from bot.config import Config, ConfigError
 from grammar import Limits, parse_message
@@ -22,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     parse = sub.add_parser("parse", help="print how the bot reads a command, then exit")
     parse.add_argument("--json", action="store_true", help="print JSON (see the README)")
     parse.add_argument("text", nargs="+", help="the command text; several lines allowed")
+    plan = sub.add_parser("plan", help="resolve a command against a task graph, print the plan")
+    plan_cli.add_arguments(plan)
     sub.add_parser("console", help="chat with the bot in this terminal (the default)")
     return parser
 
@@ -65,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if stderr:
             print(stderr, file=sys.stderr)
         return code
+    if args.action == "plan":
+        outcome = plan_cli.run(args, config.limits)
+        if outcome.stdout:
+            print(outcome.stdout)
+        if outcome.stderr:
+            print(outcome.stderr, file=sys.stderr)
+        return outcome.code
     console.run(
         sys.stdin, sys.stdout, name=config.name, limits=config.limits, prompt=sys.stdin.isatty()
     )
