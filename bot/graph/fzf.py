@@ -1,4 +1,4 @@
-"""fzf's extended-search syntax over task labels, compiled to line-anchored regexes.
+"""fzf's extended-search syntax over task labels.
 
 Terms separated by spaces must all match; ``|`` between terms makes either do. A term is
 fuzzy (its characters in order), ``'exact`` (a substring), ``^prefix``, ``suffix$``, or
@@ -11,16 +11,32 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-NOT_NEWLINE = "[^\\n]*"
-
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """One fzf term as a regex over a whole label, and whether it must not match."""
+    """One fzf term: the text, how it must occur, and whether it must not."""
 
-    pattern: str
-    flags: int
+    word: str
+    prefix: bool
+    suffix: bool
+    fuzzy: bool
+    ignore_case: bool
     negated: bool
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """A regex that finds the term inside one label (``^``/``$`` at its ends)."""
+        if self.fuzzy:
+            # Each character, then anything but the next one: the leftmost subsequence
+            # match, found without backtracking.
+            body = re.escape(self.word[0]) + "".join(
+                f"[^\\n{re.escape(c)}]*{re.escape(c)}" for c in self.word[1:]
+            )
+        else:
+            body = re.escape(self.word)
+        head = "^" if self.prefix else ""
+        tail = "$" if self.suffix else ""
+        return re.compile(f"{head}{body}{tail}", re.MULTILINE)
 
 
 def _term(word: str) -> Term | None:
@@ -37,11 +53,10 @@ def _term(word: str) -> Term | None:
     word = word.lstrip("'")
     if not word:
         return None
-    flags = 0 if any(c.isupper() for c in word) else re.IGNORECASE
-    body = re.escape(word) if exact else NOT_NEWLINE.join(re.escape(c) for c in word)
-    head = "" if prefix else NOT_NEWLINE
-    tail = "" if suffix else NOT_NEWLINE
-    return Term(f"{head}{body}{tail}", flags, negated)
+    ignore_case = not any(c.isupper() for c in word)
+    if ignore_case:
+        word = word.lower()
+    return Term(word, prefix, suffix, not exact, ignore_case, negated)
 
 
 def compile_query(query: str) -> list[list[Term]]:

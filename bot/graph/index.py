@@ -8,9 +8,9 @@ that task is planned, which is what makes loading Gecko-sized graphs fast and sm
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -42,12 +42,44 @@ class _TaskHead(msgspec.Struct):
     extra: _Extra | None = None
 
 
-class Entry(msgspec.Struct):
+class Attributes(msgspec.Struct, gc=False):
+    """The task attributes the bot selects by; others in the graph are skipped on load.
+
+    Read like the mapping taskgraph keeps (``get``, ``in``, ``[]``); an attribute the
+    graph does not give is absent (None).
+    """
+
+    kind: str | None = None
+    build_platform: str | None = None
+    build_type: str | None = None
+    test_platform: str | None = None
+    unittest_try_name: str | None = None
+    talos_try_name: str | None = None
+    raptor_try_name: str | None = None
+    job_try_name: str | None = None
+    test_chunk: str | int | None = None
+    run_on_projects: tuple[str, ...] | None = None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = getattr(self, name, None)
+        return default if value is None else value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and getattr(self, name, None) is not None
+
+    def __getitem__(self, name: str) -> Any:
+        value = getattr(self, name, None)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+
+class Entry(msgspec.Struct, gc=False):
     """One task of a full task graph, as taskgraph writes it; the body stays raw."""
 
     label: str = ""
     kind: str = ""
-    attributes: dict[str, Any] = {}
+    attributes: Attributes = msgspec.field(default_factory=Attributes)
     dependencies: dict[str, str] = {}
     soft_dependencies: list[str] = []
     task: msgspec.Raw = msgspec.Raw(b"{}")
@@ -94,12 +126,25 @@ class TaskGraphIndex:
         self.labels: list[str] = list(entries)
         self.position: dict[str, int] = {label: i for i, label in enumerate(self.labels)}
         self.entries: list[Entry] = list(entries.values())
+        # One copy of each repeated string (platforms, kinds, dependency labels): a graph
+        # repeats them tens of thousands of times.
+        shared: dict[Any, Any] = {}
+        share = shared.setdefault
         for label, entry in zip(self.labels, self.entries, strict=True):
             if entry.label and entry.label != label:
                 raise GraphError(
                     f"{name}: the task keyed `{label}` says its label is `{entry.label}`"
                 )
             entry.label = label
+            entry.kind = share(entry.kind, entry.kind)
+            attributes = entry.attributes
+            for field in attributes.__struct_fields__:
+                value = getattr(attributes, field)
+                if value is not None:
+                    setattr(attributes, field, share(value, value))
+            dependencies = entry.dependencies
+            for edge, dependency in dependencies.items():
+                dependencies[edge] = share(dependency, dependency)
         self._build_indexes()
 
     # --- indexes ---------------------------------------------------------------
@@ -144,12 +189,10 @@ class TaskGraphIndex:
         self.by_build_type = dict(by_build_type)
         self.by_try_name = dict(by_try_name)
         self.by_kind = dict(by_kind)
-        # Every label on its own line, for searching them all with one C-level regex scan.
-        self.text = "\n".join(self.labels)
-        starts = [0]
-        for label in self.labels[:-1]:
-            starts.append(starts[-1] + len(label) + 1)
-        self._line_starts = starts
+        # Every label on its own line, so one C-level regex scan searches them all, and
+        # sorted copies, so a prefix is a bisection; each also lower-cased for fzf.
+        self._lines = _Lines(self.labels)
+        self._lower = _Lines([label.lower() for label in self.labels])
 
     # --- lookups -----------------------------------------------------------------
 
@@ -169,11 +212,23 @@ class TaskGraphIndex:
     def attribute(self, i: int, name: str) -> Any:
         return self.entries[i].attributes.get(name)
 
-    def search(self, pattern: str, flags: int = 0) -> set[int]:
-        """Indexes of the labels that ``pattern`` (anchored per line) matches entirely."""
-        regex = re.compile(rf"^(?:{pattern})$", flags | re.MULTILINE)
-        starts = self._line_starts
-        return {bisect_right(starts, m.start()) - 1 for m in regex.finditer(self.text)}
+    def find(
+        self, regex: re.Pattern[str], *, lower: bool = False, within: set[int] | None = None
+    ) -> set[int]:
+        """Labels in which ``regex`` finds a match (``^``/``$`` are the label's ends).
+
+        ``lower`` searches the lower-cased labels. With ``within``, only those labels are
+        searched, one by one when they are few, else all at once then narrowed.
+        """
+        lines = self._lower if lower else self._lines
+        if within is not None and len(within) * 8 < len(self.labels):
+            return {i for i in within if regex.search(lines.labels[i])}
+        found = lines.find(regex)
+        return found if within is None else found & within
+
+    def prefixed(self, prefix: str, *, lower: bool = False) -> set[int]:
+        """Labels that start with ``prefix``."""
+        return (self._lower if lower else self._lines).prefixed(prefix)
 
     def filtered(self, platforms: Iterable[tuple[str | None, str | None]]) -> set[int] | None:
         """Indexes passing any of the (platform, build type) pairs; None when no pairs."""
@@ -194,7 +249,30 @@ class TaskGraphIndex:
         return sorted(self.by_platform)
 
 
-def _platforms_of(attributes: Mapping[str, Any], treeherder: _Treeherder | None) -> set[str]:
+class _Lines:
+    """Labels as one text of lines and as a sorted list, for fast regex and prefix search."""
+
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = labels
+        self.text = "\n".join(labels)
+        starts = [0]
+        for label in labels[:-1]:
+            starts.append(starts[-1] + len(label) + 1)
+        self.starts = starts
+        self.order = sorted(range(len(labels)), key=labels.__getitem__)
+        self.keys = [labels[i] for i in self.order]
+
+    def find(self, regex: re.Pattern[str]) -> set[int]:
+        starts = self.starts
+        return {bisect_right(starts, m.start()) - 1 for m in regex.finditer(self.text)}
+
+    def prefixed(self, prefix: str) -> set[int]:
+        low = bisect_left(self.keys, prefix)
+        high = bisect_left(self.keys, prefix + "\U0010ffff", low)
+        return set(self.order[low:high])
+
+
+def _platforms_of(attributes: Attributes, treeherder: _Treeherder | None) -> set[str]:
     names: set[str] = set()
     if treeherder and treeherder.machine and treeherder.machine.platform:
         names.add(treeherder.machine.platform)
@@ -206,7 +284,7 @@ def _platforms_of(attributes: Mapping[str, Any], treeherder: _Treeherder | None)
     return names
 
 
-def _build_types_of(attributes: Mapping[str, Any], treeherder: _Treeherder | None) -> set[str]:
+def _build_types_of(attributes: Attributes, treeherder: _Treeherder | None) -> set[str]:
     names = set()
     build_type = attributes.get("build_type")
     if isinstance(build_type, str):

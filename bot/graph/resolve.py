@@ -50,8 +50,11 @@ def _where(filters: Sequence[PlatformFilter]) -> str:
     return " for " + ", ".join(f"`{f.canonical()}`" for f in filters)
 
 
-def _glob_regex(pattern: str) -> str:
-    """A shell glob (``*``, ``?``, ``[...]``, ``[!...]``) as a regex within one line."""
+GLOB_SPECIAL = "*?["
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A shell glob (``*``, ``?``, ``[...]``, ``[!...]``) as a regex over one whole label."""
     out: list[str] = []
     i = 0
     while i < len(pattern):
@@ -65,12 +68,17 @@ def _glob_regex(pattern: str) -> str:
             negate = inside.startswith("!")
             inside = inside[1:] if negate else inside
             inside = inside.replace("\\", "\\\\").replace("^", "\\^")
-            out.append(f"[{'^' if negate else ''}{inside}]")
+            out.append(("[^\\n" if negate else "[") + inside + "]")
             i = end
         else:
             out.append(re.escape(char))
         i += 1
-    return "".join(out)
+    return re.compile("^" + "".join(out) + "$", re.MULTILINE)
+
+
+def _literal_prefix(pattern: str) -> str:
+    cut = min((pattern.find(c) for c in GLOB_SPECIAL if c in pattern), default=len(pattern))
+    return pattern[:cut]
 
 
 class Resolver:
@@ -88,70 +96,92 @@ class Resolver:
         self.allowed = index.filtered((f.platform, f.build_type) for f in filters)
         self.shortlist_limit = shortlist_limit
 
-    def _narrow(self, found: Iterable[int]) -> set[int]:
-        chosen = set(found)
-        return chosen if self.allowed is None else chosen & self.allowed
-
     def _labels(self, found: set[int]) -> tuple[str, ...]:
         return tuple(self.index.labels[i] for i in sorted(found))
 
-    def candidates(self, selector: Selector) -> Iterator[tuple[str, set[int]]]:
-        """Each way the selector can match, in the order tried, unfiltered; computed lazily."""
+    def candidates(
+        self, selector: Selector, within: set[int] | None
+    ) -> Iterator[tuple[str, set[int]]]:
+        """Each way the selector can match, in the order tried, among ``within`` (None: all).
+
+        Computed lazily: a later way is worked out only when the earlier ones found nothing.
+        """
         index = self.index
+
+        def among(found: Iterable[int]) -> set[int]:
+            chosen = set(found)
+            return chosen if within is None else chosen & within
+
         if isinstance(selector, Label):
-            yield "label", {index.position[selector.text]} if selector.text in index else set()
+            yield "label", among([index.position[selector.text]] if selector.text in index else [])
         elif isinstance(selector, Symbol):
-            yield "symbol", set(index.by_symbol.get(selector.text, ()))
+            yield "symbol", among(index.by_symbol.get(selector.text, ()))
         elif isinstance(selector, Glob):
-            yield "glob", index.search(_glob_regex(selector.pattern))
+            yield "glob", self._glob(selector.pattern, within)
         elif isinstance(selector, Query):
-            yield "query", self._query(selector.text)
+            yield "query", self._query(selector.text, within)
         elif isinstance(selector, Name):
             text = selector.text
-            yield "label", {index.position[text]} if text in index else set()
+            yield "label", among([index.position[text]] if text in index else [])
             yield (
                 "symbol",
-                set(index.by_symbol.get(text, ())) | set(index.by_bare_symbol.get(text, ())),
+                among([*index.by_symbol.get(text, ()), *index.by_bare_symbol.get(text, ())]),
             )
-            suite = set(index.by_try_name.get(text, ()))
+            suite = among(index.by_try_name.get(text, ()))
             if selector.chunk is not None:
                 chunk = str(selector.chunk)
                 suite |= {
                     i
-                    for i in index.by_try_name.get(selector.suite, ())
+                    for i in among(index.by_try_name.get(selector.suite, ()))
                     if str(index.attribute(i, "test_chunk")) == chunk
                 }
             yield "suite", suite
-            yield "kind", set(index.by_kind.get(text, ()))
-            yield "label suffix", index.search(f"[^\\n]*[-/]{re.escape(text)}")
+            yield "kind", among(index.by_kind.get(text, ()))
+            suffix = re.compile(f"[-/]{re.escape(text)}$", re.MULTILINE)
+            yield "label suffix", index.find(suffix, within=within)
 
-    def _query(self, text: str) -> set[int]:
-        everything = set(range(len(self.index)))
-        chosen = everything
+    def _glob(self, pattern: str, within: set[int] | None) -> set[int]:
+        regex = _glob_regex(pattern)
+        prefix = _literal_prefix(pattern)
+        if prefix:
+            candidates = self.index.prefixed(prefix)
+            if within is not None:
+                candidates &= within
+            labels = self.index.labels
+            return {i for i in candidates if regex.search(labels[i])}
+        return self.index.find(regex, within=within)
+
+    def _query(self, text: str, within: set[int] | None) -> set[int]:
+        chosen = within
         for group in compile_query(text):
             either: set[int] = set()
             for term in group:
-                hits = self.index.search(term.pattern, term.flags)
-                either |= (everything - hits) if term.negated else hits
-            chosen = chosen & either
-        return chosen
+                if term.prefix and not term.suffix and not term.fuzzy:
+                    hits = self.index.prefixed(term.word, lower=term.ignore_case)
+                    hits = hits if chosen is None else hits & chosen
+                else:
+                    hits = self.index.find(term.regex, lower=term.ignore_case, within=chosen)
+                if term.negated:
+                    base = set(range(len(self.index))) if chosen is None else chosen
+                    hits = base - hits
+                either |= hits
+            chosen = either
+        return set(range(len(self.index))) if chosen is None else chosen
 
     def resolve_one(self, selector: Selector) -> Match:
         if isinstance(selector, TaskId):
             raise ResolveError((Problem(selector.text, NOT_A_JOB.format(text=selector.text)),))
-        unfiltered = 0
-        for how, found in self.candidates(selector):
-            if not found:
-                continue
-            chosen = self._narrow(found)
+        for how, chosen in self.candidates(selector, self.allowed):
             if not chosen:
-                unfiltered = unfiltered or len(found)
                 continue
             explicit = isinstance(selector, Glob | Query | Label)
             if not explicit and len(chosen) > self.shortlist_limit:
                 raise ResolveError((self._shortlist(selector, chosen),))
             return Match(selector, self._labels(chosen), how)
         where = _where(self.filters)
+        unfiltered = 0
+        if self.allowed is not None:
+            unfiltered = next((len(f) for _, f in self.candidates(selector, None) if f), 0)
         if unfiltered:
             message = FILTERED_OUT.format(
                 text=selector.text,
