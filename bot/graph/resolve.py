@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -51,34 +52,17 @@ def _where(filters: Sequence[PlatformFilter]) -> str:
 
 
 GLOB_SPECIAL = "*?["
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """A shell glob (``*``, ``?``, ``[...]``, ``[!...]``) as a regex over one whole label."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "*":
-            out.append("[^\\n]*")
-        elif char == "?":
-            out.append("[^\\n]")
-        elif char == "[" and (end := pattern.find("]", i + 2)) > 0:
-            inside = pattern[i + 1 : end]
-            negate = inside.startswith("!")
-            inside = inside[1:] if negate else inside
-            inside = inside.replace("\\", "\\\\").replace("^", "\\^")
-            out.append(("[^\\n" if negate else "[") + inside + "]")
-            i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile("^" + "".join(out) + "$", re.MULTILINE)
+# What separates the literal runs of a glob: wildcards and closed [...] classes.
+GLOB_WILDCARDS = re.compile(r"\*|\?|\[!?\]?[^\]]*\]")
 
 
 def _literal_prefix(pattern: str) -> str:
     cut = min((pattern.find(c) for c in GLOB_SPECIAL if c in pattern), default=len(pattern))
     return pattern[:cut]
+
+
+def _longest_literal(pattern: str) -> str:
+    return max(GLOB_WILDCARDS.split(pattern), key=len)
 
 
 class Resolver:
@@ -141,15 +125,24 @@ class Resolver:
             yield "label suffix", index.find(suffix, within=within)
 
     def _glob(self, pattern: str, within: set[int] | None) -> set[int]:
-        regex = _glob_regex(pattern)
+        """fnmatch's own semantics (case-sensitive), on as few labels as can be chosen.
+
+        A literal prefix bisects the sorted labels; otherwise the longest literal run must
+        appear in a label before the pattern is tried on it.
+        """
+        regex = re.compile(fnmatch.translate(pattern))
+        labels = self.index.labels
         prefix = _literal_prefix(pattern)
+        candidates: Iterable[int]
         if prefix:
             candidates = self.index.prefixed(prefix)
             if within is not None:
-                candidates &= within
-            labels = self.index.labels
-            return {i for i in candidates if regex.search(labels[i])}
-        return self.index.find(regex, within=within)
+                candidates = candidates & within
+        else:
+            pool: Iterable[int] = range(len(labels)) if within is None else within
+            literal = _longest_literal(pattern)
+            candidates = [i for i in pool if literal in labels[i]] if literal else pool
+        return {i for i in candidates if regex.match(labels[i])}
 
     def _query(self, text: str, within: set[int] | None) -> set[int]:
         chosen = within
