@@ -1,0 +1,485 @@
+"""A local Taskcluster on loopback: the Queue and Index APIs over aiohttp, Hawk-authenticated.
+
+It speaks the real wire protocol (routes, Hawk, scopes, error bodies, 303 artifacts), so
+the official ``taskcluster`` client talks to it unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import random
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.localtc import scopes as scope_rules
+from bot.localtc.auth import Authenticator, Caller, Client
+from bot.localtc.errors import TaskclusterError, input_error
+from bot.localtc.index import Index
+from bot.localtc.queue import Artifact, Publish, Queue, format_time
+
+ROOT_CLIENT_ID = "static/taskbot/root"
+ANONYMOUS_SCOPES = (
+    "queue:get-artifact:public/*",
+    "queue:get-task:*",
+    "queue:status:*",
+    "queue:list-task-group:*",
+    "index:find-task:*",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Injected faults for tests and benchmarks: a share of 5xx answers, of dropped
+    connections, and a delay, on requests whose path contains ``only`` (all when empty)."""
+
+    error_rate: float = 0.0
+    reset_rate: float = 0.0
+    delay_ms: int = 0
+    only: str = ""
+    seed: int | None = None
+
+
+@dataclass
+class Context:
+    """One API request: its path parameters, query, JSON body and caller."""
+
+    request: web.Request
+    params: dict[str, str]
+    query: dict[str, str]
+    payload: Any
+    caller: Caller
+    body: bytes
+
+
+Handler = Callable[["LocalTaskcluster", Context], Awaitable[web.StreamResponse]]
+ScopeParams = Callable[["LocalTaskcluster", Context], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One API method: service, name, HTTP method, route, scope expression, and handler."""
+
+    service: str
+    name: str
+    method: str
+    route: str
+    scopes: scope_rules.Expression | None
+    handler: Handler
+    scope_params: ScopeParams | None = None
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(data), content_type="application/json", headers=headers
+    )
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+
+def _task_params(tc: LocalTaskcluster, ctx: Context) -> dict[str, Any]:
+    record = tc.queue.get(ctx.params["taskId"])
+    return {
+        "taskId": record.task_id,
+        "schedulerId": record.definition["schedulerId"],
+        "taskGroupId": record.definition["taskGroupId"],
+        "projectId": record.definition["projectId"],
+    }
+
+
+def _create_params(tc: LocalTaskcluster, ctx: Context) -> dict[str, Any]:
+    task = tc.queue.check_definition(ctx.params["taskId"], ctx.payload)
+    ctx.payload = task
+    return tc.queue.scope_parameters(task)
+
+
+async def create_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json(tc.queue.create(ctx.params["taskId"], ctx.payload))
+
+
+async def get_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json(tc.queue.get(ctx.params["taskId"]).definition)
+
+
+async def task_status(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json(tc.queue.status_response(tc.queue.get(ctx.params["taskId"])))
+
+
+async def schedule_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json(tc.queue.schedule(ctx.params["taskId"]))
+
+
+async def cancel_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json(tc.queue.cancel(ctx.params["taskId"]))
+
+
+async def rerun_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json(tc.queue.rerun(ctx.params["taskId"]))
+
+
+async def list_task_group(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    try:
+        limit = max(1, min(1000, int(ctx.query.get("limit", "1000"))))
+    except ValueError:
+        raise input_error("limit must be a whole number") from None
+    return _json(
+        tc.queue.list_group(ctx.params["taskGroupId"], ctx.query.get("continuationToken"), limit)
+    )
+
+
+def _artifact_response(
+    tc: LocalTaskcluster, artifact: Artifact, task_id: str, run_id: int
+) -> web.Response:
+    url = artifact.url or f"{tc.root_url}/_artifacts/{task_id}/{run_id}/{artifact.name}"
+    return _json(
+        {"storageType": artifact.storage_type, "url": url},
+        status=303,
+        headers={"Location": url, "x-taskcluster-artifact-storage-type": artifact.storage_type},
+    )
+
+
+def _artifact_params(tc: LocalTaskcluster, ctx: Context) -> dict[str, Any]:
+    return {"names": [ctx.params["name"]]}
+
+
+async def get_latest_artifact(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    task_id, name = ctx.params["taskId"], ctx.params["name"]
+    artifact = tc.queue.artifact(task_id, None, name)
+    run_id = len(tc.queue.get(task_id).status["runs"]) - 1
+    return _artifact_response(tc, artifact, task_id, run_id)
+
+
+async def get_artifact(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    task_id, name = ctx.params["taskId"], ctx.params["name"]
+    run_id = int(ctx.params["runId"])
+    return _artifact_response(tc, tc.queue.artifact(task_id, run_id, name), task_id, run_id)
+
+
+async def report(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    outcome = ctx.request.path.rsplit("/", 1)[-1]
+    reason = ctx.payload.get("reason") if isinstance(ctx.payload, dict) else None
+    return _json(tc.queue.resolve(ctx.params["taskId"], int(ctx.params["runId"]), outcome, reason))
+
+
+async def insert_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    body = ctx.payload if isinstance(ctx.payload, dict) else {}
+    task_id = body.get("taskId")
+    if not isinstance(task_id, str) or not isinstance(body.get("expires"), str):
+        raise TaskclusterError(
+            400, "InputValidationError", "insertTask needs taskId, rank, data and expires"
+        )
+    entry = tc.index.insert(
+        ctx.params["namespace"],
+        task_id,
+        int(body.get("rank", 0)),
+        dict(body.get("data", {})),
+        body["expires"],
+    )
+    return _json(entry.to_json())
+
+
+async def find_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json(tc.index.find(ctx.params["indexPath"]).to_json())
+
+
+async def find_artifact_from_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    entry = tc.index.find(ctx.params["indexPath"])
+    url = f"{tc.root_url}/api/queue/v1/task/{entry.task_id}/artifacts/{ctx.params['name']}"
+    return web.Response(status=303, headers={"Location": url})
+
+
+async def ping(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json({"alive": True, "uptime": 0})
+
+
+TASK_OWNER = {
+    "AnyOf": [
+        "queue:{verb}-task:<schedulerId>/<taskGroupId>/<taskId>",
+        "queue:{verb}-task-in-project:<projectId>",
+        {"AllOf": ["queue:{verb}-task", "assume:scheduler-id:<schedulerId>/<taskGroupId>"]},
+    ]
+}
+
+
+def _owner(verb: str) -> scope_rules.Expression:
+    expression: scope_rules.Expression = json.loads(json.dumps(TASK_OWNER).replace("{verb}", verb))
+    return expression
+
+
+GET_ARTIFACT = {"AllOf": [{"each": "queue:get-artifact:<name>", "for": "name", "in": "names"}]}
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("queue", "ping", "get", "/ping", None, ping),
+    Endpoint(
+        "queue",
+        "createTask",
+        "put",
+        "/task/<taskId>",
+        {
+            "AllOf": [
+                {"each": "<scope>", "for": "scope", "in": "scopes"},
+                {"each": "queue:route:<route>", "for": "route", "in": "routes"},
+                "queue:create-task:project:<projectId>",
+                "queue:scheduler-id:<schedulerId>",
+                {
+                    "AnyOf": [
+                        {
+                            "each": "queue:create-task:<priority>:<provisionerId>/<workerType>",
+                            "for": "priority",
+                            "in": "priorities",
+                        }
+                    ]
+                },
+            ]
+        },
+        create_task,
+        _create_params,
+    ),
+    Endpoint("queue", "task", "get", "/task/<taskId>", "queue:get-task:<taskId>", get_task),
+    Endpoint(
+        "queue", "status", "get", "/task/<taskId>/status", "queue:status:<taskId>", task_status
+    ),
+    Endpoint(
+        "queue",
+        "listTaskGroup",
+        "get",
+        "/task-group/<taskGroupId>/list",
+        "queue:list-task-group:<taskGroupId>",
+        list_task_group,
+    ),
+    Endpoint(
+        "queue",
+        "scheduleTask",
+        "post",
+        "/task/<taskId>/schedule",
+        _owner("schedule"),
+        schedule_task,
+        _task_params,
+    ),
+    Endpoint(
+        "queue",
+        "rerunTask",
+        "post",
+        "/task/<taskId>/rerun",
+        _owner("rerun"),
+        rerun_task,
+        _task_params,
+    ),
+    Endpoint(
+        "queue",
+        "cancelTask",
+        "post",
+        "/task/<taskId>/cancel",
+        _owner("cancel"),
+        cancel_task,
+        _task_params,
+    ),
+    Endpoint(
+        "queue",
+        "getLatestArtifact",
+        "get",
+        "/task/<taskId>/artifacts/<name>",
+        GET_ARTIFACT,
+        get_latest_artifact,
+        _artifact_params,
+    ),
+    Endpoint(
+        "queue",
+        "getArtifact",
+        "get",
+        "/task/<taskId>/runs/<runId>/artifacts/<name>",
+        GET_ARTIFACT,
+        get_artifact,
+        _artifact_params,
+    ),
+    *(
+        Endpoint(
+            "queue",
+            f"report{outcome.capitalize()}",
+            "post",
+            f"/task/<taskId>/runs/<runId>/{outcome}",
+            "queue:resolve-task:<taskId>/<runId>",
+            report,
+        )
+        for outcome in ("completed", "failed", "exception")
+    ),
+    Endpoint("index", "ping", "get", "/ping", None, ping),
+    Endpoint(
+        "index", "findTask", "get", "/task/<indexPath>", "index:find-task:<indexPath>", find_task
+    ),
+    Endpoint(
+        "index",
+        "insertTask",
+        "put",
+        "/task/<namespace>",
+        "index:insert-task:<namespace>",
+        insert_task,
+    ),
+    Endpoint(
+        "index",
+        "findArtifactFromTask",
+        "get",
+        "/task/<indexPath>/artifacts/<name>",
+        "queue:get-artifact:<name>",
+        find_artifact_from_task,
+    ),
+)
+
+
+def _aiohttp_route(route: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match[1]
+        pattern = ".+" if name == "name" else "[^/]+"
+        return "{" + f"{name}:{pattern}" + "}"
+
+    return re.sub(r"<([^>]+)>", replace, route)
+
+
+@dataclass
+class LocalTaskcluster:
+    """The services, their state and their clients; ``app()`` serves them."""
+
+    root_url: str = ""
+    clients: dict[str, Client] = field(default_factory=dict)
+    roles: dict[str, list[str]] = field(default_factory=dict)
+    publish: Publish | None = None
+    faults: Faults = field(default_factory=Faults)
+    clock: Callable[[], float] | None = None
+
+    def __post_init__(self) -> None:
+        if ROOT_CLIENT_ID not in self.clients:
+            self.clients[ROOT_CLIENT_ID] = Client(ROOT_CLIENT_ID, secrets.token_urlsafe(32), ("*",))
+        self.roles.setdefault("anonymous", list(ANONYMOUS_SCOPES))
+        clock = self.clock or time.time
+        self.queue = Queue(publish=self.publish, clock=clock)
+        self.index = Index(self.queue)
+        self.auth = Authenticator(self.clients, self.roles, clock=clock)
+        self._random = random.Random(self.faults.seed)
+
+    @property
+    def root_client(self) -> Client:
+        return self.clients[ROOT_CLIENT_ID]
+
+    def credentials(self) -> dict[str, str]:
+        return {
+            "clientId": self.root_client.client_id,
+            "accessToken": self.root_client.access_token,
+        }
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._faults_middleware])
+        for endpoint in ENDPOINTS:
+            path = f"/api/{endpoint.service}/v1{_aiohttp_route(endpoint.route)}"
+            app.router.add_route(endpoint.method.upper(), path, self._wrap(endpoint))
+        app.router.add_get("/_artifacts/{taskId}/{runId}/{name:.+}", self._artifact_content)
+        return app
+
+    @web.middleware
+    async def _faults_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        faults = self.faults
+        if faults.only and faults.only not in request.path:
+            response: web.StreamResponse = await handler(request)
+            return response
+        if faults.delay_ms:
+            await asyncio.sleep(faults.delay_ms / 1000)
+        roll = self._random.random()
+        if roll < faults.reset_rate:
+            await request.read()
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPServiceUnavailable()
+        if roll < faults.reset_rate + faults.error_rate:
+            return _json({"code": "InternalServerError", "message": "injected fault"}, status=500)
+        result: web.StreamResponse = await handler(request)
+        return result
+
+    def _wrap(self, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            body = await request.read()
+            payload: Any = None
+            try:
+                caller = self.auth.authenticate(
+                    request.headers.get("Authorization"),
+                    url=str(request.url),
+                    method=request.method,
+                    content=body,
+                    content_type=request.headers.get("Content-Type", ""),
+                )
+                if body:
+                    try:
+                        payload = json.loads(body)
+                    except ValueError:
+                        raise TaskclusterError(
+                            400, "MalformedPayload", "the request body is not JSON"
+                        ) from None
+                ctx = Context(
+                    request, dict(request.match_info), dict(request.query), payload, caller, body
+                )
+                if endpoint.scopes is not None:
+                    params = {**ctx.params}
+                    if endpoint.scope_params is not None:
+                        params.update(endpoint.scope_params(self, ctx))
+                    self._authorize(endpoint, params, caller)
+                return await endpoint.handler(self, ctx)
+            except TaskclusterError as error:
+                return self._error(error, request, payload)
+
+        return handle
+
+    def _authorize(self, endpoint: Endpoint, params: dict[str, Any], caller: Caller) -> None:
+        assert endpoint.scopes is not None
+        needed = scope_rules.instantiate(endpoint.scopes, params)
+        unmet = scope_rules.missing(needed, caller.scopes)
+        if unmet is not None:
+            raise TaskclusterError(
+                403,
+                "InsufficientScopes",
+                f"Client ID {caller.client_id} does not have sufficient scopes and is missing "
+                f"the following scopes: {scope_rules.describe(unmet)}. This request requires "
+                f"{scope_rules.describe(needed)}.",
+                required=needed,
+                unsatisfied=unmet,
+            )
+
+    def _error(self, error: TaskclusterError, request: web.Request, payload: Any) -> web.Response:
+        body = {
+            "code": error.code,
+            "message": error.message,
+            "requestInfo": {
+                "method": request.method,
+                "params": dict(request.match_info),
+                "payload": payload if payload is not None else {},
+                "time": format_time(dt.datetime.now(dt.UTC)),
+            },
+        }
+        return _json(body, status=error.status)
+
+    async def _artifact_content(self, request: web.Request) -> web.StreamResponse:
+        try:
+            artifact = self.queue.artifact(
+                request.match_info["taskId"],
+                int(request.match_info["runId"]),
+                request.match_info["name"],
+            )
+        except TaskclusterError as error:
+            return self._error(error, request, None)
+        return web.Response(body=artifact.content, content_type=artifact.content_type)
+
+
+async def serve(tc: LocalTaskcluster, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
+    """Start serving on loopback; sets ``tc.root_url`` to where it listens."""
+    runner = web.AppRunner(tc.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server: Any = site._server  # the bound port, when 0 asked the system to choose
+    bound = server.sockets[0].getsockname()[1]
+    tc.root_url = f"http://{host}:{bound}"
+    return runner
