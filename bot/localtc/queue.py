@@ -222,6 +222,7 @@ class Queue:
                 {
                     "taskGroupId": record.definition["taskGroupId"],
                     "schedulerId": group["schedulerId"],
+                    "expires": group["expires"],
                     "version": 1,
                 },
             )
@@ -336,6 +337,8 @@ class Queue:
         page = task_ids[start : start + limit]
         response: dict[str, Any] = {
             "taskGroupId": group_id,
+            "schedulerId": group["schedulerId"],
+            "expires": group["expires"],
             "tasks": [
                 {
                     "status": copy.deepcopy(self.get(t).status),
