@@ -37,11 +37,14 @@ ANONYMOUS_SCOPES = (
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Injected faults for tests and benchmarks: a share of 5xx answers, of dropped
-    connections, and a delay, on requests whose path contains ``only`` (all when empty)."""
+    """Injected faults for tests and benchmarks, on requests whose path contains ``only``
+    (all when empty): a share of 5xx answers, of connections dropped before the request
+    is handled, of connections dropped after it was handled (the answer is lost), and a
+    delay."""
 
     error_rate: float = 0.0
     reset_rate: float = 0.0
+    lost_reply_rate: float = 0.0
     delay_ms: int = 0
     only: str = ""
     seed: int | None = None
@@ -362,6 +365,7 @@ class LocalTaskcluster:
         self.index = Index(self.queue)
         self.auth = Authenticator(self.clients, self.roles, clock=clock)
         self._random = random.Random(self.faults.seed)
+        self.injected = 0  # how many faults were injected
 
     @property
     def root_client(self) -> Client:
@@ -390,6 +394,8 @@ class LocalTaskcluster:
         if faults.delay_ms:
             await asyncio.sleep(faults.delay_ms / 1000)
         roll = self._random.random()
+        if roll < faults.reset_rate + faults.error_rate + faults.lost_reply_rate:
+            self.injected += 1
         if roll < faults.reset_rate:
             await request.read()
             if request.transport is not None:
@@ -398,6 +404,10 @@ class LocalTaskcluster:
         if roll < faults.reset_rate + faults.error_rate:
             return _json({"code": "InternalServerError", "message": "injected fault"}, status=500)
         result: web.StreamResponse = await handler(request)
+        if roll < faults.reset_rate + faults.error_rate + faults.lost_reply_rate:
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPServiceUnavailable()
         return result
 
     def _wrap(self, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
