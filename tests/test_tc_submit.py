@@ -110,7 +110,7 @@ async def test_a_conflicting_task_is_reported_not_retried(local_tc: Running) -> 
 @pytest.mark.parametrize("status", [403, 400])
 async def test_refusals_are_not_retried(local_tc: Running, status: int) -> None:
     decision = await decision_task(local_tc)
-    (task,) = [t for t in await plan_of(40, local_tc, decision)][:1]
+    task = (await plan_of(40, local_tc, decision))[0]
     if status == 403:
         queue = local_tc.queue(authorizedScopes=["queue:status:*"])
         broken = task
