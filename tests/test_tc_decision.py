@@ -1,0 +1,78 @@
+"""Finding a seeded push's decision task and reading its artifacts through the real client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.graph import GraphCache, Resolver, plan
+from bot.localtc.seed import SeededPush, seed_push
+from bot.tc.decision import DecisionNotFoundError, DecisionReader
+from grammar import Name
+from tests.tcfixtures import Running, local_tc
+
+__all__ = ["local_tc"]
+
+
+def reader(running: Running) -> DecisionReader:
+    return DecisionReader(running.index(), running.queue(), running.session, GraphCache(max_mb=512))
+
+
+def seeded(running: Running) -> SeededPush:
+    return seed_push(running.tc, tasks=1200, seed=3)
+
+
+async def test_find_by_revision_and_latest(local_tc: Running) -> None:
+    push = seeded(local_tc)
+    decisions = reader(local_tc)
+    assert await decisions.find(push.project, push.revision) == push.decision_task_id
+    assert await decisions.find(push.project, None) == push.decision_task_id
+    with pytest.raises(DecisionNotFoundError) as caught:
+        await decisions.find(push.project, "0" * 40)
+    assert f"`gecko.v2.{push.project}.revision.{'0' * 40}.taskgraph.decision`" in str(caught.value)
+
+
+async def test_graph_and_label_to_taskid_come_from_the_artifacts(local_tc: Running) -> None:
+    push = seeded(local_tc)
+    decisions = reader(local_tc)
+    graph = await decisions.graph(push.decision_task_id)
+    assert graph.labels == list(push.push.graph)
+    assert await decisions.graph(push.decision_task_id) is graph  # cached
+    existing = await decisions.label_to_taskid(push.decision_task_id)
+    assert existing == push.push.label_to_taskid
+    actions = json.loads(await decisions.artifact(push.decision_task_id, "public/actions.json"))
+    assert {a["name"] for a in actions["actions"]} >= {
+        "add-new-jobs",
+        "retrigger-multiple",
+        "cancel",
+    }
+    assert all(
+        a["hookPayload"]["decision"]["action"]["taskGroupId"] == push.decision_task_id
+        for a in actions["actions"]
+    )
+
+
+async def test_the_seeded_push_ran_its_label_to_taskid(local_tc: Running) -> None:
+    push = seeded(local_tc)
+    queue = local_tc.queue()
+    states = {}
+    for label, task_id in list(push.push.label_to_taskid.items())[:50]:
+        states[label] = (await queue.status(task_id))["status"]["state"]
+    assert set(states.values()) <= {"completed", "failed"}
+    assert push.failed
+    failed_id = push.push.label_to_taskid[push.failed[0]]
+    assert (await queue.status(failed_id))["status"]["state"] == "failed"
+
+
+async def test_a_plan_on_the_seeded_push_reuses_what_ran(local_tc: Running) -> None:
+    push = seeded(local_tc)
+    decisions = reader(local_tc)
+    graph = await decisions.graph(push.decision_task_id)
+    existing = await decisions.label_to_taskid(push.decision_task_id)
+    test = next(label for label in graph.labels if label.startswith("test-"))
+    labels = Resolver(graph).resolve([Name(test)]).labels
+    result = plan(graph, labels, existing, request_id="r1")
+    assert list(result.create) == [test]
+    build = graph.entry(test).dependencies["build"]
+    assert result.reuse[build] == existing[build]
