@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m bot`` (console chat), ``parse`` and ``plan``."""
+"""Command-line interface: ``python -m bot`` (console chat), ``parse``, ``plan``, ``localtc``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from bot import plan_cli
 from bot.adapters import console
 from bot.config import Config, ConfigError
+from bot.localtc import main as localtc_main
 from grammar import Limits, parse_message
 
 EXIT_PARSE_ERROR = 2
@@ -25,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     parse.add_argument("text", nargs="+", help="the command text; several lines allowed")
     plan = sub.add_parser("plan", help="resolve a command against a task graph, print the plan")
     plan_cli.add_arguments(plan)
+    local = sub.add_parser("localtc", help="run a local Taskcluster (Queue, Index) until stopped")
+    localtc_main.add_arguments(local)
     sub.add_parser("console", help="chat with the bot in this terminal (the default)")
     return parser
 
@@ -68,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if stderr:
             print(stderr, file=sys.stderr)
         return code
+    if args.action == "localtc":
+        return localtc_main.main(args)
     if args.action == "plan":
         outcome = plan_cli.run(args, config.limits)
         if outcome.stdout:

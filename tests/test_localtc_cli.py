@@ -1,0 +1,46 @@
+"""``python -m bot localtc`` prints how to reach it, serves the real protocol, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import aiohttp
+import taskcluster.aio as tc_aio
+
+from tests.conftest import ROOT
+
+
+async def test_localtc_command_serves_a_seeded_push() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "localtc", "--seed-push", "--tasks", "800"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        assert info["rootUrl"].startswith("http://127.0.0.1:")
+        assert info["clientId"] and info["accessToken"]
+        options = {
+            "rootUrl": info["rootUrl"],
+            "credentials": {"clientId": info["clientId"], "accessToken": info["accessToken"]},
+        }
+        async with aiohttp.ClientSession() as session:
+            index = tc_aio.Index(options, session=session)
+            found = await index.findTask(info["indexPaths"][0])
+            assert found["taskId"] == info["decisionTaskId"]
+            queue = tc_aio.Queue(options, session=session)
+            status = await queue.status(info["decisionTaskId"])
+            assert status["status"]["state"] == "completed"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "local Taskcluster stopped" in err
