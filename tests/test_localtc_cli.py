@@ -27,7 +27,8 @@ async def test_localtc_command_serves_a_seeded_push() -> None:
         assert process.stdout is not None
         info = json.loads(process.stdout.readline())
         assert info["rootUrl"].startswith("http://127.0.0.1:")
-        assert info["clientId"] and info["accessToken"]
+        assert info["clientId"]
+        assert info["accessToken"]
         options = {
             "rootUrl": info["rootUrl"],
             "credentials": {"clientId": info["clientId"], "accessToken": info["accessToken"]},
