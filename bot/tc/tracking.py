@@ -1,0 +1,148 @@
+"""Follow the tasks of a request as they run: Pulse messages, or polling when there are none.
+
+``Tracker.updates`` yields one ``TaskUpdate`` whenever a tracked task changes state. It
+listens on the Queue's Pulse exchanges for the task group when a broker is configured and
+reachable; otherwise, or when the connection drops, it asks ``queue.status`` at an
+interval, so a request is never left without news.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aio_pika
+
+log = logging.getLogger(__name__)
+
+EXCHANGE_PREFIX = "exchange/taskcluster-queue/v1/"
+STATE_EXCHANGES = (
+    "task-pending",
+    "task-running",
+    "task-completed",
+    "task-failed",
+    "task-exception",
+)
+FINAL = frozenset({"completed", "failed", "exception"})
+
+
+class StatusClient(Protocol):
+    async def status(self, taskId: str) -> Any: ...  # noqa: N803
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUpdate:
+    """A task reached a state; ``source`` says whether Pulse or polling told us."""
+
+    task_id: str
+    state: str
+    run_id: int | None
+    source: str
+
+
+def group_binding(task_group_id: str) -> str:
+    """The routing-key pattern of every task of a group (taskGroupId is the 9th word)."""
+    return "primary." + "*." * 7 + f"{task_group_id}.#"
+
+
+@dataclass
+class Tracker:
+    """The states of a request's tasks, kept current from Pulse or by polling."""
+
+    queue: StatusClient
+    task_group_id: str
+    task_ids: set[str]
+    amqp_url: str | None = None
+    poll_interval: float = 5.0
+    states: dict[str, str] = field(default_factory=dict)
+    source: str = "none"
+
+    def summary(self) -> Counter[str]:
+        return Counter(self.states.get(t, "unknown") for t in self.task_ids)
+
+    def is_finished(self) -> bool:
+        return all(self.states.get(t) in FINAL for t in self.task_ids)
+
+    def _note(self, task_id: str, state: str, run_id: int | None, source: str) -> TaskUpdate | None:
+        if task_id not in self.task_ids or self.states.get(task_id) == state:
+            return None
+        self.states[task_id] = state
+        return TaskUpdate(task_id, state, run_id, source)
+
+    async def updates(self) -> AsyncIterator[TaskUpdate]:
+        """Every change until all tracked tasks are resolved."""
+        # Start from the current states: messages sent before we listened are not lost.
+        async for update in self._poll_once():
+            yield update
+        if self.is_finished():
+            return
+        if self.amqp_url:
+            try:
+                async for update in self._pulse():
+                    yield update
+                    if self.is_finished():
+                        return
+            except (TimeoutError, aio_pika.exceptions.AMQPError, OSError) as error:
+                log.warning("Pulse unavailable (%s); polling instead", error)
+        while not self.is_finished():
+            await asyncio.sleep(self.poll_interval)
+            async for update in self._poll_once():
+                yield update
+
+    async def _poll_once(self) -> AsyncIterator[TaskUpdate]:
+        self.source = self.source if self.source == "pulse" else "poll"
+        for task_id in sorted(self.task_ids):
+            if self.states.get(task_id) in FINAL:
+                continue
+            try:
+                status = (await self.queue.status(task_id))["status"]
+            except Exception as error:  # keep polling the others; report this one next time
+                log.warning("status of %s failed: %s", task_id, error)
+                continue
+            runs = status.get("runs") or []
+            update = self._note(
+                task_id, status["state"], runs[-1]["runId"] if runs else None, "poll"
+            )
+            if update:
+                yield update
+
+    async def _pulse(self) -> AsyncIterator[TaskUpdate]:
+        connection = await asyncio.wait_for(aio_pika.connect(self.amqp_url), timeout=10)
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            for name in STATE_EXCHANGES:
+                exchange = await channel.declare_exchange(
+                    EXCHANGE_PREFIX + name, aio_pika.ExchangeType.TOPIC, durable=True
+                )
+                await queue.bind(exchange, routing_key=group_binding(self.task_group_id))
+            self.source = "pulse"
+            # Anything that changed while binding: ask once more, then trust the messages.
+            async for update in self._poll_once():
+                yield update
+            async with queue.iterator() as messages:
+                async for message in messages:
+                    async with message.process():
+                        change = self._from_message(message)
+                    if change:
+                        yield change
+                    if self.is_finished():
+                        return
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    def _from_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> TaskUpdate | None:
+        try:
+            body = json.loads(message.body)
+            status = body["status"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed Pulse message on %s", message.routing_key)
+            return None
+        return self._note(status["taskId"], status["state"], body.get("runId"), "pulse")

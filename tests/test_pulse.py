@@ -1,0 +1,149 @@
+"""Pulse messages through the real RabbitMQ on 127.0.0.1:5672, and the polling fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import aiohttp
+import pytest
+import pytest_asyncio
+import taskcluster.aio as tc_aio
+
+from bot.localtc.events import AmqpPublisher
+from bot.localtc.server import LocalTaskcluster, serve
+from bot.tc.tracking import TaskUpdate, Tracker, group_binding
+from tests.tcfixtures import Running, local_tc, new_id, task_definition
+from tests.tcschemas import errors
+
+__all__ = ["local_tc"]
+
+AMQP_URL = os.environ.get("TASKBOT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+UNREACHABLE = "amqp://guest:guest@127.0.0.1:1/"
+
+
+@pytest_asyncio.fixture
+async def broker() -> AsyncIterator[str]:
+    try:
+        connection = await asyncio.wait_for(aio_pika.connect(AMQP_URL), timeout=5)
+    except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"RabbitMQ must be running for CI at {AMQP_URL}: {error}")
+        pytest.skip(f"no RabbitMQ at {AMQP_URL} ({error}); CI runs this for real")
+    await connection.close()
+    yield AMQP_URL
+
+
+async def collect(updates: AsyncIterator[TaskUpdate], into: list[TaskUpdate]) -> None:
+    async for update in updates:
+        into.append(update)
+
+
+async def test_messages_reach_rabbitmq_with_real_routing_keys(broker: str) -> None:
+    publisher = AmqpPublisher(broker)
+    await publisher.start()
+    tc = LocalTaskcluster(publish=publisher.publish)
+    runner = await serve(tc)
+    connection = await aio_pika.connect(broker)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            "exchange/taskcluster-queue/v1/task-completed",
+            aio_pika.ExchangeType.TOPIC,
+            durable=True,
+        )
+        task_id = new_id()
+        by_task = await channel.declare_queue(exclusive=True)
+        await by_task.bind(exchange, routing_key=f"primary.{task_id}.#")
+        by_route = await channel.declare_queue(exclusive=True)
+        route = f"index.project.test.{task_id}"
+        await by_route.bind(exchange, routing_key=f"route.{route}")
+        tc.queue.create(
+            task_id, tc.queue.check_definition(task_id, task_definition(routes=[route]))
+        )
+        run = tc.queue.claim(task_id, "local-group", "worker-7")
+        tc.queue.resolve(task_id, run, "completed")
+        received: list[aio_pika.abc.AbstractIncomingMessage] = []
+        for queue in (by_task, by_route):
+            message = await queue.get(timeout=10, fail=False)
+            for _ in range(50):
+                if message is not None:
+                    break
+                await asyncio.sleep(0.1)
+                message = await queue.get(timeout=10, fail=False)
+            assert message is not None
+            await message.ack()
+            received.append(message)
+        for message in received:
+            assert message.routing_key == (
+                f"primary.{task_id}.0.local-group.worker-7.proj-test.linux.-.{task_id}._"
+            )
+            body: dict[str, Any] = json.loads(message.body)
+            assert errors("/schemas/queue/v1/task-completed-message.json", body) == []
+            assert body["status"]["state"] == "completed"
+        assert received[1].headers.get("CC") == [f"route.{route}"]
+    finally:
+        await connection.close()
+        await publisher.stop()
+        await runner.cleanup()
+
+
+async def test_tracker_follows_a_task_group_over_pulse(broker: str) -> None:
+    publisher = AmqpPublisher(broker)
+    await publisher.start()
+    tc = LocalTaskcluster(publish=publisher.publish)
+    runner = await serve(tc)
+    try:
+        group = new_id()
+        ids = [group, new_id(), new_id()]
+        for task_id in ids:
+            tc.queue.create(
+                task_id, tc.queue.check_definition(task_id, task_definition(taskGroupId=group))
+            )
+        async with aiohttp.ClientSession() as session:
+            queue = tc_aio.Queue(
+                {"rootUrl": tc.root_url, "credentials": tc.credentials()}, session=session
+            )
+            tracker = Tracker(queue, group, set(ids), amqp_url=broker, poll_interval=60)
+            seen: list[TaskUpdate] = []
+            watching = asyncio.create_task(collect(tracker.updates(), seen))
+            for _ in range(100):
+                if tracker.source == "pulse":
+                    break
+                await asyncio.sleep(0.05)
+            assert tracker.source == "pulse"
+            for task_id, outcome in zip(ids, ("completed", "failed", "completed"), strict=True):
+                run = tc.queue.claim(task_id, "g", "w")
+                tc.queue.resolve(task_id, run, outcome)
+            await asyncio.wait_for(watching, timeout=20)
+        assert tracker.is_finished()
+        assert tracker.summary() == {"completed": 2, "failed": 1}
+        finals = [u for u in seen if u.state in ("completed", "failed")]
+        assert {u.source for u in finals} == {"pulse"}
+        assert group_binding(group).split(".")[8] == group
+    finally:
+        await publisher.stop()
+        await runner.cleanup()
+
+
+async def test_polling_when_the_broker_is_unreachable(local_tc: Running) -> None:
+    tc = local_tc.tc
+    group = new_id()
+    ids = [group, new_id()]
+    for task_id in ids:
+        await local_tc.queue().createTask(task_id, task_definition(taskGroupId=group))
+    tracker = Tracker(local_tc.queue(), group, set(ids), amqp_url=UNREACHABLE, poll_interval=0.05)
+    seen: list[TaskUpdate] = []
+    watching = asyncio.create_task(collect(tracker.updates(), seen))
+    await asyncio.sleep(0.3)
+    for task_id in ids:
+        run = tc.queue.claim(task_id, "g", "w")
+        tc.queue.resolve(task_id, run, "completed")
+    await asyncio.wait_for(watching, timeout=20)
+    assert tracker.summary() == {"completed": 2}
+    assert {u.source for u in seen} == {"poll"}
+    assert [u.state for u in seen if u.task_id == ids[0]] == ["pending", "completed"]
