@@ -23,7 +23,11 @@ def reference_entries(service: str) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in api["entries"]}
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.service}.{e.name}")
+# ../shared holds the Queue's and the Index's API references; Hooks has none there.
+REFERENCED = [e for e in ENDPOINTS if e.service in ("queue", "index")]
+
+
+@pytest.mark.parametrize("endpoint", REFERENCED, ids=lambda e: f"{e.service}.{e.name}")
 def test_routes_methods_and_scopes_match_the_reference(endpoint: Any) -> None:
     entry = reference_entries(endpoint.service)[endpoint.name]
     assert endpoint.method == entry["method"]

@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.localtc import scopes as scope_rules
 from bot.localtc.auth import Authenticator, Caller, Client
 from bot.localtc.errors import TaskclusterError, input_error
+from bot.localtc.hooks import Hooks
 from bot.localtc.index import Index
 from bot.localtc.queue import Artifact, Publish, Queue, format_time
 
@@ -199,6 +200,12 @@ async def find_artifact_from_task(tc: LocalTaskcluster, ctx: Context) -> web.Str
     return web.Response(status=303, headers={"Location": url})
 
 
+async def trigger_hook(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json(
+        tc.hooks.trigger(ctx.params["hookGroupId"], ctx.params["hookId"], ctx.payload or {})
+    )
+
+
 async def ping(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
     return _json({"alive": True, "uptime": 0})
 
@@ -314,6 +321,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         for outcome in ("completed", "failed", "exception")
     ),
     Endpoint("index", "ping", "get", "/ping", None, ping),
+    Endpoint("hooks", "ping", "get", "/ping", None, ping),
+    Endpoint(
+        "hooks",
+        "triggerHook",
+        "post",
+        "/hooks/<hookGroupId>/<hookId>/trigger",
+        "hooks:trigger-hook:<hookGroupId>/<hookId>",
+        trigger_hook,
+    ),
     Endpoint(
         "index", "findTask", "get", "/task/<indexPath>", "index:find-task:<indexPath>", find_task
     ),
@@ -339,7 +355,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 def _aiohttp_route(route: str) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match[1]
-        pattern = ".+" if name == "name" else "[^/]+"
+        pattern = ".+" if name in ("name", "hookId") else "[^/]+"
         return "{" + f"{name}:{pattern}" + "}"
 
     return re.sub(r"<([^>]+)>", replace, route)
@@ -363,6 +379,7 @@ class LocalTaskcluster:
         clock = self.clock or time.time
         self.queue = Queue(publish=self.publish, clock=clock)
         self.index = Index(self.queue)
+        self.hooks = Hooks(self.queue)
         self.auth = Authenticator(self.clients, self.roles, clock=clock)
         self._random = random.Random(self.faults.seed)
         self.injected = 0  # how many faults were injected
