@@ -37,9 +37,10 @@ class RenderedAction:
 
 def find_action(actions: dict[str, Any], name: str, *, with_task: bool) -> dict[str, Any]:
     """The hook action ``name`` that fits the context: a task (``context`` not empty) or not."""
-    if actions.get("version") != SUPPORTED_VERSION:
+    version = actions.get("version")
+    if version != SUPPORTED_VERSION:
         raise ActionError(
-            f"actions.json version {actions.get('version')} is not supported (only {SUPPORTED_VERSION})"
+            f"actions.json version {version} is not supported ({SUPPORTED_VERSION} is)"
         )
     named = [a for a in actions.get("actions", []) if a.get("name") == name]
     if not named:
