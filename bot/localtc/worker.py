@@ -1,0 +1,76 @@
+"""A simulated worker: claims pending tasks and resolves them after a delay, by rules on labels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.localtc.errors import TaskclusterError
+from bot.localtc.queue import Queue, TaskRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Tasks whose label matches ``pattern`` (a glob) end as ``outcome``."""
+
+    pattern: str
+    outcome: str  # completed, failed or exception
+
+
+def label_of(record: TaskRecord) -> str:
+    definition = record.definition
+    return str(definition.get("tags", {}).get("label") or definition["metadata"]["name"])
+
+
+@dataclass
+class SimulatedWorker:
+    """Runs every pending task of ``queue`` for ``seconds`` and resolves it by the first rule
+    that matches its label (``default`` when none does)."""
+
+    queue: Queue
+    rules: Sequence[Rule] = ()
+    default: str = "completed"
+    seconds: float = 1.0
+    tick: float = 0.05
+    worker_group: str = "local"
+    worker_id: str = "simulated-worker"
+
+    def outcome(self, record: TaskRecord) -> str:
+        label = label_of(record)
+        for rule in self.rules:
+            if fnmatch.fnmatchcase(label, rule.pattern):
+                return rule.outcome
+        return self.default
+
+    async def run(self, stop: asyncio.Event) -> None:
+        running: set[asyncio.Task[None]] = set()
+        while not stop.is_set():
+            self.queue.check_deadlines()
+            for record in list(self.queue.tasks.values()):
+                if record.state == "pending" and record.definition.get("workerType") != "decision":
+                    run_id = self.queue.claim(record.task_id, self.worker_group, self.worker_id)
+                    job = asyncio.create_task(self._finish(record, run_id))
+                    running.add(job)
+                    job.add_done_callback(running.discard)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.tick)
+            except TimeoutError:
+                pass
+        for job in running:
+            job.cancel()
+
+    async def _finish(self, record: TaskRecord, run_id: int) -> None:
+        await asyncio.sleep(self.seconds)
+        outcome = self.outcome(record)
+        try:
+            self.queue.resolve(
+                record.task_id,
+                run_id,
+                outcome,
+                "worker-shutdown" if outcome == "exception" else None,
+            )
+        except TaskclusterError:
+            pass  # cancelled or past its deadline meanwhile: already resolved
