@@ -55,22 +55,15 @@ class SimulatedWorker:
                     job = asyncio.create_task(self._finish(record, run_id))
                     running.add(job)
                     job.add_done_callback(running.discard)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.tick)
-            except TimeoutError:
-                pass
         for job in running:
             job.cancel()
 
     async def _finish(self, record: TaskRecord, run_id: int) -> None:
         await asyncio.sleep(self.seconds)
         outcome = self.outcome(record)
-        try:
-            self.queue.resolve(
-                record.task_id,
-                run_id,
-                outcome,
-                "worker-shutdown" if outcome == "exception" else None,
-            )
-        except TaskclusterError:
-            pass  # cancelled or past its deadline meanwhile: already resolved
+        reason = "worker-shutdown" if outcome == "exception" else None
+        # cancelled or past its deadline meanwhile: already resolved, nothing to do
+        with contextlib.suppress(TaskclusterError):
+            self.queue.resolve(record.task_id, run_id, outcome, reason)
