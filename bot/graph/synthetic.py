@@ -14,7 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bot.graph.plan import task_id_for
+from bot.graph.index import TaskGraphIndex
+from bot.graph.plan import plan, task_id_for
 
 # (build platform, test platform, Treeherder machine platform of tests, build types)
 PLATFORMS = (
@@ -425,3 +426,21 @@ def generate(tasks: int = 40_000, *, seed: int = 1, already_run: float = 0.3) ->
         if not label.startswith("test-") or rng.random() < already_run
     }
     return SyntheticPush(graph, ran)
+
+
+def labels_planning(index: TaskGraphIndex, count: int, *, request_id: str = "r0") -> list[str]:
+    """Test labels whose plan (with nothing run yet) creates exactly ``count`` tasks."""
+    requested: list[str] = []
+    created = 0
+    for label in index.labels:
+        if created == count:
+            break
+        if not label.startswith("test-"):
+            continue
+        attempt = plan(index, [*requested, label], {}, request_id=request_id).new_task_count
+        if attempt <= count:
+            requested.append(label)
+            created = attempt
+    if created != count:
+        raise ValueError(f"no set of test labels plans exactly {count} tasks")
+    return requested

@@ -61,6 +61,7 @@ class Queue:
         self, *, clock: Callable[[], float] = time.time, publish: Publish | None = None
     ) -> None:
         self.clock = clock
+        self.publishing = publish is not None  # messages are built only when someone listens
         self.publish: Publish = publish or (lambda exchange, key, cc, message: None)
         self.tasks: dict[str, TaskRecord] = {}
         self.groups: dict[str, dict[str, Any]] = {}
@@ -374,6 +375,8 @@ class Queue:
     # --- events ---------------------------------------------------------------------------
 
     def _emit(self, kind: str, record: TaskRecord, run_id: int | None) -> None:
+        if not self.publishing:
+            return
         status = record.status
         run = status["runs"][run_id] if run_id is not None else {}
         parts = [
