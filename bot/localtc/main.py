@@ -9,8 +9,10 @@ import json
 import signal
 import sys
 
+from bot.localtc.events import AmqpPublisher
 from bot.localtc.seed import seed_push
-from bot.localtc.server import LocalTaskcluster, serve
+from bot.localtc.server import Faults, LocalTaskcluster, serve
+from bot.localtc.worker import Rule, SimulatedWorker
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,10 +26,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tasks", type=int, default=3000, help="size of the seeded push's task graph"
     )
     parser.add_argument("--project", default="autoland", help="project of the seeded push")
+    parser.add_argument(
+        "--worker", action="store_true", help="run a simulated worker: pending tasks complete"
+    )
+    parser.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="with --worker, tasks whose label matches GLOB fail (repeatable)",
+    )
+    parser.add_argument(
+        "--amqp-url", help="publish Pulse messages to this RabbitMQ (default: none)"
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of Queue calls answered 500"
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
-    tc = LocalTaskcluster()
+    publisher = AmqpPublisher(args.amqp_url) if args.amqp_url else None
+    if publisher is not None:
+        await publisher.start()
+    tc = LocalTaskcluster(
+        publish=publisher.publish if publisher else None,
+        faults=Faults(error_rate=args.fault_rate, only="/api/queue/"),
+    )
     runner = await serve(tc, port=args.port)
     info: dict[str, object] = {"rootUrl": tc.root_url, **tc.credentials()}
     if args.seed_push:
@@ -40,6 +64,10 @@ async def run(args: argparse.Namespace) -> int:
         )
     print(json.dumps(info), flush=True)
     stopped = asyncio.Event()
+    background = []
+    if args.worker:
+        worker = SimulatedWorker(tc.queue, rules=[Rule(glob, "failed") for glob in args.fail])
+        background.append(asyncio.create_task(worker.run(stopped)))
     loop = asyncio.get_running_loop()
     for name in ("SIGINT", "SIGTERM"):
         with contextlib.suppress(NotImplementedError):
@@ -50,7 +78,11 @@ async def run(args: argparse.Namespace) -> int:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stopped.wait(), timeout=1.0)
     finally:
+        stopped.set()
+        await asyncio.gather(*background)
         await runner.cleanup()
+        if publisher is not None:
+            await publisher.stop()
     print("local Taskcluster stopped", file=sys.stderr)
     return 0
 
