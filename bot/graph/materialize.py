@@ -11,6 +11,7 @@ from typing import Any
 from bot.graph.errors import GraphError
 from bot.graph.index import TaskGraphIndex
 from bot.graph.plan import Plan
+from bot.tctime import format_time, parse_time
 
 TASK_REFERENCE = re.compile(r"<([^>]+)>")
 ARTIFACT_REFERENCE = re.compile(r"<([^/]+)/([^>]+)>")
@@ -37,16 +38,6 @@ class NewTask:
     task_id: str
     copy: int
     definition: dict[str, Any]
-
-
-def format_time(moment: dt.datetime) -> str:
-    """Taskcluster's date form: UTC, milliseconds, a ``Z``."""
-    utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return utc.isoformat(timespec="milliseconds") + "Z"
-
-
-def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def relative(text: str, now: dt.datetime, label: str) -> str:

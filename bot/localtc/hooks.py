@@ -10,7 +10,8 @@ import jsone
 import slugid
 
 from bot.localtc.errors import TaskclusterError, input_error, not_found
-from bot.localtc.queue import Queue, format_time
+from bot.localtc.queue import Queue
+from bot.tctime import format_time
 
 
 @dataclass

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.localtc.errors import not_found
-from bot.localtc.queue import Queue, TaskRecord, format_time, parse_time
+from bot.localtc.queue import Queue, TaskRecord
+from bot.tctime import format_time, parse_time
 
 
 @dataclass

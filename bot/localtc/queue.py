@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.localtc import validation
 from bot.localtc.errors import TaskclusterError, conflict, input_error, not_found
+from bot.tctime import format_time, parse_time
 
 EXCHANGE_PREFIX = "exchange/taskcluster-queue/v1/"
 UNRESOLVED = ("unscheduled", "pending", "running")
@@ -20,14 +21,6 @@ DEFAULT_LIFETIME = dt.timedelta(days=365)
 
 # publish(exchange, routing key, CC routing keys, message)
 Publish = Callable[[str, str, list[str], dict[str, Any]], None]
-
-
-def format_time(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
-def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
 
 
 @dataclass

@@ -19,8 +19,9 @@ import msgspec
 from bot.graph import Materializer, Plan, TaskGraphIndex, task_id_for
 from bot.graph.plan import _postorder
 from bot.graph.synthetic import SyntheticPush, generate
-from bot.localtc.queue import Artifact, format_time
+from bot.localtc.queue import Artifact
 from bot.localtc.server import LocalTaskcluster
+from bot.tctime import format_time
 
 GRAPH_ARTIFACTS = ("public/full-task-graph.json", "public/label-to-taskid.json")
 ACTION_HOOK_GROUP = "project-{trust_domain}"

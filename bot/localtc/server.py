@@ -24,7 +24,8 @@ from bot.localtc.auth import Authenticator, Caller, Client
 from bot.localtc.errors import TaskclusterError, input_error
 from bot.localtc.hooks import Hooks
 from bot.localtc.index import Index
-from bot.localtc.queue import Artifact, Publish, Queue, format_time
+from bot.localtc.queue import Artifact, Publish, Queue
+from bot.tctime import format_time
 
 ROOT_CLIENT_ID = "static/taskbot/root"
 ANONYMOUS_SCOPES = (
