@@ -1,0 +1,24 @@
+"""The durable store: requests, plans, task states, replies, deliveries and an audit log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.store.base import STATES, PlannedTask, RequestRecord, Store
+from bot.store.sqlite import SqliteStore
+
+
+async def open_store(database_url: str | None, sqlite_path: str | Path) -> Store:
+    """PostgreSQL when ``database_url`` is set, else SQLite at ``sqlite_path``; migrated."""
+    store: Store
+    if database_url:
+        from bot.store.postgres import PostgresStore
+
+        store = await PostgresStore.connect(database_url)
+    else:
+        store = SqliteStore(sqlite_path)
+    await store.migrate()
+    return store
+
+
+__all__ = ["STATES", "PlannedTask", "RequestRecord", "SqliteStore", "Store", "open_store"]

@@ -1,0 +1,343 @@
+"""The durable store's operations, written once over a small dialect-neutral SQL interface."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.store.schema import MIGRATIONS, SERIAL
+from bot.tctime import format_time
+
+# A request's life: parsed and recorded → planned → (held for confirmation) → submitting →
+# submitted → finished; or failed / cancelled. "submitting" survives a crash and is resumed.
+STATES = (
+    "received",
+    "planned",
+    "awaiting_confirmation",
+    "submitting",
+    "submitted",
+    "finished",
+    "failed",
+    "cancelled",
+)
+
+
+def now_text() -> str:
+    return format_time(dt.datetime.now(dt.UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request as stored."""
+
+    id: str
+    source: str
+    actor: str
+    place: str
+    text: str
+    command: str | None
+    project: str | None
+    revision: str | None
+    decision_task_id: str | None
+    state: str
+    error: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTask:
+    """A task of a request's plan, with the exact definition to (re)submit."""
+
+    task_id: str
+    label: str
+    copy: int
+    position: int
+    definition: dict[str, Any]
+    submitted: bool = False
+    error: str | None = None
+    state: str | None = None
+
+
+class Connection(Protocol):
+    """What a backend gives the store: statements with ``?`` placeholders."""
+
+    async def execute(self, sql: str, *args: Any) -> int: ...
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]: ...
+
+
+class Store:
+    """Requests, their plans and task states, replies, seen deliveries, and an audit log."""
+
+    dialect = "sqlite"
+
+    # --- provided by a backend ------------------------------------------------------------
+
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    # --- schema --------------------------------------------------------------------------
+
+    async def migrate(self) -> int:
+        """Apply the migrations not yet applied; the schema version afterwards."""
+        async with self.transaction() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            rows = await db.fetch("SELECT MAX(version) AS version FROM schema_migrations")
+        current = rows[0]["version"] or 0
+        for version, statements in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            async with self.transaction() as db:
+                for statement in statements:
+                    await db.execute(statement.format(serial=SERIAL[self.dialect]))
+                await db.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    version,
+                    now_text(),
+                )
+            current = version
+        return current
+
+    # --- deliveries ----------------------------------------------------------------------
+
+    async def first_delivery(self, source: str, delivery_id: str) -> bool:
+        """Record a delivery (a webhook's id, a chat message's id); False if seen before.
+
+        One statement, so two replicas receiving the same delivery cannot both win.
+        """
+        async with self.transaction() as db:
+            inserted = await db.execute(
+                "INSERT INTO deliveries (source, delivery_id, received_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                source,
+                delivery_id,
+                now_text(),
+            )
+        return inserted == 1
+
+    # --- requests ------------------------------------------------------------------------
+
+    async def add_request(
+        self,
+        request_id: str,
+        *,
+        source: str,
+        actor: str,
+        place: str,
+        text: str,
+        command: str | None = None,
+        project: str | None = None,
+        revision: str | None = None,
+    ) -> RequestRecord:
+        stamp = now_text()
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO requests (id, source, actor, place, text, command, project, revision,"
+                " decision_task_id, state, error, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 'received', NULL, ?, ?)",
+                request_id,
+                source,
+                actor,
+                place,
+                text,
+                command,
+                project,
+                revision,
+                stamp,
+                stamp,
+            )
+        record = await self.request(request_id)
+        assert record is not None
+        return record
+
+    async def request(self, request_id: str) -> RequestRecord | None:
+        async with self.transaction() as db:
+            rows = await db.fetch("SELECT * FROM requests WHERE id = ?", request_id)
+        return RequestRecord(**rows[0]) if rows else None
+
+    async def set_state(
+        self,
+        request_id: str,
+        state: str,
+        *,
+        error: str | None = None,
+        decision_task_id: str | None = None,
+        revision: str | None = None,
+    ) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown request state {state!r}")
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE requests SET state = ?, error = COALESCE(?, error),"
+                " decision_task_id = COALESCE(?, decision_task_id),"
+                " revision = COALESCE(?, revision),"
+                " updated_at = ? WHERE id = ?",
+                state,
+                error,
+                decision_task_id,
+                revision,
+                now_text(),
+                request_id,
+            )
+
+    async def requests_in(self, *states: str) -> list[RequestRecord]:
+        marks = ", ".join("?" for _ in states)
+        async with self.transaction() as db:
+            rows = await db.fetch(
+                f"SELECT * FROM requests WHERE state IN ({marks}) ORDER BY created_at, id", *states
+            )
+        return [RequestRecord(**row) for row in rows]
+
+    async def recent_requests(
+        self, *, actor: str | None = None, limit: int = 10
+    ) -> list[RequestRecord]:
+        async with self.transaction() as db:
+            if actor is None:
+                rows = await db.fetch(
+                    "SELECT * FROM requests ORDER BY created_at DESC, id DESC LIMIT ?", limit
+                )
+            else:
+                rows = await db.fetch(
+                    "SELECT * FROM requests WHERE actor = ?"
+                    " ORDER BY created_at DESC, id DESC LIMIT ?",
+                    actor,
+                    limit,
+                )
+        return [RequestRecord(**row) for row in rows]
+
+    # --- plans ---------------------------------------------------------------------------
+
+    async def save_plan(self, request_id: str, tasks: Sequence[PlannedTask]) -> None:
+        """Store every task to create, exactly as it will be submitted (for resubmission)."""
+        async with self.transaction() as db:
+            for task in tasks:
+                await db.execute(
+                    "INSERT INTO plan_tasks"
+                    " (task_id, request_id, label, copy, position, definition, submitted)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    task.task_id,
+                    request_id,
+                    task.label,
+                    task.copy,
+                    task.position,
+                    json.dumps(task.definition, sort_keys=True),
+                )
+
+    async def plan(self, request_id: str) -> list[PlannedTask]:
+        async with self.transaction() as db:
+            rows = await db.fetch(
+                "SELECT * FROM plan_tasks WHERE request_id = ? ORDER BY position", request_id
+            )
+        return [
+            PlannedTask(
+                row["task_id"],
+                row["label"],
+                row["copy"],
+                row["position"],
+                json.loads(row["definition"]),
+                bool(row["submitted"]),
+                row["error"],
+                row["state"],
+            )
+            for row in rows
+        ]
+
+    async def mark_submitted(self, task_id: str, *, ok: bool, error: str | None = None) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE plan_tasks SET submitted = ?, error = ? WHERE task_id = ?",
+                1 if ok else 0,
+                error,
+                task_id,
+            )
+
+    async def set_task_state(self, task_id: str, state: str) -> bool:
+        """Record a task's state; True if it changed."""
+        async with self.transaction() as db:
+            changed = await db.execute(
+                "UPDATE plan_tasks SET state = ?"
+                " WHERE task_id = ? AND (state IS NULL OR state <> ?)",
+                state,
+                task_id,
+                state,
+            )
+        return changed > 0
+
+    # --- replies and audit -----------------------------------------------------------------
+
+    async def save_reply(
+        self, request_id: str, adapter: str, place: str, body: str, reference: str | None
+    ) -> None:
+        """Where a request's status card lives, and what it says now (upserted)."""
+        async with self.transaction() as db:
+            updated = await db.execute(
+                "UPDATE replies SET body = ?, reference = COALESCE(?, reference), updated_at = ?"
+                " WHERE request_id = ? AND adapter = ? AND place = ?",
+                body,
+                reference,
+                now_text(),
+                request_id,
+                adapter,
+                place,
+            )
+            if not updated:
+                await db.execute(
+                    "INSERT INTO replies (request_id, adapter, place, reference, body, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    request_id,
+                    adapter,
+                    place,
+                    reference,
+                    body,
+                    now_text(),
+                )
+
+    async def reply(self, request_id: str, adapter: str, place: str) -> dict[str, Any] | None:
+        async with self.transaction() as db:
+            rows = await db.fetch(
+                "SELECT * FROM replies WHERE request_id = ? AND adapter = ? AND place = ?",
+                request_id,
+                adapter,
+                place,
+            )
+        return rows[0] if rows else None
+
+    async def audit(
+        self,
+        *,
+        actor: str,
+        source: str,
+        place: str,
+        action: str,
+        detail: dict[str, Any],
+        request_id: str | None = None,
+    ) -> None:
+        """Who asked what, from where, and what came of it; never credentials."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO audit (at, actor, source, place, action, request_id, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                now_text(),
+                actor,
+                source,
+                place,
+                action,
+                request_id,
+                json.dumps(detail, sort_keys=True),
+            )
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        async with self.transaction() as db:
+            rows = await db.fetch("SELECT * FROM audit ORDER BY id DESC LIMIT ?", limit)
+        return [{**row, "detail": json.loads(row["detail"])} for row in rows]

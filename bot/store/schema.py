@@ -1,0 +1,65 @@
+"""The store's schema, as numbered migrations written once for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+# Each migration is a list of statements; ``{serial}`` becomes the dialect's auto-increment
+# key type. A migration runs once, in a transaction, and is recorded in schema_migrations.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE deliveries (
+            source TEXT NOT NULL,
+            delivery_id TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (source, delivery_id)
+        )""",
+        """CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            place TEXT NOT NULL,
+            text TEXT NOT NULL,
+            command TEXT,
+            project TEXT,
+            revision TEXT,
+            decision_task_id TEXT,
+            state TEXT NOT NULL,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX requests_state ON requests (state)",
+        """CREATE TABLE plan_tasks (
+            task_id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            label TEXT NOT NULL,
+            copy INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            definition TEXT NOT NULL,
+            submitted INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            state TEXT
+        )""",
+        "CREATE INDEX plan_tasks_request ON plan_tasks (request_id, position)",
+        """CREATE TABLE replies (
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            adapter TEXT NOT NULL,
+            place TEXT NOT NULL,
+            reference TEXT,
+            body TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (request_id, adapter, place)
+        )""",
+        """CREATE TABLE audit (
+            id {serial} PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            source TEXT NOT NULL,
+            place TEXT NOT NULL,
+            action TEXT NOT NULL,
+            request_id TEXT,
+            detail TEXT NOT NULL
+        )""",
+    ),
+)
+
+SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

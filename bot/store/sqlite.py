@@ -1,0 +1,58 @@
+"""The store on SQLite (the default): one connection, used from a worker thread, in WAL mode."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bot.store.base import Connection, Store
+
+
+class _SqliteConnection:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        cursor = await asyncio.to_thread(self._connection.execute, sql, args)
+        return cursor.rowcount
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        def run() -> list[dict[str, Any]]:
+            cursor = self._connection.execute(sql, args)
+            names = [column[0] for column in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        return await asyncio.to_thread(run)
+
+
+class SqliteStore(Store):
+    """A SQLite file (``:memory:`` for tests); transactions are serialised by a lock."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA foreign_keys=ON")
+        self._connection.execute("PRAGMA busy_timeout=5000")
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._lock:
+            await asyncio.to_thread(self._connection.execute, "BEGIN IMMEDIATE")
+            try:
+                yield _SqliteConnection(self._connection)
+            except BaseException:
+                await asyncio.to_thread(self._connection.execute, "ROLLBACK")
+                raise
+            await asyncio.to_thread(self._connection.execute, "COMMIT")
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._connection.close)

@@ -1,0 +1,154 @@
+"""The store on SQLite and on the real PostgreSQL at 127.0.0.1:5432, with the same tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from bot.store import PlannedTask, SqliteStore, Store
+from bot.store.postgres import PostgresStore, numbered
+from bot.store.schema import MIGRATIONS
+
+POSTGRES_URL = os.environ.get(
+    "TASKBOT_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        sqlite = SqliteStore(tmp_path / "taskbot.sqlite3")
+        await sqlite.migrate()
+        yield sqlite
+        await sqlite.close()
+        return
+    try:
+        admin = await asyncio.wait_for(asyncpg.connect(POSTGRES_URL), timeout=5)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL must be running for CI at {POSTGRES_URL}: {error}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({error}); CI runs this for real")
+    schema = f"taskbot_test_{secrets.token_hex(6)}"
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    postgres = await PostgresStore.connect(POSTGRES_URL, server_settings={"search_path": schema})
+    try:
+        await postgres.migrate()
+        yield postgres
+    finally:
+        await postgres.close()
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
+async def test_migrations_run_once(store: Store) -> None:
+    assert await store.migrate() == len(MIGRATIONS)
+    assert await store.migrate() == len(MIGRATIONS)
+
+
+async def test_a_delivery_is_processed_once_even_when_raced(store: Store) -> None:
+    assert await store.first_delivery("github", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    assert not await store.first_delivery("github", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    assert await store.first_delivery("irc", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    results = await asyncio.gather(*(store.first_delivery("github", "same-id") for _ in range(20)))
+    assert sum(results) == 1
+
+
+async def test_requests_move_through_states(store: Store) -> None:
+    record = await store.add_request(
+        "r7f3a",
+        source="github",
+        actor="octocat",
+        place="octo/repo#12",
+        text="@taskbot schedule a-1",
+        command="schedule a-1",
+        project="autoland",
+    )
+    assert (record.state, record.revision, record.decision_task_id) == ("received", None, None)
+    await store.set_state("r7f3a", "submitting", decision_task_id="DECISION", revision="abc123f")
+    await store.add_request(
+        "r8a8a", source="irc", actor="sheriff", place="#sheriffs", text="status"
+    )
+    assert [r.id for r in await store.requests_in("submitting")] == ["r7f3a"]
+    again = await store.request("r7f3a")
+    assert again is not None
+    assert (again.state, again.decision_task_id, again.revision) == (
+        "submitting",
+        "DECISION",
+        "abc123f",
+    )
+    await store.set_state("r7f3a", "failed", error="Taskcluster said no")
+    failed = await store.request("r7f3a")
+    assert failed is not None
+    assert (failed.state, failed.error, failed.decision_task_id) == (
+        "failed",
+        "Taskcluster said no",
+        "DECISION",
+    )
+    assert [r.id for r in await store.recent_requests(actor="sheriff")] == ["r8a8a"]
+    with pytest.raises(ValueError, match="unknown request state"):
+        await store.set_state("r7f3a", "exploded")
+    assert await store.request("nope") is None
+
+
+async def test_plans_keep_the_exact_definitions(store: Store) -> None:
+    await store.add_request(
+        "r1", source="console", actor="me", place="console", text="schedule a-1"
+    )
+    definitions = [
+        {"created": "2026-11-28T12:00:00.000Z", "payload": {"env": {"N": n}}, "tags": {"ü": "✓"}}
+        for n in range(3)
+    ]
+    tasks = [PlannedTask(f"task{n}", f"label-{n}", 0, n, d) for n, d in enumerate(definitions)]
+    await store.save_plan("r1", tasks)
+    await store.mark_submitted("task1", ok=True)
+    await store.mark_submitted("task2", ok=False, error="409 RequestConflict")
+    assert await store.set_task_state("task1", "running")
+    assert not await store.set_task_state("task1", "running")
+    assert await store.set_task_state("task1", "completed")
+    stored = await store.plan("r1")
+    assert [t.definition for t in stored] == definitions
+    assert [(t.submitted, t.error, t.state) for t in stored] == [
+        (False, None, None),
+        (True, None, "completed"),
+        (False, "409 RequestConflict", None),
+    ]
+
+
+async def test_replies_are_upserted_and_the_audit_log_kept(store: Store) -> None:
+    await store.add_request("r1", source="github", actor="octocat", place="o/r#1", text="x")
+    await store.save_reply("r1", "github", "o/r#1", "queued", "comment-1")
+    await store.save_reply("r1", "github", "o/r#1", "3/3 done", None)
+    reply = await store.reply("r1", "github", "o/r#1")
+    assert reply is not None
+    assert (reply["body"], reply["reference"]) == ("3/3 done", "comment-1")
+    await store.audit(
+        actor="octocat",
+        source="github",
+        place="o/r#1",
+        action="schedule",
+        detail={"created": 3},
+        request_id="r1",
+    )
+    await store.audit(
+        actor="mallory",
+        source="github",
+        place="o/r#1",
+        action="denied",
+        detail={"why": "read access"},
+    )
+    log = await store.audit_log()
+    assert [(e["actor"], e["action"], e["detail"]) for e in log] == [
+        ("mallory", "denied", {"why": "read access"}),
+        ("octocat", "schedule", {"created": 3}),
+    ]
+
+
+def test_placeholders_are_numbered_for_postgres() -> None:
+    assert numbered("SELECT ? , ? FROM t WHERE a = ?") == "SELECT $1 , $2 FROM t WHERE a = $3"
