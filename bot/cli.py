@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot import plan_cli
 from bot.adapters import console
@@ -16,6 +18,7 @@ from grammar import Limits, parse_message
 
 EXIT_PARSE_ERROR = 2
 EXIT_CONFIG_ERROR = 78  # EX_CONFIG
+EXIT_USAGE = 64  # EX_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     local = sub.add_parser("localtc", help="run a local Taskcluster (Queue, Index) until stopped")
     localtc_main.add_arguments(local)
     sub.add_parser("console", help="chat with the bot in this terminal (the default)")
+    parser.add_argument(
+        "--script",
+        metavar="FILE",
+        help="run the commands in FILE (- for standard input), wait for their tasks, exit",
+    )
+    parser.add_argument("--wait", type=float, default=120.0, help="with --script: seconds to wait")
+    parser.add_argument("--tasks", type=int, default=3000, help="size of the embedded demo push")
     return parser
 
 
@@ -80,7 +90,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         if outcome.stderr:
             print(outcome.stderr, file=sys.stderr)
         return outcome.code
-    console.run(
-        sys.stdin, sys.stdout, name=config.name, limits=config.limits, prompt=sys.stdin.isatty()
-    )
+    return asyncio.run(run_console(args, config))
+
+
+async def run_console(args: argparse.Namespace, config: Config) -> int:
+    """The embedded default: a local Taskcluster with a seeded push, and the console chat."""
+    from bot.embedded import embedded
+    from bot.service import ProjectSettings, Settings
+
+    interactive = args.script is None and sys.stdin.isatty()
+    async with embedded(tasks=args.tasks) as env:
+        env.bot.settings = Settings(
+            name=config.name,
+            limits=config.limits,
+            default_project=env.push.project,
+            projects={env.push.project: ProjectSettings(env.push.project)},
+            poll_interval=0.5,
+        )
+        if args.script is not None:
+            lines = (
+                console.stdin_lines()
+                if args.script == "-"
+                else Path(args.script).read_text(encoding="utf-8").splitlines()
+            )
+            await console.chat(env.bot, lines, sys.stdout, prompt=False, wait=args.wait)
+            return 0
+        if not interactive:
+            print(
+                "taskbot: standard input is not a terminal; use --script FILE (or -) to run "
+                "commands, or run it in a terminal to chat.",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        print(console.GREETING.format(project=env.push.project, revision=env.push.revision[:12]))
+        await console.chat(env.bot, console.stdin_lines(), sys.stdout, prompt=True, wait=5.0)
     return 0

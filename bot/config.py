@@ -10,7 +10,13 @@ from grammar import Limits
 PREFIX = "TASKBOT_"
 DEFAULT_NAME = "taskbot"
 DEFAULT_MAX_TIMES = 20
-KNOWN_SETTINGS = ("TASKBOT_NAME", "TASKBOT_MAX_TIMES")
+KNOWN_SETTINGS = (
+    "TASKBOT_NAME",
+    "TASKBOT_MAX_TIMES",
+    "TASKBOT_DATA_DIR",  # read by bot.embedded.data_dir
+    "TASKBOT_TEST_AMQP_URL",  # tests only
+    "TASKBOT_TEST_DATABASE_URL",  # tests only
+)
 
 
 class ConfigError(ValueError):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bot.adapters import console
 from bot.cli import main
-from grammar import Limits
 from tests.conftest import ROOT
 
 
@@ -99,24 +97,30 @@ def test_a_bad_setting_stops_start_up_naming_the_key() -> None:
     assert "TASKBOT_MAX_TIME" in done.stderr
 
 
-def test_console_reads_stdin_when_it_is_not_a_terminal() -> None:
-    done = run_bot(stdin="schedule mochitest-1 for linux64 debug\n@taskbot shedule x\n\n")
+def test_without_a_terminal_the_console_asks_for_a_script() -> None:
+    done = run_bot(stdin="help\n")
+    assert done.returncode == 64
+    assert "use --script FILE" in done.stderr
+
+
+def test_script_from_stdin_schedules_on_the_embedded_default(tmp_path: Path) -> None:
+    done = run_bot(
+        "--script",
+        "-",
+        "--tasks",
+        "800",
+        "--wait",
+        "60",
+        stdin="help schedule\nshedule x\nschedule 'xpcshell linux1804-64-qr/opt' x2\n",
+        env={"TASKBOT_DATA_DIR": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0] == "taskbot> understood: schedule mochitest-1 for linux64/debug"
-    assert json.loads(lines[1])["filters"] == [{"platform": "linux64", "build_type": "debug"}]
-    assert lines[2].startswith("taskbot> line 1, column 10: `shedule` is not a command")
-    assert "you>" not in done.stdout  # no prompt without a terminal
-
-
-def test_console_prompts_on_a_terminal() -> None:
-    out = io.StringIO()
-    errors = console.run(["help try\n", "x\n"], out, name="taskbot", limits=Limits(), prompt=True)
-    assert errors == 1
-    text = out.getvalue()
-    assert text.startswith(console.GREETING)
-    assert text.count(console.PROMPT) == 3
-    assert "understood: help try" in text
+    out = done.stdout
+    assert "schedule JOBS [on REVISION]" in out
+    assert "`shedule` is not a command" in out
+    assert "new task" in out
+    assert "finished:" in out
+    assert (tmp_path / "taskbot.sqlite3").exists()
 
 
 def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,19 +1,50 @@
-"""A chat in the terminal: type commands, see how the bot reads them."""
+"""A chat in the terminal: type commands, see the bot schedule them and report as tasks finish."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
+import itertools
 import json
+import sys
 from collections.abc import Iterable
 from typing import TextIO
 
+from bot.request import Request
+from bot.service import Bot
 from grammar import Limits, Parsed, Triggers, parse_message
 
 PROMPT = "you> "
 GREETING = (
-    "taskbot console. Type a command such as `schedule mochitest-1 on abc123f` "
-    "or `help`; Ctrl-D quits.\n"
-    "For now the bot shows how it understood each command; scheduling comes next."
+    "taskbot console, on a local Taskcluster with a seeded push ({project}@{revision}).\n"
+    "Try `help`, `jobs mochitest`, `schedule mochitest-browser-chrome-3 for linux64 debug`,\n"
+    "`retrigger failed`, `status`. Ctrl-D quits."
 )
+
+
+class ConsoleReplier:
+    """Replies printed as ``taskbot>`` lines; an edit prints the new text again."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._numbers = itertools.count(1)
+
+    async def post(self, text: str) -> str:
+        self._print(text)
+        return str(next(self._numbers))
+
+    async def edit(self, reference: str, text: str) -> None:
+        self._print(text)
+
+    async def react(self, reaction: str) -> None:
+        return None
+
+    def _print(self, text: str) -> None:
+        lines = text.splitlines() or [""]
+        self.out.write("taskbot> " + lines[0] + "\n")
+        for line in lines[1:]:
+            self.out.write("         " + line + "\n")
+        self.out.flush()
 
 
 def console_triggers(name: str) -> Triggers:
@@ -22,7 +53,7 @@ def console_triggers(name: str) -> Triggers:
 
 
 def describe(parsed: Parsed) -> str:
-    """What the bot answers to one command line."""
+    """How the bot reads one command line (for ``python -m bot parse``)."""
     if parsed.error is not None:
         return parsed.error.render()
     assert parsed.command is not None
@@ -30,21 +61,39 @@ def describe(parsed: Parsed) -> str:
     return f"understood: {parsed.command.canonical()}\n{data}"
 
 
-def run(lines: Iterable[str], out: TextIO, *, name: str, limits: Limits, prompt: bool) -> int:
-    """Answer each line; return how many lines had errors."""
-    triggers = console_triggers(name)
+def echo(lines: Iterable[str], out: TextIO, *, name: str, limits: Limits) -> int:
+    """Print how each line parses; return how many had errors."""
     errors = 0
-    if prompt:
-        print(GREETING, file=out)
-        out.write(PROMPT)
-        out.flush()
     for line in lines:
-        for parsed in parse_message(line.rstrip("\n"), triggers, limits=limits):
+        for parsed in parse_message(line.rstrip("\n"), console_triggers(name), limits=limits):
             errors += parsed.error is not None
-            print(f"taskbot> {describe(parsed)}", file=out)
+            out.write(f"taskbot> {describe(parsed)}\n")
+    return errors
+
+
+async def chat(bot: Bot, lines: Iterable[str], out: TextIO, *, prompt: bool, wait: float) -> None:
+    """Hand each line to the bot as the local user; then wait (bounded) for tasks to finish."""
+    replier = ConsoleReplier(out)
+    actor = getpass.getuser()
+    loop = asyncio.get_running_loop()
+    iterator = iter(lines)
+    while True:
         if prompt:
             out.write(PROMPT)
             out.flush()
+        line = await loop.run_in_executor(None, next, iterator, None)
+        if line is None:
+            break
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        request = Request(source="console", actor=actor, place="console", text=text, direct=True)
+        await bot.handle(request, replier)
     if prompt:
-        print(file=out)
-    return errors
+        out.write("\n")
+    if not await bot.idle(wait):
+        out.write(f"taskbot> (stopped waiting after {wait:.0f}s; tasks still running)\n")
+
+
+def stdin_lines() -> Iterable[str]:
+    return iter(sys.stdin.readline, "")

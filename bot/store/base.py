@@ -17,6 +17,7 @@ from bot.tctime import format_time
 STATES = (
     "received",
     "planned",
+    "previewed",
     "awaiting_confirmation",
     "submitting",
     "submitted",

@@ -1,0 +1,45 @@
+"""``help``: what the bot understands."""
+
+from __future__ import annotations
+
+from bot.commands import REGISTRY, command
+from bot.service import Context
+from grammar import Help
+
+TOPICS = {
+    "selectors": (
+        "Jobs: a label, a glob (test-*/debug-*), a symbol M(bc3), a suite mochitest-1, "
+        "or a quoted fzf query 'mochitest !asan'."
+    ),
+    "filters": (
+        "for PLATFORMS: linux64, debug, linux64/debug, windows11-64 opt ... "
+        "(a platform, a build type, or both)."
+    ),
+    "revisions": (
+        "on REVISION: 7-40 hex digits, latest, project@revision (autoland@abc123f), "
+        "or a project alone."
+    ),
+    "times": "xN or times N: run N copies of the requested jobs (they share their dependencies).",
+    "examples": (
+        "schedule mochitest-browser-chrome-3 for linux64 debug; retrigger failed x3; "
+        "try: -b do -p linux64 -u xpcshell"
+    ),
+}
+
+
+@command("help", examples=("help", "help schedule"))
+async def help_(ctx: Context, cmd: Help) -> None:
+    """help [COMMAND]
+    Lists the commands, or explains one of them with examples."""
+    if cmd.topic in TOPICS:
+        await ctx.reply(TOPICS[cmd.topic])
+        return
+    if cmd.topic is not None:
+        spec = REGISTRY[cmd.topic]
+        examples = "\n".join(f"  {e}" for e in spec.examples)
+        await ctx.reply(f"{spec.help}\nExamples:\n{examples}")
+        return
+    lines = ["Commands (`help COMMAND` for more):"]
+    for spec in REGISTRY.values():
+        lines.append(f"  {spec.help.splitlines()[0]}")
+    await ctx.reply("\n".join(lines))

@@ -1,0 +1,70 @@
+"""``retrigger``: run jobs of a push again, named ones or every one that failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.commands import command
+from bot.graph import ResolveError, Resolver
+from bot.scheduling import Push, find_push, labels_of_task, schedule_labels
+from bot.service import Context
+from grammar import Retrigger, TaskId
+
+NO_FAILURES = "No job failed on {push}, so there is nothing to retrigger."
+
+
+@command("retrigger", examples=("retrigger failed x3", "retrigger M(bc3) on autoland@abc123f"))
+async def retrigger(ctx: Context, cmd: Retrigger) -> None:
+    """retrigger JOBS|TASKIDS|failed [on REVISION] [for PLATFORMS] [xN]
+    Runs the jobs again as fresh tasks; `failed` means every job of the push that failed."""
+    push = await find_push(ctx, cmd.revision)
+    if push is None:
+        return
+    labels: list[str] = []
+    selectors = [s for s in cmd.selectors if not isinstance(s, TaskId)]
+    for selector in cmd.selectors:
+        if isinstance(selector, TaskId):
+            definition = await ctx.bot.clients.queue.task(selector.text)
+            labels.append(labels_of_task(definition))
+    resolver = Resolver(push.graph, cmd.filters, shortlist_limit=ctx.bot.settings.shortlist_limit)
+    if cmd.failed:
+        failed = await failed_labels(ctx, push)
+        if selectors:
+            try:
+                wanted = set(resolver.resolve(selectors).labels)
+            except ResolveError as error:
+                await ctx.reply(str(error))
+                return
+            failed = [label for label in failed if label in wanted]
+        elif resolver.allowed is not None:
+            allowed = {push.graph.labels[i] for i in resolver.allowed}
+            failed = [label for label in failed if label in allowed]
+        if not failed:
+            await ctx.reply(NO_FAILURES.format(push=push.describe()))
+            return
+        labels += failed
+    elif selectors:
+        try:
+            labels += resolver.resolve(selectors).labels
+        except ResolveError as error:
+            await ctx.reply(str(error))
+            return
+    labels = [label for label in dict.fromkeys(labels) if label in push.graph]
+    await schedule_labels(
+        ctx, push, labels, times=cmd.times, dry_run=cmd.dry_run, command_text=cmd.canonical()
+    )
+
+
+async def failed_labels(ctx: Context, push: Push) -> list[str]:
+    """Labels of the push's tasks whose latest run failed or ended in an exception."""
+    queue = ctx.bot.clients.queue
+    found: list[str] = []
+    query: dict[str, Any] = {}
+    while True:
+        page = await queue.listTaskGroup(push.decision_task_id, query=query)
+        for entry in page["tasks"]:
+            if entry["status"]["state"] in ("failed", "exception"):
+                found.append(labels_of_task(entry["task"]))
+        if "continuationToken" not in page:
+            return sorted(set(found))
+        query = {"continuationToken": page["continuationToken"]}

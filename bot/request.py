@@ -1,0 +1,39 @@
+"""What an adapter hands the bot (a request) and how the bot answers (a replier)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A message addressed to the bot, from any place people talk.
+
+    ``project`` and ``revision`` are the defaults a command's ``on`` may override: the
+    pull request's head, or nothing (the project's latest push).
+    """
+
+    source: str  # console, github, irc, http
+    actor: str
+    place: str
+    text: str
+    project: str | None = None
+    revision: str | None = None
+    delivery_id: str | None = None
+    direct: bool = False  # a private message: every line is for the bot
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Replier(Protocol):
+    """How a reply reaches the person: post a message, edit it in place, react to theirs."""
+
+    async def post(self, text: str) -> str:
+        """Send ``text``; a reference for editing it later."""
+        ...
+
+    async def edit(self, reference: str, text: str) -> None: ...
+
+    async def react(self, reaction: str) -> None:
+        """Acknowledge the request (eyes, rocket, confused)."""
+        ...

@@ -1,0 +1,258 @@
+"""From labels to scheduled, tracked tasks: plan, preview or hold, submit, follow, report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, plan
+from bot.request import Replier
+from bot.service import Bot, Context
+from bot.store import PlannedTask
+from bot.tc.decision import ArtifactError, DecisionNotFoundError
+from bot.tc.submit import submit
+from bot.tc.tracking import Tracker
+from grammar import Revision
+
+log = logging.getLogger(__name__)
+
+SHOWN = 15
+TOO_MANY_TASKS = (
+    "That would create {count} tasks; one request may create at most {cap}. "
+    "Narrow it with `for PLATFORM`, fewer jobs, or a smaller `xN`."
+)
+NOTHING = "That selects no job on this push, so nothing was scheduled."
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A push the bot has found: project, revision (None: latest) and decision task."""
+
+    project: str
+    revision: str | None
+    decision_task_id: str
+    graph: TaskGraphIndex
+    existing: dict[str, str]
+
+    def describe(self) -> str:
+        return f"{self.project}@{self.revision[:12] if self.revision else 'latest'}"
+
+
+async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
+    """The push a command is about, or None after telling the user why it was not found."""
+    settings = ctx.bot.settings
+    project = (
+        (revision.project if revision else None) or ctx.request.project or settings.default_project
+    )
+    node = revision.node if revision is not None else ctx.request.revision
+    if revision is not None and revision.node is None:
+        node = None  # `on latest` / `on autoland`: the newest push, even on a pull request
+    try:
+        decision = await ctx.bot.decisions.find(project, node, settings.project(project).routes)
+        graph = await ctx.bot.decisions.graph(decision)
+        existing = await ctx.bot.decisions.label_to_taskid(decision)
+    except DecisionNotFoundError as error:
+        await ctx.reply(str(error))
+        return None
+    except (ArtifactError, GraphError) as error:
+        await ctx.reply(f"The push's task graph could not be read: {error}")
+        return None
+    return Push(project, node, decision, graph, existing)
+
+
+def task_url(ctx_bot: Bot, task_id: str) -> str:
+    return f"{ctx_bot.clients.queue.options['rootUrl']}/tasks/{task_id}"
+
+
+def group_url(ctx_bot: Bot, group_id: str) -> str:
+    return f"{ctx_bot.clients.queue.options['rootUrl']}/tasks/groups/{group_id}"
+
+
+def describe_plan(result: Plan) -> str:
+    requested = sum(len(ids) for ids in (result.copies or {}).values()) or len(result.requested)
+    dependencies = result.new_task_count - requested
+    return (
+        f"{result.new_task_count} new task{'s' if result.new_task_count != 1 else ''} "
+        f"({requested} requested, {dependencies} dependenc{'ies' if dependencies != 1 else 'y'}), "
+        f"{len(result.reuse)} reused"
+    )
+
+
+async def schedule_labels(
+    ctx: Context,
+    push: Push,
+    labels: list[str],
+    *,
+    times: int,
+    dry_run: bool,
+    command_text: str,
+) -> str | None:
+    """Plan, then preview, hold for confirmation, or submit; the request id, if one was made."""
+    bot = ctx.bot
+    if not labels:
+        await ctx.reply(NOTHING)
+        return None
+    request_id = await bot.new_request_id()
+    try:
+        result = plan(push.graph, labels, push.existing, request_id=request_id, times=times)
+    except GraphError as error:
+        await ctx.reply(f"That cannot be planned: {error}")
+        return None
+    if result.new_task_count > bot.settings.max_new_tasks:
+        await ctx.reply(
+            TOO_MANY_TASKS.format(count=result.new_task_count, cap=bot.settings.max_new_tasks)
+        )
+        return None
+    request = ctx.request
+    await bot.store.add_request(
+        request_id,
+        source=request.source,
+        actor=request.actor,
+        place=request.place,
+        text=ctx.line,
+        command=command_text,
+        project=push.project,
+        revision=push.revision,
+    )
+    scheduler_id = await scheduler_of(bot, push.decision_task_id)
+    materializer = Materializer(
+        push.graph,
+        decision_task_id=push.decision_task_id,
+        scheduler_id=scheduler_id,
+        root_url=bot.clients.queue.options["rootUrl"],
+    )
+    tasks = materializer.definitions(result, dt.datetime.now(dt.UTC))
+    await bot.store.save_plan(
+        request_id,
+        [PlannedTask(t.task_id, t.label, t.copy, n, t.definition) for n, t in enumerate(tasks)],
+    )
+    await bot.store.set_state(request_id, "planned", decision_task_id=push.decision_task_id)
+    await bot.store.audit(
+        actor=request.actor,
+        source=request.source,
+        place=request.place,
+        action="plan",
+        request_id=request_id,
+        detail={"command": command_text, "new": result.new_task_count, "reused": len(result.reuse)},
+    )
+    header = f"[{request_id}] {command_text} on {push.describe()}: {describe_plan(result)}"
+    if dry_run:
+        await bot.store.set_state(request_id, "previewed")
+        await ctx.reply(preview(header, tasks) + "\n(dry run: nothing was scheduled)")
+        return request_id
+    if result.new_task_count > bot.settings.confirm_threshold:
+        await bot.store.set_state(request_id, "awaiting_confirmation")
+        await ctx.reply(
+            preview(header, tasks)
+            + f"\nThat is more than {bot.settings.confirm_threshold} tasks. To go ahead: "
+            f"`confirm {request_id}` within {bot.settings.confirm_minutes} minutes."
+        )
+        return request_id
+    await submit_request(bot, ctx.replier, request_id, header=header)
+    return request_id
+
+
+async def scheduler_of(bot: Bot, decision_task_id: str) -> str:
+    definition = await bot.clients.queue.task(decision_task_id)
+    return str(definition.get("schedulerId", "-"))
+
+
+def preview(header: str, tasks: list[NewTask]) -> str:
+    lines = [header]
+    for task in tasks[:SHOWN]:
+        lines.append(f"  + {task.label}" + (f" (copy {task.copy + 1})" if task.copy else ""))
+    if len(tasks) > SHOWN:
+        lines.append(f"  … and {len(tasks) - SHOWN} more")
+    return "\n".join(lines)
+
+
+async def submit_request(
+    bot: Bot, replier: Replier, request_id: str, *, header: str | None = None
+) -> bool:
+    """Submit a stored plan (again, after a crash: same taskIds); reply; follow it."""
+    record = await bot.store.request(request_id)
+    assert record is not None
+    stored = await bot.store.plan(request_id)
+    await bot.store.set_state(request_id, "submitting")
+    tasks = [NewTask(t.label, t.task_id, t.copy, t.definition) for t in stored]
+    results = await submit(bot.clients.queue, tasks)
+    for outcome in results:
+        await bot.store.mark_submitted(outcome.task_id, ok=outcome.ok, error=outcome.error)
+    failures = [r for r in results if not r.ok]
+    if failures:
+        first = failures[0]
+        summary = (
+            f"{len(failures)} of {len(results)} tasks could not be created; "
+            f"first: {first.label}: {first.error}"
+        )
+        await bot.store.set_state(request_id, "failed", error=summary)
+        await replier.post(f"[{request_id}] {summary}")
+        return False
+    await bot.store.set_state(request_id, "submitted")
+    group = record.decision_task_id or ""
+    lines = [header or f"[{request_id}] {record.command}", f"  task group: {group_url(bot, group)}"]
+    wanted = _requested(stored)
+    for task in wanted[:SHOWN]:
+        lines.append(f"  {task.label}: {task_url(bot, task.task_id)}")
+    if len(wanted) > SHOWN:
+        lines.append(f"  … and {len(wanted) - SHOWN} more")
+    reference = await replier.post("\n".join(lines))
+    await bot.store.save_reply(request_id, "chat", record.place, "\n".join(lines), reference)
+    bot.spawn(track(bot, replier, request_id))
+    return True
+
+
+def _requested(stored: list[PlannedTask]) -> list[PlannedTask]:
+    """The tasks people asked for, not the dependencies: the last copy-0 layer of the plan
+    holds them, so take every task that nothing else in the plan depends on, plus copies."""
+    depended = {d for t in stored for d in t.definition.get("dependencies", [])}
+    return [t for t in stored if t.task_id not in depended or t.copy > 0]
+
+
+async def track(bot: Bot, replier: Replier, request_id: str) -> None:
+    """Report each task that finishes, then a summary; the store keeps every state."""
+    record = await bot.store.request(request_id)
+    assert record is not None
+    stored = {t.task_id: t for t in await bot.store.plan(request_id)}
+    tracker = Tracker(
+        bot.clients.queue,
+        record.decision_task_id or "",
+        set(stored),
+        amqp_url=bot.settings.amqp_url,
+        poll_interval=bot.settings.poll_interval,
+    )
+    try:
+        async for update in tracker.updates():
+            await bot.store.set_task_state(update.task_id, update.state)
+            if update.state in ("completed", "failed", "exception"):
+                counts = tracker.summary()
+                done = sum(counts[s] for s in ("completed", "failed", "exception"))
+                task = stored[update.task_id]
+                line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
+                if update.state != "completed":
+                    line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
+                await replier.post(line)
+    except Exception:
+        log.exception("tracking %s failed", request_id)
+        return
+    counts = tracker.summary()
+    await bot.store.set_state(request_id, "finished")
+    await replier.post(f"[{request_id}] finished: {_counts(counts)}")
+
+
+def _counts(counts: Counter[str]) -> str:
+    parts = [f"{counts['completed']} ok"]
+    if counts["failed"]:
+        parts.append(f"{counts['failed']} failed")
+    if counts["exception"]:
+        parts.append(f"{counts['exception']} exception")
+    return ", ".join(parts)
+
+
+def labels_of_task(definition: dict[str, Any]) -> str:
+    return str(
+        definition.get("tags", {}).get("label") or definition.get("metadata", {}).get("name", "")
+    )

@@ -1,0 +1,164 @@
+"""The request lifecycle: extract and parse, authorize, run the command, reply, keep track."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import commands
+from bot.graph import GraphCache
+from bot.request import Replier, Request
+from bot.store import Store
+from bot.tc.clients import Clients
+from bot.tc.decision import DecisionReader, ProjectRoutes
+from grammar import Limits, ParseError, Triggers, parse_message
+
+log = logging.getLogger(__name__)
+
+CRASHED = (
+    "Something went wrong on my side while handling `{text}` ({request}); "
+    "it is logged. Please try again."
+)
+DENIED = "You may not `{verb}` here: {reason}"
+DUPLICATE = "already handled"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSettings:
+    """One project: how its pushes are found and how its jobs are scheduled."""
+
+    name: str
+    routes: ProjectRoutes = field(default_factory=ProjectRoutes)
+    mode: str = "direct"  # or "action": the push's in-tree add-new-jobs hook
+    treeherder_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The lifecycle's limits and defaults."""
+
+    name: str = "taskbot"
+    limits: Limits = field(default_factory=Limits)
+    max_new_tasks: int = 500
+    confirm_threshold: int = 50
+    confirm_minutes: int = 30
+    shortlist_limit: int = 50
+    default_project: str = "autoland"
+    projects: dict[str, ProjectSettings] = field(default_factory=dict)
+    amqp_url: str | None = None
+    poll_interval: float = 5.0
+
+    def project(self, name: str | None) -> ProjectSettings:
+        name = name or self.default_project
+        return self.projects.get(name) or ProjectSettings(name)
+
+
+Policy = Callable[[Request, str], Awaitable[str | None]]
+
+
+async def allow_all(request: Request, verb: str) -> str | None:
+    """The console's policy: the person at the terminal may do anything."""
+    return None
+
+
+@dataclass
+class Context:
+    """What a command needs: the request, where to reply, and the bot's services."""
+
+    bot: Bot
+    request: Request
+    replier: Replier
+    line: str
+
+    async def reply(self, text: str) -> str:
+        return await self.replier.post(text)
+
+
+@dataclass
+class Bot:
+    """Everything a command may use, passed in: settings, store, Taskcluster, policy."""
+
+    settings: Settings
+    store: Store
+    clients: Clients
+    policy: Policy = allow_all
+    decisions: DecisionReader = field(init=False)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.commands = commands.load()
+        self.decisions = DecisionReader(
+            self.clients.index, self.clients.queue, self.clients.session, GraphCache()
+        )
+
+    def triggers(self, request: Request) -> Triggers:
+        names = (self.settings.name,)
+        if request.source == "github":
+            return Triggers(names=names, mention=True, slash=True, markdown=True)
+        if request.source == "irc":
+            return Triggers(names=names, address=True, bang=True, direct=request.direct)
+        return Triggers(names=names, mention=True, address=True, slash=True, bang=True, direct=True)
+
+    async def new_request_id(self) -> str:
+        while True:
+            candidate = "r" + secrets.token_hex(3)
+            if await self.store.request(candidate) is None:
+                return candidate
+
+    def spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def idle(self, timeout: float) -> bool:
+        """Wait until background work (submissions, tracking) is done; False on timeout."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.background:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(set(self.background), timeout=remaining)
+        return True
+
+    async def handle(self, request: Request, replier: Replier) -> int:
+        """Answer every command in the request; how many commands it held."""
+        if request.delivery_id and not await self.store.first_delivery(
+            request.source, request.delivery_id
+        ):
+            log.info("delivery %s from %s %s", request.delivery_id, request.source, DUPLICATE)
+            return 0
+        parsed = parse_message(request.text, self.triggers(request), limits=self.settings.limits)
+        for item in parsed:
+            if item.error is not None:
+                await replier.post(self._render_error(item.error))
+                continue
+            assert item.command is not None
+            verb = item.command.verb
+            reason = await self.policy(request, verb)
+            if reason is not None:
+                await self.store.audit(
+                    actor=request.actor,
+                    source=request.source,
+                    place=request.place,
+                    action="denied",
+                    detail={"verb": verb, "why": reason},
+                )
+                await replier.post(DENIED.format(verb=verb, reason=reason))
+                continue
+            ctx = Context(self, request, replier, item.where.body)
+            try:
+                await self.commands[verb].handler(ctx, item.command)
+            except Exception:
+                reference = secrets.token_hex(4)
+                log.exception("command %r failed (reference %s)", item.where.body, reference)
+                await replier.post(
+                    CRASHED.format(text=item.where.body, request=f"reference {reference}")
+                )
+        return len(parsed)
+
+    def _render_error(self, error: ParseError) -> str:
+        return error.render()
