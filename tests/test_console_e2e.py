@@ -1,0 +1,156 @@
+"""End to end through the console adapter, on the embedded local Taskcluster and seeded push."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest_asyncio
+
+from bot.adapters.console import ConsoleReplier
+from bot.embedded import Embedded, embedded
+from bot.request import Request
+from bot.store import SqliteStore
+
+
+@pytest_asyncio.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Embedded]:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    async with embedded(store=store, tasks=1500, worker_seconds=0.05) as running:
+        running.bot.settings = replace(running.bot.settings, poll_interval=0.05)
+        yield running
+    await store.close()
+
+
+async def say(env: Embedded, text: str, *, actor: str = "sheriff", wait: bool = True) -> str:
+    out = io.StringIO()
+    await env.bot.handle(
+        Request(source="console", actor=actor, place="console", text=text, direct=True),
+        ConsoleReplier(out),
+    )
+    if wait:
+        assert await env.bot.idle(30)
+    return out.getvalue()
+
+
+def request_id(output: str) -> str:
+    found = re.search(r"\[(r[0-9a-f]+)\]", output)
+    assert found, output
+    return found[1]
+
+
+def a_test(env: Embedded, *, ran: bool) -> str:
+    ran_labels = env.push.push.label_to_taskid
+    return next(
+        label
+        for label in env.push.push.graph
+        if label.startswith("test-") and (label in ran_labels) == ran
+    )
+
+
+async def test_schedule_reuses_what_ran_and_reports_until_finished(env: Embedded) -> None:
+    label = a_test(env, ran=False)
+    output = await say(env, f"schedule {label}")
+    rid = request_id(output)
+    assert "1 new task (1 requested, 0 dependencies)" in output
+    assert "reused" in output
+    assert f"{label}: {env.tc.root_url}/tasks/" in output
+    assert f"[{rid}] finished: 1 ok" in output
+    record = await env.store.request(rid)
+    assert record is not None
+    assert record.state == "finished"
+    (task,) = await env.store.plan(rid)
+    assert task.state == "completed"
+    assert env.tc.queue.tasks[task.task_id].definition["taskGroupId"] == env.push.decision_task_id
+
+
+async def test_dry_run_creates_nothing(env: Embedded) -> None:
+    before = len(env.tc.queue.tasks)
+    output = await say(env, f"schedule {a_test(env, ran=False)} --dry-run")
+    assert "(dry run: nothing was scheduled)" in output
+    assert len(env.tc.queue.tasks) == before
+    record = await env.store.request(request_id(output))
+    assert record is not None
+    assert record.state == "previewed"
+
+
+async def test_above_the_threshold_it_waits_for_confirm(env: Embedded) -> None:
+    env.bot.settings = replace(env.bot.settings, confirm_threshold=2)
+    output = await say(env, "schedule 'xpcshell' x3", wait=False)
+    rid = request_id(output)
+    assert f"`confirm {rid}`" in output
+    before = len(env.tc.queue.tasks)
+    assert "Only sheriff" in await say(env, f"confirm {rid}", actor="someone-else", wait=False)
+    assert len(env.tc.queue.tasks) == before
+    confirmed = await say(env, f"confirm {rid}")
+    assert f"[{rid}] finished" in confirmed
+    assert len(env.tc.queue.tasks) > before
+    assert "not waiting for confirmation" in await say(env, f"confirm {rid}", wait=False)
+
+
+async def test_retrigger_failed(env: Embedded) -> None:
+    assert env.push.failed
+    output = await say(env, "retrigger failed")
+    rid = request_id(output)
+    planned = {t.label for t in await env.store.plan(rid)}
+    assert set(env.push.failed) <= planned
+    assert "finished" in output
+
+
+async def test_cancel_a_request(env: Embedded) -> None:
+    env.bot.settings = replace(env.bot.settings, confirm_threshold=1000)
+    env.bot.background.clear()
+    output = await say(env, f"schedule {a_test(env, ran=False)} x2", wait=False)
+    rid = request_id(output)
+    cancelled = await say(env, f"cancel {rid}", wait=False)
+    assert "Cancelled" in cancelled
+    record = await env.store.request(rid)
+    assert record is not None
+    assert record.state == "cancelled"
+
+
+async def test_status_of_a_request_and_of_mine(env: Embedded) -> None:
+    rid = request_id(await say(env, f"schedule {a_test(env, ran=False)}"))
+    assert f"[{rid}]" in await say(env, f"status {rid}", wait=False)
+    assert f"[{rid}]" in await say(env, "status", wait=False)
+    assert "No requests yet." in await say(env, "status", actor="newcomer", wait=False)
+    assert "There is no request r0000" in await say(env, "status r0000", wait=False)
+
+
+async def test_unknown_job_gets_suggestions(env: Embedded) -> None:
+    output = await say(env, "schedule mochitest-browser-chrom-3", wait=False)
+    assert "matches no job" in output
+    assert "Did you mean" in output
+
+
+async def test_ambiguous_name_gets_a_shortlist(env: Embedded) -> None:
+    output = await say(env, "schedule mochitest-plain", wait=False)
+    assert "name one, add `for PLATFORM`" in output
+    assert "  1. test-" in output
+
+
+async def test_try_syntax(env: Embedded) -> None:
+    output = await say(env, "try: -b d -p linux64 -u xpcshell-1 -t none")
+    rid = request_id(output)
+    planned = await env.store.plan(rid)
+    assert planned
+    labels = {t.label for t in planned}
+    # Gecko's rules select the build of the platform too, and its tests
+    assert "build-linux64/debug" in labels
+    assert all(label == "build-linux64/debug" or "/debug-xpcshell" in label for label in labels)
+
+
+async def test_unknown_revision_is_explained(env: Embedded) -> None:
+    output = await say(env, "schedule xpcshell on autoland@" + "0" * 40, wait=False)
+    assert "no decision task found for autoland@" in output
+
+
+async def test_help_and_parse_errors_never_show_tracebacks(env: Embedded) -> None:
+    output = await say(env, "help try\nshedule x\nschedule x x1000", wait=False)
+    assert "try: -b o|d|do" in output
+    assert "Try: schedule x" in output
+    assert "at most 20" in output
+    assert "Traceback" not in output
