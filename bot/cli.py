@@ -14,6 +14,7 @@ from bot import plan_cli
 from bot.adapters import console
 from bot.config import Config, ConfigError
 from bot.localtc import main as localtc_main
+from bot.service import Bot, ProjectSettings, Settings
 from grammar import Limits, parse_message
 
 EXIT_PARSE_ERROR = 2
@@ -93,35 +94,78 @@ def main(argv: Sequence[str] | None = None) -> int:
     return asyncio.run(run_console(args, config))
 
 
-async def run_console(args: argparse.Namespace, config: Config) -> int:
-    """The embedded default: a local Taskcluster with a seeded push, and the console chat."""
-    from bot.embedded import embedded
-    from bot.service import ProjectSettings, Settings
+def bot_settings(config: Config, project: str) -> Settings:
+    return Settings(
+        name=config.name,
+        limits=config.limits,
+        max_new_tasks=config.max_new_tasks,
+        confirm_threshold=config.confirm_threshold,
+        default_project=project,
+        projects={project: ProjectSettings(project)},
+        amqp_url=config.amqp_url,
+        poll_interval=0.5,
+    )
 
-    interactive = args.script is None and sys.stdin.isatty()
+
+async def run_console(args: argparse.Namespace, config: Config) -> int:
+    """On TASKCLUSTER_ROOT_URL when it is set; else the embedded default (a local
+    Taskcluster with a seeded push). Requests caught mid-submit are resumed first."""
+    if os.environ.get("TASKCLUSTER_ROOT_URL"):
+        return await _on_taskcluster(args, config)
+    from bot.embedded import embedded
+
     async with embedded(tasks=args.tasks) as env:
-        env.bot.settings = Settings(
-            name=config.name,
-            limits=config.limits,
-            default_project=env.push.project,
-            projects={env.push.project: ProjectSettings(env.push.project)},
-            poll_interval=0.5,
+        env.bot.settings = bot_settings(config, env.push.project)
+        greeting = console.GREETING.format(
+            project=env.push.project, revision=env.push.revision[:12]
         )
-        if args.script is not None:
-            lines = (
-                console.stdin_lines()
-                if args.script == "-"
-                else Path(args.script).read_text(encoding="utf-8").splitlines()
-            )
-            await console.chat(env.bot, lines, sys.stdout, prompt=False, wait=args.wait)
-            return 0
-        if not interactive:
-            print(
-                "taskbot: standard input is not a terminal; use --script FILE (or -) to run "
-                "commands, or run it in a terminal to chat.",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        print(console.GREETING.format(project=env.push.project, revision=env.push.revision[:12]))
-        await console.chat(env.bot, console.stdin_lines(), sys.stdout, prompt=True, wait=5.0)
+        return await _converse(args, env.bot, greeting)
+
+
+async def _on_taskcluster(args: argparse.Namespace, config: Config) -> int:
+    import aiohttp
+
+    from bot.embedded import data_dir
+    from bot.service import Bot
+    from bot.store import open_store
+    from bot.tc.clients import TaskclusterSettings, TaskclusterSettingsError, make_clients
+
+    try:
+        tc_settings = TaskclusterSettings.from_env(os.environ)
+    except TaskclusterSettingsError as error:
+        print(f"taskbot: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    store = await open_store(config.database_url, data_dir() / "taskbot.sqlite3")
+    async with aiohttp.ClientSession() as session:
+        bot = Bot(bot_settings(config, config.project), store, make_clients(tc_settings, session))
+        try:
+            return await _converse(args, bot, f"taskbot console on {tc_settings.root_url}")
+        finally:
+            for task in list(bot.background):
+                task.cancel()
+            await store.close()
+
+
+async def _converse(args: argparse.Namespace, bot: Bot, greeting: str) -> int:
+    replier = console.ConsoleReplier(sys.stdout)
+    resumed = await bot.resume(replier)
+    if resumed:
+        print(f"taskbot> resumed {', '.join(resumed)}")
+    if args.script is not None:
+        lines = (
+            console.stdin_lines()
+            if args.script == "-"
+            else Path(args.script).read_text(encoding="utf-8").splitlines()
+        )
+        await console.chat(bot, lines, sys.stdout, prompt=False, wait=args.wait)
+        return 0
+    if not sys.stdin.isatty():
+        print(
+            "taskbot: standard input is not a terminal; use --script FILE (or -) to run "
+            "commands, or run it in a terminal to chat.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(greeting)
+    await console.chat(bot, console.stdin_lines(), sys.stdout, prompt=True, wait=5.0)
     return 0

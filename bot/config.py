@@ -13,6 +13,10 @@ DEFAULT_MAX_TIMES = 20
 KNOWN_SETTINGS = (
     "TASKBOT_NAME",
     "TASKBOT_MAX_TIMES",
+    "TASKBOT_MAX_NEW_TASKS",
+    "TASKBOT_CONFIRM_THRESHOLD",
+    "TASKBOT_PROJECT",
+    "TASKBOT_AMQP_URL",
     "TASKBOT_DATA_DIR",  # read by bot.embedded.data_dir
     "TASKBOT_TEST_AMQP_URL",  # tests only
     "TASKBOT_TEST_DATABASE_URL",  # tests only
@@ -42,6 +46,11 @@ class Config:
 
     name: str = DEFAULT_NAME
     max_times: int = DEFAULT_MAX_TIMES
+    max_new_tasks: int = 500
+    confirm_threshold: int = 50
+    project: str = "autoland"
+    amqp_url: str | None = None
+    database_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -53,7 +62,15 @@ class Config:
         name = env.get("TASKBOT_NAME", "").strip() or DEFAULT_NAME
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"TASKBOT_NAME must be letters, digits, - or _, not {name!r}")
-        return cls(name=name, max_times=_positive_int(env, "TASKBOT_MAX_TIMES", DEFAULT_MAX_TIMES))
+        return cls(
+            name=name,
+            max_times=_positive_int(env, "TASKBOT_MAX_TIMES", DEFAULT_MAX_TIMES),
+            max_new_tasks=_positive_int(env, "TASKBOT_MAX_NEW_TASKS", 500),
+            confirm_threshold=_positive_int(env, "TASKBOT_CONFIRM_THRESHOLD", 50),
+            project=env.get("TASKBOT_PROJECT", "").strip() or "autoland",
+            amqp_url=env.get("TASKBOT_AMQP_URL") or None,
+            database_url=env.get("DATABASE_URL") or None,
+        )
 
     @property
     def limits(self) -> Limits:

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from taskcluster.exceptions import TaskclusterRestFailure
+
 from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, plan
 from bot.request import Replier
 from bot.service import Bot, Context
@@ -15,6 +17,7 @@ from bot.store import PlannedTask
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.submit import submit
 from bot.tc.tracking import Tracker
+from bot.tctime import format_time, parse_time
 from grammar import Revision
 
 log = logging.getLogger(__name__)
@@ -129,7 +132,14 @@ async def schedule_labels(
         request_id,
         [PlannedTask(t.task_id, t.label, t.copy, n, t.definition) for n, t in enumerate(tasks)],
     )
-    await bot.store.set_state(request_id, "planned", decision_task_id=push.decision_task_id)
+    # The next state is set straight away (previewed, awaiting_confirmation or submitting):
+    # a restart resumes "submitting" requests only, never a preview.
+    state = "previewed" if dry_run else None
+    if state is None and result.new_task_count > bot.settings.confirm_threshold:
+        state = "awaiting_confirmation"
+    await bot.store.set_state(
+        request_id, state or "submitting", decision_task_id=push.decision_task_id
+    )
     await bot.store.audit(
         actor=request.actor,
         source=request.source,
@@ -140,11 +150,9 @@ async def schedule_labels(
     )
     header = f"[{request_id}] {command_text} on {push.describe()}: {describe_plan(result)}"
     if dry_run:
-        await bot.store.set_state(request_id, "previewed")
         await ctx.reply(preview(header, tasks) + "\n(dry run: nothing was scheduled)")
         return request_id
-    if result.new_task_count > bot.settings.confirm_threshold:
-        await bot.store.set_state(request_id, "awaiting_confirmation")
+    if state == "awaiting_confirmation":
         await ctx.reply(
             preview(header, tasks)
             + f"\nThat is more than {bot.settings.confirm_threshold} tasks. To go ahead: "
@@ -177,7 +185,7 @@ async def submit_request(
     assert record is not None
     stored = await bot.store.plan(request_id)
     await bot.store.set_state(request_id, "submitting")
-    tasks = [NewTask(t.label, t.task_id, t.copy, t.definition) for t in stored]
+    tasks = await _fresh(bot, [NewTask(t.label, t.task_id, t.copy, t.definition) for t in stored])
     results = await submit(bot.clients.queue, tasks)
     for outcome in results:
         await bot.store.mark_submitted(outcome.task_id, ok=outcome.ok, error=outcome.error)
@@ -203,6 +211,34 @@ async def submit_request(
     await bot.store.save_reply(request_id, "chat", record.place, "\n".join(lines), reference)
     bot.spawn(track(bot, replier, request_id))
     return True
+
+
+# The Queue refuses a `created` more than 15 minutes from its clock; stay well inside.
+FRESH_FOR = dt.timedelta(minutes=10)
+
+
+async def _fresh(bot: Bot, tasks: list[NewTask]) -> list[NewTask]:
+    """Definitions planned long ago (a resumed request) get their times moved forward, but
+    only for tasks the Queue does not have yet: an existing one must be resent unchanged."""
+    now = dt.datetime.now(dt.UTC)
+    if not tasks or now - parse_time(tasks[0].definition["created"]) < FRESH_FOR:
+        return tasks
+    shift = now - parse_time(tasks[0].definition["created"])
+    refreshed = []
+    for task in tasks:
+        try:
+            await bot.clients.queue.status(task.task_id)
+            refreshed.append(task)  # already created before the interruption
+            continue
+        except TaskclusterRestFailure as error:
+            if error.status_code != 404:
+                raise
+        definition = dict(task.definition)
+        for key in ("created", "deadline", "expires"):
+            if isinstance(definition.get(key), str):
+                definition[key] = format_time(parse_time(definition[key]) + shift)
+        refreshed.append(NewTask(task.label, task.task_id, task.copy, definition))
+    return refreshed
 
 
 def _requested(stored: list[PlannedTask]) -> list[PlannedTask]:

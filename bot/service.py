@@ -124,6 +124,21 @@ class Bot:
             await asyncio.wait(set(self.background), timeout=remaining)
         return True
 
+    async def resume(self, replier: Replier) -> list[str]:
+        """Requests a crash caught mid-submit are submitted again (same taskIds: the Queue
+        answers 200 for what already exists) and followed; those submitted are followed."""
+        from bot.scheduling import submit_request, track
+
+        resumed = []
+        for record in await self.store.requests_in("submitting"):
+            resumed.append(record.id)
+            await submit_request(self, replier, record.id)
+        for record in await self.store.requests_in("submitted"):
+            if record.id not in resumed:
+                resumed.append(record.id)
+                self.spawn(track(self, replier, record.id))
+        return resumed
+
     async def handle(self, request: Request, replier: Replier) -> int:
         """Answer every command in the request; how many commands it held."""
         if request.delivery_id and not await self.store.first_delivery(

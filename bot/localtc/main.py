@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fault-rate", type=float, default=0.0, help="share of Queue calls answered 500"
     )
+    parser.add_argument("--delay-ms", type=int, default=0, help="delay every Queue call this long")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -50,7 +51,7 @@ async def run(args: argparse.Namespace) -> int:
         await publisher.start()
     tc = LocalTaskcluster(
         publish=publisher.publish if publisher else None,
-        faults=Faults(error_rate=args.fault_rate, only="/api/queue/"),
+        faults=Faults(error_rate=args.fault_rate, delay_ms=args.delay_ms, only="/api/queue/"),
     )
     runner = await serve(tc, port=args.port)
     info: dict[str, object] = {"rootUrl": tc.root_url, **tc.credentials()}

@@ -60,6 +60,7 @@ class Tracker:
     task_ids: set[str]
     amqp_url: str | None = None
     poll_interval: float = 5.0
+    poll_concurrency: int = 16
     states: dict[str, str] = field(default_factory=dict)
     source: str = "none"
 
@@ -96,14 +97,21 @@ class Tracker:
                 yield update
 
     async def _poll_once(self) -> AsyncIterator[TaskUpdate]:
+        """Ask the Queue for every unresolved task, a bounded number at a time."""
         self.source = self.source if self.source == "pulse" else "poll"
-        for task_id in sorted(self.task_ids):
-            if self.states.get(task_id) in FINAL:
-                continue
-            try:
-                status = (await self.queue.status(task_id))["status"]
-            except Exception as error:  # keep polling the others; report this one next time
-                log.warning("status of %s failed: %s", task_id, error)
+        gate = asyncio.Semaphore(self.poll_concurrency)
+
+        async def status_of(task_id: str) -> tuple[str, dict[str, Any] | None]:
+            async with gate:
+                try:
+                    return task_id, (await self.queue.status(task_id))["status"]
+                except Exception as error:  # keep polling the others; this one next time
+                    log.warning("status of %s failed: %s", task_id, error)
+                    return task_id, None
+
+        pending = sorted(t for t in self.task_ids if self.states.get(t) not in FINAL)
+        for task_id, status in await asyncio.gather(*(status_of(t) for t in pending)):
+            if status is None:
                 continue
             runs = status.get("runs") or []
             update = self._note(
