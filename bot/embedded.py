@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.localtc.hooks import Hook, action_hook_template
 from bot.localtc.seed import SeededPush, seed_push
 from bot.localtc.server import LocalTaskcluster, serve
 from bot.localtc.worker import Rule, SimulatedWorker
@@ -40,6 +42,17 @@ class Embedded:
     store: Store
 
 
+def register_action_hooks(tc: LocalTaskcluster, push: SeededPush) -> None:
+    """The hooks the seeded push's actions.json names, as a deployment would have them."""
+    actions = json.loads(
+        tc.queue.artifact(push.decision_task_id, None, "public/actions.json").content
+    )
+    for action in actions["actions"]:
+        key = (action["hookGroupId"], action["hookId"])
+        if key not in tc.hooks.hooks:
+            tc.hooks.add(Hook(*key, action_hook_template(push.decision_task_id)))
+
+
 @contextlib.asynccontextmanager
 async def embedded(
     *,
@@ -54,6 +67,7 @@ async def embedded(
     tc = LocalTaskcluster()
     runner = await serve(tc)
     push = seed_push(tc, tasks=tasks)
+    register_action_hooks(tc, push)
     stop = asyncio.Event()
     worker = SimulatedWorker(tc.queue, rules=DEMO_FAILURES, seconds=worker_seconds)
     working = asyncio.create_task(worker.run(stop))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, p
 from bot.request import Replier
 from bot.service import Bot, Context
 from bot.store import PlannedTask
+from bot.tc.actions import ActionError, render_action, trigger
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.submit import submit
 from bot.tc.tracking import Tracker
@@ -134,12 +136,12 @@ async def schedule_labels(
     )
     # The next state is set straight away (previewed, awaiting_confirmation or submitting):
     # a restart resumes "submitting" requests only, never a preview.
+    action_mode = bot.settings.project(push.project).mode == "action"
     state = "previewed" if dry_run else None
     if state is None and result.new_task_count > bot.settings.confirm_threshold:
         state = "awaiting_confirmation"
-    await bot.store.set_state(
-        request_id, state or "submitting", decision_task_id=push.decision_task_id
-    )
+    state = state or ("triggering" if action_mode else "submitting")
+    await bot.store.set_state(request_id, state, decision_task_id=push.decision_task_id)
     await bot.store.audit(
         actor=request.actor,
         source=request.source,
@@ -159,8 +161,48 @@ async def schedule_labels(
             f"`confirm {request_id}` within {bot.settings.confirm_minutes} minutes."
         )
         return request_id
+    if action_mode:
+        await submit_action(ctx, push, request_id, labels, times, header)
+        return request_id
     await submit_request(bot, ctx.replier, request_id, header=header)
     return request_id
+
+
+async def submit_action(
+    ctx: Context, push: Push, request_id: str, labels: list[str], times: int, header: str
+) -> None:
+    """Action mode: the push's own add-new-jobs action creates the tasks, in its action task."""
+    bot = ctx.bot
+    try:
+        actions = json.loads(
+            await bot.decisions.artifact(push.decision_task_id, "public/actions.json")
+        )
+        rendered = render_action(
+            actions,
+            "add-new-jobs",
+            task_group_id=push.decision_task_id,
+            input={"tasks": labels, "times": times},
+        )
+        action_task = await trigger(bot.clients.hooks, rendered)
+    except (ArtifactError, ActionError, TaskclusterRestFailure) as error:
+        await bot.store.set_state(request_id, "failed", error=str(error))
+        await ctx.reply(
+            f"[{request_id}] the push's add-new-jobs action could not be triggered: {error}"
+        )
+        return
+    await bot.store.set_state(request_id, "submitted")
+    await bot.store.audit(
+        actor=ctx.request.actor,
+        source=ctx.request.source,
+        place=ctx.request.place,
+        action="trigger-action",
+        request_id=request_id,
+        detail={"hook": f"{rendered.hook_group_id}/{rendered.hook_id}", "action_task": action_task},
+    )
+    await ctx.reply(
+        f"{header}\n  via the push's add-new-jobs action: {task_url(bot, action_task)}"
+        f"\n  task group: {group_url(bot, push.decision_task_id)}"
+    )
 
 
 async def scheduler_of(bot: Bot, decision_task_id: str) -> str:
@@ -202,7 +244,7 @@ async def submit_request(
     await bot.store.set_state(request_id, "submitted")
     group = record.decision_task_id or ""
     lines = [header or f"[{request_id}] {record.command}", f"  task group: {group_url(bot, group)}"]
-    wanted = _requested(stored)
+    wanted = requested_tasks(stored)
     for task in wanted[:SHOWN]:
         lines.append(f"  {task.label}: {task_url(bot, task.task_id)}")
     if len(wanted) > SHOWN:
@@ -241,7 +283,7 @@ async def _fresh(bot: Bot, tasks: list[NewTask]) -> list[NewTask]:
     return refreshed
 
 
-def _requested(stored: list[PlannedTask]) -> list[PlannedTask]:
+def requested_tasks(stored: list[PlannedTask]) -> list[PlannedTask]:
     """The tasks people asked for, not the dependencies: the last copy-0 layer of the plan
     holds them, so take every task that nothing else in the plan depends on, plus copies."""
     depended = {d for t in stored for d in t.definition.get("dependencies", [])}

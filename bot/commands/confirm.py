@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.commands import command
-from bot.scheduling import submit_request
+from bot.scheduling import find_push, requested_tasks, submit_action, submit_request
 from bot.service import Context
 from bot.tctime import parse_time
-from grammar import Confirm
+from grammar import Confirm, Revision
 
 
 @command("confirm", examples=("confirm r7f3a",))
@@ -34,5 +34,16 @@ async def confirm(ctx: Context, cmd: Confirm) -> None:
         await ctx.reply(
             f"{record.id} waited more than {bot.settings.confirm_minutes} minutes; ask again."
         )
+        return
+    if bot.settings.project(record.project).mode == "action":
+        push = await find_push(ctx, Revision(record.revision, record.project))
+        if push is None:
+            return
+        stored = await bot.store.plan(record.id)
+        wanted = requested_tasks(stored)
+        labels = list(dict.fromkeys(t.label for t in wanted))
+        times = max(t.copy for t in wanted) + 1 if wanted else 1
+        await bot.store.set_state(record.id, "triggering")
+        await submit_action(ctx, push, record.id, labels, times, f"[{record.id}] {record.command}")
         return
     await submit_request(bot, ctx.replier, record.id)

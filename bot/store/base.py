@@ -20,6 +20,7 @@ STATES = (
     "previewed",
     "awaiting_confirmation",
     "submitting",
+    "triggering",  # action mode: the hook is being triggered (not resumed after a crash)
     "submitted",
     "finished",
     "failed",
