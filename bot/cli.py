@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = Config.from_env(os.environ)
+        if config.projects_file:
+            from bot.projects import load_projects_file
+
+            load_projects_file(config.projects_file)
     except ConfigError as error:
         print(f"taskbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -95,13 +99,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def bot_settings(config: Config, project: str) -> Settings:
+    projects = {project: ProjectSettings(project)}
+    if config.projects_file:
+        from bot.projects import load_projects_file
+
+        default, configured = load_projects_file(config.projects_file)  # checked in main()
+        projects.update(configured)
+        project = default or project
     return Settings(
         name=config.name,
         limits=config.limits,
         max_new_tasks=config.max_new_tasks,
         confirm_threshold=config.confirm_threshold,
         default_project=project,
-        projects={project: ProjectSettings(project)},
+        projects=projects,
         amqp_url=config.amqp_url,
         poll_interval=0.5,
     )

@@ -17,6 +17,7 @@ KNOWN_SETTINGS = (
     "TASKBOT_CONFIRM_THRESHOLD",
     "TASKBOT_PROJECT",
     "TASKBOT_AMQP_URL",
+    "TASKBOT_CONFIG",
     "TASKBOT_DATA_DIR",  # read by bot.embedded.data_dir
     "TASKBOT_TEST_AMQP_URL",  # tests only
     "TASKBOT_TEST_DATABASE_URL",  # tests only
@@ -51,6 +52,7 @@ class Config:
     project: str = "autoland"
     amqp_url: str | None = None
     database_url: str | None = None
+    projects_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -70,6 +72,7 @@ class Config:
             project=env.get("TASKBOT_PROJECT", "").strip() or "autoland",
             amqp_url=env.get("TASKBOT_AMQP_URL") or None,
             database_url=env.get("DATABASE_URL") or None,
+            projects_file=env.get("TASKBOT_CONFIG") or None,
         )
 
     @property

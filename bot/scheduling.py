@@ -244,6 +244,10 @@ async def submit_request(
     await bot.store.set_state(request_id, "submitted")
     group = record.decision_task_id or ""
     lines = [header or f"[{request_id}] {record.command}", f"  task group: {group_url(bot, group)}"]
+    treeherder = bot.settings.project(record.project).treeherder_url
+    if treeherder and record.revision:
+        query = f"repo={record.project}&revision={record.revision}"
+        lines.append(f"  treeherder: {treeherder.rstrip('/')}/jobs?{query}")
     wanted = requested_tasks(stored)
     for task in wanted[:SHOWN]:
         lines.append(f"  {task.label}: {task_url(bot, task.task_id)}")

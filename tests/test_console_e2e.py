@@ -183,3 +183,19 @@ async def test_action_mode_triggers_the_push_add_new_jobs_hook(env: Embedded) ->
     record = await env.store.request(rid)
     assert record is not None
     assert record.state == "submitted"
+
+
+async def test_treeherder_link_when_configured(env: Embedded) -> None:
+    project = env.push.project
+    env.bot.settings = replace(
+        env.bot.settings,
+        projects={
+            project: ProjectSettings(project, treeherder_url="https://treeherder.example.com/")
+        },
+    )
+    label = a_test(env, ran=False)
+    output = await say(env, f"schedule {label} on {project}@{env.push.revision}")
+    assert (
+        f"treeherder: https://treeherder.example.com/jobs?repo={project}&revision={env.push.revision}"
+        in output
+    )

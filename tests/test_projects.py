@@ -1,0 +1,80 @@
+"""The YAML file of projects: read once, and a wrong key stops start-up naming its path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError
+from bot.projects import load_projects
+from tests.conftest import ROOT
+
+GOOD = """
+default_project: mozilla-central
+projects:
+  mozilla-central:
+    trust_domain: gecko
+    mode: action
+    treeherder_url: https://treeherder.example.com
+  translations:
+    trust_domain: translations
+    revision_routes: ["{trust_domain}.v2.{project}.revision.{revision}.taskgraph.decision-run"]
+"""
+
+
+def test_projects_are_read() -> None:
+    default, projects = load_projects(GOOD)
+    assert default == "mozilla-central"
+    central = projects["mozilla-central"]
+    assert (central.mode, central.treeherder_url, central.routes.trust_domain) == (
+        "action",
+        "https://treeherder.example.com",
+        "gecko",
+    )
+    translations = projects["translations"]
+    assert translations.mode == "direct"
+    assert translations.routes.revision_routes == (
+        "{trust_domain}.v2.{project}.revision.{revision}.taskgraph.decision-run",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            "projects:\n  autoland:\n    mod: action\n",
+            "projects.autoland.mod is not a project setting",
+        ),
+        (
+            "projects:\n  autoland:\n    mode: fast\n",
+            "projects.autoland.mode must be one of direct, action",
+        ),
+        ("project: {}\n", "unknown key `project`"),
+        ("default_project: x\nprojects: {}\n", "default_project `x` is not among the projects"),
+        (
+            "projects:\n  a:\n    revision_routes: nope\n",
+            "projects.a.revision_routes must be a list",
+        ),
+        ("projects: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_files_name_the_key(text: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load_projects(text)
+
+
+def test_a_bad_file_stops_start_up(tmp_path: Path) -> None:
+    config = tmp_path / "taskbot.yml"
+    config.write_text("projects:\n  autoland:\n    mod: action\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "parse", "status"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "TASKBOT_CONFIG": str(config)},
+    )
+    assert done.returncode == 78
+    assert "projects.autoland.mod is not a project setting" in done.stderr
