@@ -19,7 +19,6 @@ from grammar import Limits, parse_message
 
 EXIT_PARSE_ERROR = 2
 EXIT_CONFIG_ERROR = 78  # EX_CONFIG
-EXIT_USAGE = 64  # EX_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -171,12 +170,12 @@ async def _converse(args: argparse.Namespace, bot: Bot, greeting: str) -> int:
         await console.chat(bot, lines, sys.stdout, prompt=False, wait=args.wait)
         return 0
     if not sys.stdin.isatty():
-        print(
-            "taskbot: standard input is not a terminal; use --script FILE (or -) to run "
-            "commands, or run it in a terminal to chat.",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        # Procfile, Docker, systemd: no terminal, so run as a server until stopped.
+        from bot.adapters.http import DEFAULT_PORT, serve_until_stopped
+
+        port = int(os.environ.get("PORT", DEFAULT_PORT))
+        await serve_until_stopped(bot, port)
+        return 0
     print(greeting)
     await console.chat(bot, console.stdin_lines(), sys.stdout, prompt=True, wait=5.0)
     return 0

@@ -97,10 +97,32 @@ def test_a_bad_setting_stops_start_up_naming_the_key() -> None:
     assert "TASKBOT_MAX_TIME" in done.stderr
 
 
-def test_without_a_terminal_the_console_asks_for_a_script() -> None:
-    done = run_bot(stdin="help\n")
-    assert done.returncode == 64
-    assert "use --script FILE" in done.stderr
+def test_without_a_terminal_it_serves_until_stopped(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--tasks", "600"],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PORT": str(port), "TASKBOT_DATA_DIR": str(tmp_path)},
+    )
+    try:
+        assert process.stdout is not None
+        assert "serving on" in process.stdout.readline()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+            assert json.loads(response.read())["ok"] is True
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+    assert process.returncode == 0
 
 
 def test_script_from_stdin_schedules_on_the_embedded_default(tmp_path: Path) -> None:

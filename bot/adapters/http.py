@@ -1,0 +1,41 @@
+"""The bot's HTTP server: health today; webhooks and the API join it in later adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+from aiohttp import web
+
+from bot.service import Bot
+
+DEFAULT_PORT = 8080
+
+
+def make_app(bot: Bot) -> web.Application:
+    app = web.Application()
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "inFlight": len(bot.background)})
+
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def serve_until_stopped(bot: Bot, port: int, host: str = "0.0.0.0") -> None:
+    """Serve on ``port`` until SIGINT or SIGTERM; in-flight work is then cancelled (and
+    resumed from the store on the next start)."""
+    runner = web.AppRunner(make_app(bot), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for name in ("SIGINT", "SIGTERM"):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(getattr(signal, name), stopped.set)
+    print(f"taskbot: serving on http://{host}:{port} (SIGTERM stops)", flush=True)
+    try:
+        await stopped.wait()
+    finally:
+        await runner.cleanup()
