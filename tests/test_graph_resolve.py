@@ -166,6 +166,7 @@ def test_filtered_out_says_so() -> None:
         resolve("schedule build-linux64/debug for win64")
     (problem,) = caught.value.problems
     assert problem.message == "`build-linux64/debug` matches 1 job, but none for `win64`."
+    assert problem.suggestions == ("for linux64/debug",)  # where it does run
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -172,19 +172,31 @@ class Resolver:
                 raise ResolveError((self._shortlist(selector, chosen),))
             return Match(selector, self._labels(chosen), how)
         where = _where(self.filters)
-        unfiltered = 0
+        found: set[int] = set()
         if self.allowed is not None:
-            unfiltered = next((len(f) for _, f in self.candidates(selector, None) if f), 0)
-        if unfiltered:
+            found = next((f for _, f in self.candidates(selector, None) if f), set())
+        if found:
             message = FILTERED_OUT.format(
                 text=selector.text,
-                count=unfiltered,
-                s="" if unfiltered == 1 else "s",
+                count=len(found),
+                s="" if len(found) == 1 else "s",
                 where=where.strip(),
             )
-        else:
-            message = NO_MATCH.format(text=selector.text, where=where)
+            where_it_runs = tuple(f"for {pair}" for pair in self._platforms_of(found))
+            raise ResolveError((Problem(selector.text, message, where_it_runs),))
+        message = NO_MATCH.format(text=selector.text, where=where)
         raise ResolveError((Problem(selector.text, message, self.suggest(selector.text)),))
+
+    def _platforms_of(self, found: set[int], count: int = 5) -> list[str]:
+        """``platform/build-type`` of some of the jobs, most common first."""
+        pairs: dict[str, int] = {}
+        for i in found:
+            platform = self.index.attribute(i, "build_platform")
+            build_type = self.index.attribute(i, "build_type")
+            if platform:
+                pair = f"{platform}/{build_type}" if build_type else str(platform)
+                pairs[pair] = pairs.get(pair, 0) + 1
+        return sorted(pairs, key=lambda p: (-pairs[p], p))[:count]
 
     def resolve(self, selectors: Sequence[Selector]) -> Resolution:
         """Every selector's labels; all problems together when any selector fails."""
