@@ -11,16 +11,56 @@ import yaml
 from bot.config import ConfigError
 from bot.service import ProjectSettings
 from bot.tc.decision import LATEST_ROUTES, REVISION_ROUTES, ProjectRoutes
+from grammar.vocabulary import VERBS
 
 TOP_KEYS = {"default_project", "projects"}
-PROJECT_KEYS = {"trust_domain", "mode", "treeherder_url", "revision_routes", "latest_routes"}
+PROJECT_KEYS = {
+    "trust_domain",
+    "mode",
+    "treeherder_url",
+    "revision_routes",
+    "latest_routes",
+    "repositories",
+    "irc_channels",
+    "permissions",
+    "max_new_tasks",
+    "confirm_threshold",
+}
 MODES = ("direct", "action")
+# GitHub's repository permission levels, lowest first.
+PERMISSION_LEVELS = ("read", "triage", "write", "maintain", "admin")
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where} must be a list of index route templates")
     return tuple(value)
+
+
+def _names(value: Any, where: str, mark: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and mark in v for v in value):
+        example = "owner/repo" if mark == "/" else "#channel"
+        raise ConfigError(f"{where} must be a list like [{example}]")
+    return tuple(value)
+
+
+def _permissions(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must map commands to permission levels")
+    for verb, level in value.items():
+        if verb not in VERBS:
+            raise ConfigError(f"{where}.{verb} is not a command; commands: {', '.join(VERBS)}")
+        if level not in PERMISSION_LEVELS:
+            raise ConfigError(f"{where}.{verb} must be one of {', '.join(PERMISSION_LEVELS)}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _count(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where} must be a whole number of at least 1")
+    return value
 
 
 def load_projects(
@@ -66,7 +106,19 @@ def load_projects(
             if "latest_routes" in settings
             else LATEST_ROUTES,
         )
-        projects[str(name)] = ProjectSettings(str(name), routes, mode, treeherder)
+        projects[str(name)] = ProjectSettings(
+            str(name),
+            routes,
+            mode,
+            treeherder,
+            repositories=_names(settings.get("repositories", []), f"{where}.repositories", "/"),
+            irc_channels=_names(settings.get("irc_channels", []), f"{where}.irc_channels", "#"),
+            permissions=_permissions(settings.get("permissions", {}), f"{where}.permissions"),
+            max_new_tasks=_count(settings.get("max_new_tasks"), f"{where}.max_new_tasks"),
+            confirm_threshold=_count(
+                settings.get("confirm_threshold"), f"{where}.confirm_threshold"
+            ),
+        )
     default = data.get("default_project")
     if default is not None and default not in projects:
         raise ConfigError(f"{source}: default_project `{default}` is not among the projects")

@@ -106,10 +106,11 @@ async def schedule_labels(
     except GraphError as error:
         await ctx.reply(f"That cannot be planned: {error}")
         return None
-    if result.new_task_count > bot.settings.max_new_tasks:
-        await ctx.reply(
-            TOO_MANY_TASKS.format(count=result.new_task_count, cap=bot.settings.max_new_tasks)
-        )
+    project = bot.settings.project(push.project)
+    cap = project.max_new_tasks or bot.settings.max_new_tasks
+    threshold = project.confirm_threshold or bot.settings.confirm_threshold
+    if result.new_task_count > cap:
+        await ctx.reply(TOO_MANY_TASKS.format(count=result.new_task_count, cap=cap))
         return None
     request = ctx.request
     await bot.store.add_request(
@@ -138,7 +139,7 @@ async def schedule_labels(
     # a restart resumes "submitting" requests only, never a preview.
     action_mode = bot.settings.project(push.project).mode == "action"
     state = "previewed" if dry_run else None
-    if state is None and result.new_task_count > bot.settings.confirm_threshold:
+    if state is None and result.new_task_count > threshold:
         state = "awaiting_confirmation"
     state = state or ("triggering" if action_mode else "submitting")
     await bot.store.set_state(request_id, state, decision_task_id=push.decision_task_id)
@@ -156,8 +157,7 @@ async def schedule_labels(
         return request_id
     if state == "awaiting_confirmation":
         await ctx.reply(
-            preview(header, tasks)
-            + f"\nThat is more than {bot.settings.confirm_threshold} tasks. To go ahead: "
+            preview(header, tasks) + f"\nThat is more than {threshold} tasks. To go ahead: "
             f"`confirm {request_id}` within {bot.settings.confirm_minutes} minutes."
         )
         return request_id

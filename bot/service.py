@@ -35,6 +35,13 @@ class ProjectSettings:
     routes: ProjectRoutes = field(default_factory=ProjectRoutes)
     mode: str = "direct"  # or "action": the push's in-tree add-new-jobs hook
     treeherder_url: str | None = None
+    repositories: tuple[
+        str, ...
+    ] = ()  # GitHub repositories (owner/name) whose PRs are this project
+    irc_channels: tuple[str, ...] = ()  # IRC channels whose commands mean this project
+    permissions: dict[str, str] = field(default_factory=dict)  # verb -> GitHub permission level
+    max_new_tasks: int | None = None  # overrides the bot-wide caps for this project
+    confirm_threshold: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

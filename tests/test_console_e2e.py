@@ -199,3 +199,42 @@ async def test_treeherder_link_when_configured(env: Embedded) -> None:
         f"treeherder: https://treeherder.example.com/jobs?repo={project}&revision={env.push.revision}"
         in output
     )
+
+
+async def test_a_denial_says_why_and_is_audited(env: Embedded) -> None:
+    async def read_only(request: Request, verb: str) -> str | None:
+        if verb in ("schedule", "retrigger", "cancel", "confirm", "try"):
+            return f"{request.actor} has read access to this project; `{verb}` needs write."
+        return None
+
+    env.bot.policy = read_only
+    before = len(env.tc.queue.tasks)
+    output = await say(env, f"schedule {a_test(env, ran=False)}", actor="visitor", wait=False)
+    assert output.startswith("taskbot> You may not `schedule` here: visitor has read access")
+    assert len(env.tc.queue.tasks) == before
+    assert "No requests yet." in await say(env, "status", actor="visitor", wait=False)
+    (entry,) = [e for e in await env.store.audit_log() if e["action"] == "denied"]
+    assert (entry["actor"], entry["detail"]["verb"]) == ("visitor", "schedule")
+
+
+async def test_a_redelivered_message_schedules_nothing_new(env: Embedded) -> None:
+    text = f"schedule {a_test(env, ran=False)}"
+    request = Request(
+        source="console", actor="me", place="console", text=text, delivery_id="d-1", direct=True
+    )
+    out = io.StringIO()
+    assert await env.bot.handle(request, ConsoleReplier(out)) == 1
+    assert await env.bot.idle(30)
+    before = len(env.tc.queue.tasks)
+    assert await env.bot.handle(request, ConsoleReplier(out)) == 0
+    assert len(env.tc.queue.tasks) == before
+
+
+async def test_project_caps_override_the_defaults(env: Embedded) -> None:
+    project = env.push.project
+    env.bot.settings = replace(
+        env.bot.settings,
+        projects={project: ProjectSettings(project, max_new_tasks=1)},
+    )
+    output = await say(env, "schedule 'xpcshell' x2", wait=False)
+    assert "one request may create at most 1" in output

@@ -19,6 +19,11 @@ projects:
     trust_domain: gecko
     mode: action
     treeherder_url: https://treeherder.example.com
+    repositories: [mozilla/gecko-dev]
+    irc_channels: ["#sheriffs"]
+    permissions: {schedule: write, status: read}
+    max_new_tasks: 200
+    confirm_threshold: 20
   translations:
     trust_domain: translations
     revision_routes: ["{trust_domain}.v2.{project}.revision.{revision}.taskgraph.decision-run"]
@@ -34,6 +39,10 @@ def test_projects_are_read() -> None:
         "https://treeherder.example.com",
         "gecko",
     )
+    assert central.repositories == ("mozilla/gecko-dev",)
+    assert central.irc_channels == ("#sheriffs",)
+    assert central.permissions == {"schedule": "write", "status": "read"}
+    assert (central.max_new_tasks, central.confirm_threshold) == (200, 20)
     translations = projects["translations"]
     assert translations.mode == "direct"
     assert translations.routes.revision_routes == (
@@ -59,6 +68,13 @@ def test_projects_are_read() -> None:
             "projects.a.revision_routes must be a list",
         ),
         ("projects: [\n", "not valid YAML"),
+        (
+            "projects:\n  a:\n    permissions: {shedule: write}\n",
+            "projects.a.permissions.shedule is not a command",
+        ),
+        ("projects:\n  a:\n    permissions: {schedule: god}\n", "must be one of read, triage"),
+        ("projects:\n  a:\n    repositories: [gecko]\n", "like \\[owner/repo\\]"),
+        ("projects:\n  a:\n    max_new_tasks: 0\n", "at least 1"),
     ],
 )
 def test_bad_files_name_the_key(text: str, words: str) -> None:
