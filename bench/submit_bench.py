@@ -16,7 +16,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.graph import Materializer, TaskGraphIndex, plan
 from bot.graph.synthetic import generate, labels_planning
+from bot.localtc.process import local_taskcluster
 from bot.tc.submit import SubmitPolicy, submit
 
 CONCURRENCY = 50
@@ -106,34 +106,16 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "localtc"],
-        cwd=Path(__file__).resolve().parents[1],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        info = json.loads(server.stdout.readline())
-        options = {
-            "rootUrl": info["rootUrl"],
-            "credentials": {"clientId": info["clientId"], "accessToken": info["accessToken"]},
-        }
-        os.environ.update(
-            TASKCLUSTER_ROOT_URL=info["rootUrl"],
-            TASKCLUSTER_CLIENT_ID=info["clientId"],
-            TASKCLUSTER_ACCESS_TOKEN=info["accessToken"],
-        )
+    with local_taskcluster() as server:
+        options = server.options()
+        os.environ.update(server.environment())
         push = generate(3000, seed=11, already_run=0.0)
         index = TaskGraphIndex(msgspec.json.encode(push.graph))
         labels = labels_planning(index, args.tasks)
         bot_times = [
-            asyncio.run(ours(options, index, labels, info["rootUrl"])) for _ in range(args.repeat)
+            asyncio.run(ours(options, index, labels, server.root_url)) for _ in range(args.repeat)
         ]
         taskgraph_times = [theirs(options, push.graph, labels) for _ in range(args.repeat)]
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     best_bot, best_taskgraph = min(bot_times), min(taskgraph_times)
     print(f"plan: {args.tasks} new tasks, concurrency {CONCURRENCY}, best of {args.repeat}")
     rows = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from typing import Any
 import taskcluster
 
 from bot.graph.synthetic import generate
+from bot.localtc.process import local_taskcluster
 from bot.store import SqliteStore
 from tests.conftest import ROOT
 
@@ -32,33 +32,11 @@ def group_task_ids(queue: taskcluster.Queue, group: str) -> list[str]:
 
 
 async def test_sigkill_mid_submission_then_restart(tmp_path: Path) -> None:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "localtc",
-            "--seed-push",
-            "--tasks",
-            "3000",
-            "--worker",
-            "--delay-ms",
-            "250",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        info = json.loads(server.stdout.readline())
-        options = {
-            "rootUrl": info["rootUrl"],
-            "credentials": {"clientId": info["clientId"], "accessToken": info["accessToken"]},
-            "maxRetries": 0,
-        }
-        queue = taskcluster.Queue(options)
+    with local_taskcluster(
+        "--seed-push", "--tasks", "3000", "--worker", "--delay-ms", "250"
+    ) as server:
+        info = server.info
+        queue = taskcluster.Queue(server.options(maxRetries=0))
         group = info["decisionTaskId"]
         before = set(group_task_ids(queue, group))
         push = generate(3000, seed=1)  # the same push the server seeded
@@ -71,9 +49,7 @@ async def test_sigkill_mid_submission_then_restart(tmp_path: Path) -> None:
         (tmp_path / "nothing.txt").write_text("")
         env = {
             **os.environ,
-            "TASKCLUSTER_ROOT_URL": info["rootUrl"],
-            "TASKCLUSTER_CLIENT_ID": info["clientId"],
-            "TASKCLUSTER_ACCESS_TOKEN": info["accessToken"],
+            **server.environment(),
             "TASKBOT_DATA_DIR": str(tmp_path),
             "TASKBOT_PROJECT": info["project"],
             "TASKBOT_CONFIRM_THRESHOLD": "1000",
@@ -139,6 +115,3 @@ async def test_sigkill_mid_submission_then_restart(tmp_path: Path) -> None:
         assert len(after) == len(set(after))  # no duplicates
         assert set(after) - before == planned
         assert len(planned) == NEW_TASKS
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=20)
