@@ -15,6 +15,7 @@ from bot.request import Replier, Request
 from bot.store import Store
 from bot.tc.clients import Clients
 from bot.tc.decision import DecisionReader, ProjectRoutes
+from bot.tc.retry import is_transient
 from grammar import Limits, ParseError, Triggers, parse_message
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,10 @@ CRASHED = (
     "it is logged. Please try again."
 )
 DENIED = "You may not `{verb}` here: {reason}"
+UNAVAILABLE = (
+    "Taskcluster did not answer while I handled `{text}` ({error}), even after retries; "
+    "nothing new was scheduled. Please try again in a few minutes."
+)
 DUPLICATE = "already handled"
 
 
@@ -174,7 +179,13 @@ class Bot:
             ctx = Context(self, request, replier, item.where.body)
             try:
                 await self.commands[verb].handler(ctx, item.command)
-            except Exception:
+            except Exception as error:
+                if is_transient(error):
+                    log.warning("Taskcluster unavailable for %r: %s", item.where.body, error)
+                    await replier.post(
+                        UNAVAILABLE.format(text=item.where.body, error=_short(error))
+                    )
+                    continue
                 reference = secrets.token_hex(4)
                 log.exception("command %r failed (reference %s)", item.where.body, reference)
                 await replier.post(
@@ -184,3 +195,8 @@ class Bot:
 
     def _render_error(self, error: ParseError) -> str:
         return error.render()
+
+
+def _short(error: BaseException) -> str:
+    status = getattr(error, "status_code", None) or getattr(error, "status", None)
+    return f"HTTP {status}" if status else type(error).__name__

@@ -12,6 +12,7 @@ import pytest_asyncio
 
 from bot.adapters.console import ConsoleReplier
 from bot.embedded import Embedded, embedded
+from bot.localtc.server import Faults
 from bot.request import Request
 from bot.service import ProjectSettings
 from bot.store import SqliteStore
@@ -238,3 +239,13 @@ async def test_project_caps_override_the_defaults(env: Embedded) -> None:
     )
     output = await say(env, "schedule 'xpcshell' x2", wait=False)
     assert "one request may create at most 1" in output
+
+
+async def test_taskcluster_down_gets_a_clear_answer(env: Embedded) -> None:
+    env.bot.decisions.attempts = 2
+    env.tc.faults = Faults(error_rate=1.0, only="/api/index/")
+    output = await say(env, f"schedule {a_test(env, ran=False)}", wait=False)
+    assert "Taskcluster did not answer" in output
+    assert "HTTP 500" in output
+    assert "nothing new was scheduled" in output
+    assert "Traceback" not in output
