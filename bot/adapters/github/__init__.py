@@ -1,0 +1,1 @@
+"""The GitHub adapter: verified webhooks in, pull-request comments and reactions out."""
