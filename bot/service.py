@@ -159,8 +159,13 @@ class Bot:
             log.info("delivery %s from %s %s", request.delivery_id, request.source, DUPLICATE)
             return 0
         parsed = parse_message(request.text, self.triggers(request), limits=self.settings.limits)
+        if not parsed:
+            return 0
+        await replier.react("eyes")
+        troubled = False
         for item in parsed:
             if item.error is not None:
+                troubled = True
                 await replier.post(self._render_error(item.error))
                 continue
             assert item.command is not None
@@ -174,12 +179,14 @@ class Bot:
                     action="denied",
                     detail={"verb": verb, "why": reason},
                 )
+                troubled = True
                 await replier.post(DENIED.format(verb=verb, reason=reason))
                 continue
             ctx = Context(self, request, replier, item.where.body)
             try:
                 await self.commands[verb].handler(ctx, item.command)
             except Exception as error:
+                troubled = True
                 if is_transient(error):
                     log.warning("Taskcluster unavailable for %r: %s", item.where.body, error)
                     await replier.post(
@@ -191,6 +198,7 @@ class Bot:
                 await replier.post(
                     CRASHED.format(text=item.where.body, request=f"reference {reference}")
                 )
+        await replier.react("confused" if troubled else "rocket")
         return len(parsed)
 
     def _render_error(self, error: ParseError) -> str:

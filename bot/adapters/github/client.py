@@ -1,0 +1,127 @@
+"""Talking back to GitHub: comments and reactions, permission levels, pull-request heads."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from gidgethub.abc import GitHubAPI
+
+from bot.request import Request
+from bot.service import ProjectSettings
+
+MARKER = "<!-- taskbot:request:{request} -->"
+REQUEST_AT_START = re.compile(r"^\[(r[0-9a-f]{4,16})\]")
+LEVELS = ("none", "read", "triage", "write", "maintain", "admin")
+# What each command needs by default; a project's `permissions` overrides it.
+DEFAULT_LEVELS = {
+    "schedule": "write",
+    "retrigger": "write",
+    "cancel": "write",
+    "confirm": "write",
+    "try": "write",
+    "status": "read",
+    "jobs": "read",
+    "help": "read",
+}
+DENIED = "@{user} has {have} permission on {repository}; `{verb}` needs {need}."
+
+
+@dataclass
+class GitHubReplier:
+    """Replies as comments on the pull request (or issue), reactions on the command's comment."""
+
+    gh: GitHubAPI
+    repository: str
+    number: int
+    comment_id: int | None = None
+
+    async def post(self, text: str) -> str:
+        created = await self.gh.post(
+            f"/repos/{self.repository}/issues/{self.number}/comments", data={"body": _marked(text)}
+        )
+        return str(created["id"])
+
+    async def edit(self, reference: str, text: str) -> None:
+        await self.gh.patch(
+            f"/repos/{self.repository}/issues/comments/{reference}", data={"body": text}
+        )
+
+    async def react(self, reaction: str) -> None:
+        if self.comment_id is None:
+            return
+        await self.gh.post(
+            f"/repos/{self.repository}/issues/comments/{self.comment_id}/reactions",
+            data={"content": reaction},
+            accept="application/vnd.github+json",
+        )
+
+
+def _marked(text: str) -> str:
+    """A request's messages carry a hidden marker, so the bot finds its status card again."""
+    found = REQUEST_AT_START.match(text)
+    return f"{text}\n\n{MARKER.format(request=found[1])}" if found else text
+
+
+@dataclass
+class PermissionCache:
+    """Collaborator permission levels, asked of GitHub and kept for ``seconds``."""
+
+    gh: GitHubAPI
+    seconds: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _seen: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+
+    async def level(self, repository: str, user: str) -> str:
+        key = (repository, user.lower())
+        cached = self._seen.get(key)
+        if cached and self.clock() - cached[0] < self.seconds:
+            return cached[1]
+        answer = await self.gh.getitem(f"/repos/{repository}/collaborators/{user}/permission")
+        level = str(answer.get("role_name") or answer.get("permission") or "none")
+        self._seen[key] = (self.clock(), level)
+        return level
+
+
+def rank(level: str) -> int:
+    return LEVELS.index(level) if level in LEVELS else 0
+
+
+def github_policy(
+    permissions: PermissionCache, needs: Mapping[str, str] | None = None
+) -> Callable[[Request, str], Awaitable[str | None]]:
+    """A policy that asks GitHub for the commenter's permission on the repository."""
+    levels = {**DEFAULT_LEVELS, **(needs or {})}
+
+    async def check(request: Request, verb: str) -> str | None:
+        repository = request.extra.get("repository", "")
+        need = levels.get(verb, "write")
+        have = await permissions.level(repository, request.actor)
+        if rank(have) >= rank(need):
+            return None
+        return DENIED.format(
+            user=request.actor, have=have, repository=repository, verb=verb, need=need
+        )
+
+    return check
+
+
+async def with_push(
+    request: Request, gh: GitHubAPI, projects: Mapping[str, ProjectSettings]
+) -> Request:
+    """The request with its project (by repository) and, on a pull request, the head
+    commit pinned now: a later push to the branch does not change what it is about."""
+    repository = request.extra.get("repository", "")
+    project = next((p.name for p in projects.values() if repository in p.repositories), None)
+    revision = None
+    if request.extra.get("pull_request") == "yes":
+        revision = await pull_head(gh, repository, int(request.extra["number"]))
+    return replace(request, project=project or request.project, revision=revision)
+
+
+async def pull_head(gh: GitHubAPI, repository: str, number: int) -> str:
+    """The pull request's head commit now, pinned in the request."""
+    pull = await gh.getitem(f"/repos/{repository}/pulls/{number}")
+    return str(pull["head"]["sha"])

@@ -1,0 +1,92 @@
+"""A local stand-in for the GitHub REST endpoints the bot uses, on loopback, for tests.
+
+Paths, methods, status codes and the fields the bot reads follow GitHub's OpenAPI
+description in ../shared/reference/github/rest-api-subset.openapi.json.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class GitHubStandIn:
+    """Repositories' comments, reactions, permissions and pull-request heads."""
+
+    token: str = "ghs_test_installation_token"
+    permissions: dict[tuple[str, str], str] = field(default_factory=dict)
+    heads: dict[tuple[str, int], str] = field(default_factory=dict)
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    reactions: list[tuple[int, str]] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1000))
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth])
+        app.router.add_get(
+            "/repos/{owner}/{repo}/collaborators/{user}/permission", self._permission
+        )
+        app.router.add_post("/repos/{owner}/{repo}/issues/{number}/comments", self._comment)
+        app.router.add_patch("/repos/{owner}/{repo}/issues/comments/{id}", self._edit)
+        app.router.add_post("/repos/{owner}/{repo}/issues/comments/{id}/reactions", self._react)
+        app.router.add_get("/repos/{owner}/{repo}/pulls/{number}", self._pull)
+        return app
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        if request.headers.get("Authorization") not in (
+            f"token {self.token}",
+            f"Bearer {self.token}",
+        ):
+            return web.json_response({"message": "Bad credentials"}, status=401)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def _permission(self, request: web.Request) -> web.Response:
+        repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        user = request.match_info["user"]
+        level = self.permissions.get((repository, user.lower()), "read")
+        return web.json_response({"permission": level, "role_name": level, "user": {"login": user}})
+
+    async def _comment(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        comment_id = next(self._ids)
+        repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        comment = {
+            "id": comment_id,
+            "body": body["body"],
+            "html_url": f"https://github.example/{repository}/issues/{request.match_info['number']}#issuecomment-{comment_id}",
+            "user": {"login": "taskbot[bot]", "type": "Bot"},
+            "issue_number": int(request.match_info["number"]),
+            "edits": 0,
+        }
+        self.comments[comment_id] = comment
+        return web.json_response(comment, status=201)
+
+    async def _edit(self, request: web.Request) -> web.Response:
+        comment = self.comments.get(int(request.match_info["id"]))
+        if comment is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        comment["body"] = (await request.json())["body"]
+        comment["edits"] += 1
+        return web.json_response(comment)
+
+    async def _react(self, request: web.Request) -> web.Response:
+        content = (await request.json())["content"]
+        self.reactions.append((int(request.match_info["id"]), content))
+        return web.json_response({"id": next(self._ids), "content": content}, status=201)
+
+    async def _pull(self, request: web.Request) -> web.Response:
+        repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        number = int(request.match_info["number"])
+        sha = self.heads.get((repository, number))
+        if sha is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        return web.json_response(
+            {"number": number, "head": {"sha": sha, "repo": {"full_name": repository}}}
+        )

@@ -1,0 +1,115 @@
+"""A real comment payload through the bot to a local GitHub stand-in and the local Taskcluster."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import aiohttp
+import pytest_asyncio
+from aiohttp import web
+from gidgethub import sansio
+from gidgethub.aiohttp import GitHubAPI
+
+from bot.adapters.github.client import GitHubReplier, PermissionCache, github_policy, with_push
+from bot.adapters.github.events import comment_request
+from bot.embedded import Embedded, embedded
+from bot.service import ProjectSettings
+from bot.store import SqliteStore
+from tests.conftest import load_reference_json
+from tests.github_standin import GitHubStandIn
+
+
+@dataclass
+class World:
+    env: Embedded
+    github: GitHubStandIn
+    gh: GitHubAPI
+    repository: str
+    number: int
+
+
+@pytest_asyncio.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    github = GitHubStandIn()
+    runner = web.AppRunner(github.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    payload = load_reference_json("github", "webhook-examples", "issue_comment.created.0.json")
+    repository = payload["repository"]["full_name"]
+    async with (
+        embedded(store=store, tasks=1500, worker_seconds=0.05) as env,
+        aiohttp.ClientSession() as session,
+    ):
+        gh = GitHubAPI(
+            session, "taskbot-tests", oauth_token=github.token, base_url=f"http://127.0.0.1:{port}"
+        )
+        project = env.push.project
+        env.bot.settings = replace(
+            env.bot.settings,
+            poll_interval=0.05,
+            projects={project: ProjectSettings(project, repositories=(repository,))},
+        )
+        env.bot.policy = github_policy(PermissionCache(gh))
+        github.heads[(repository, payload["issue"]["number"])] = env.push.revision
+        yield World(env, github, gh, repository, payload["issue"]["number"])
+    await runner.cleanup()
+    await store.close()
+
+
+async def comment(world: World, body: str, *, login: str = "Codertocat") -> None:
+    data = copy.deepcopy(
+        load_reference_json("github", "webhook-examples", "issue_comment.created.0.json")
+    )
+    data["comment"]["body"] = body
+    data["comment"]["user"]["login"] = login
+    data["issue"]["pull_request"] = {
+        "url": f"https://api.github.com/repos/{world.repository}/pulls/{world.number}"
+    }
+    event = sansio.Event(
+        data, event="issue_comment", delivery_id=f"delivery-{len(world.github.requests)}"
+    )
+    request = comment_request(event, bot_login="taskbot")
+    assert request is not None
+    request = await with_push(request, world.gh, world.env.bot.settings.projects)
+    replier = GitHubReplier(world.gh, world.repository, world.number, data["comment"]["id"])
+    await world.env.bot.handle(request, replier)
+    assert await world.env.bot.idle(30)
+
+
+async def test_a_writer_schedules_from_a_pull_request_comment(world: World) -> None:
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    ran = world.env.push.push.label_to_taskid
+    label = next(x for x in world.env.push.push.graph if x.startswith("test-") and x not in ran)
+    await comment(world, f"Please run it:\n\n@taskbot schedule {label}")
+    bodies = [c["body"] for c in world.github.comments.values()]
+    card = next(b for b in bodies if "task group:" in b)
+    rid = re.search(r"\[(r[0-9a-f]+)\]", card)
+    assert rid
+    assert f"<!-- taskbot:request:{rid[1]} -->" in card
+    assert (
+        f"on {world.env.push.project}@{world.env.push.revision[:12]}" in card
+    )  # the PR head, pinned
+    assert any("finished: 1 ok" in b for b in bodies)
+    assert [r for _, r in world.github.reactions] == ["eyes", "rocket"]
+
+
+async def test_a_reader_is_told_why_not(world: World) -> None:
+    world.github.permissions[(world.repository, "visitor")] = "read"
+    before = len(world.env.tc.queue.tasks)
+    await comment(world, "@taskbot retrigger failed", login="visitor")
+    (body,) = [c["body"] for c in world.github.comments.values()]
+    assert body == (
+        f"You may not `retrigger` here: @visitor has read permission on {world.repository}; "
+        "`retrigger` needs write."
+    )
+    assert len(world.env.tc.queue.tasks) == before
+    assert [r for _, r in world.github.reactions] == ["eyes", "confused"]
+    await comment(world, "@taskbot status", login="visitor")  # reading is allowed
+    assert "No requests yet." in list(world.github.comments.values())[-1]["body"]
