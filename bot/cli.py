@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from bot import plan_cli
 from bot.adapters import console
@@ -73,7 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.projects import load_projects_file
 
             load_projects_file(config.projects_file)
-    except ConfigError as error:
+        from bot.adapters.github.app import GitHubSettings
+
+        GitHubSettings.from_env(os.environ, bot_login=config.name)
+    except (ConfigError, ValueError) as error:
         print(f"taskbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     if args.action == "parse":
@@ -156,6 +161,29 @@ async def _on_taskcluster(args: argparse.Namespace, config: Config) -> int:
             await store.close()
 
 
+@contextlib.asynccontextmanager
+async def github_installers(bot: Bot) -> AsyncIterator[list[Any]]:
+    """The GitHub adapter's routes when GITHUB_WEBHOOK_SECRET is set (checked in main())."""
+    from bot.adapters.github.app import GitHubSettings
+
+    settings = GitHubSettings.from_env(os.environ, bot_login=bot.settings.name)
+    if settings is None:
+        yield []
+        return
+    import aiohttp
+    from gidgethub.aiohttp import GitHubAPI
+
+    from bot.adapters.github.app import GitHubAdapter
+    from bot.adapters.github.client import PermissionCache, github_policy
+
+    async with aiohttp.ClientSession() as session:
+        gh = GitHubAPI(
+            session, bot.settings.name, oauth_token=settings.token, base_url=settings.api_url
+        )
+        bot.policy = github_policy(PermissionCache(gh))
+        yield [GitHubAdapter(bot, settings, gh).install]
+
+
 async def _converse(args: argparse.Namespace, bot: Bot, greeting: str) -> int:
     replier = console.ConsoleReplier(sys.stdout)
     resumed = await bot.resume(replier)
@@ -174,7 +202,8 @@ async def _converse(args: argparse.Namespace, bot: Bot, greeting: str) -> int:
         from bot.adapters.http import DEFAULT_PORT, serve_until_stopped
 
         port = int(os.environ.get("PORT", DEFAULT_PORT))
-        await serve_until_stopped(bot, port)
+        async with github_installers(bot) as installers:
+            await serve_until_stopped(bot, port, installers=installers)
         return 0
     print(greeting)
     await console.chat(bot, console.stdin_lines(), sys.stdout, prompt=True, wait=5.0)

@@ -91,6 +91,13 @@ def test_cap_from_the_environment() -> None:
     assert "at most 30" in done.stderr
 
 
+def test_a_github_token_without_a_webhook_secret_stops_start_up() -> None:
+    done = run_bot("parse", "status", env={"GITHUB_TOKEN": "ghs_x"})
+    assert done.returncode == 78
+    assert "GITHUB_WEBHOOK_SECRET" in done.stderr
+    assert "ghs_x" not in done.stderr
+
+
 def test_a_bad_setting_stops_start_up_naming_the_key() -> None:
     done = run_bot("parse", "status", env={"TASKBOT_MAX_TIME": "3"})
     assert done.returncode == 78
@@ -98,8 +105,11 @@ def test_a_bad_setting_stops_start_up_naming_the_key() -> None:
 
 
 def test_without_a_terminal_it_serves_until_stopped(tmp_path: Path) -> None:
+    import hashlib
+    import hmac
     import signal
     import socket
+    import urllib.error
     import urllib.request
 
     with socket.socket() as probe:
@@ -112,13 +122,40 @@ def test_without_a_terminal_it_serves_until_stopped(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PORT": str(port), "TASKBOT_DATA_DIR": str(tmp_path)},
+        env={
+            **os.environ,
+            "PORT": str(port),
+            "TASKBOT_DATA_DIR": str(tmp_path),
+            "GITHUB_WEBHOOK_SECRET": "s3cret",
+            "GITHUB_TOKEN": "ghs_unused",
+        },
     )
     try:
         assert process.stdout is not None
         assert "serving on" in process.stdout.readline()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
             assert json.loads(response.read())["ok"] is True
+        # the GitHub webhook is served when its secret is configured
+        body = b'{"zen": "Keep it logically awesome.", "hook_id": 1}'
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "ping",
+            "X-GitHub-Delivery": "d1",
+        }
+        unsigned = urllib.request.Request(
+            f"http://127.0.0.1:{port}/github/webhook", data=body, headers=headers
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(unsigned, timeout=10)
+        assert refused.value.code == 401
+        digest = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        signed = urllib.request.Request(
+            f"http://127.0.0.1:{port}/github/webhook",
+            data=body,
+            headers={**headers, "X-Hub-Signature-256": f"sha256={digest}"},
+        )
+        with urllib.request.urlopen(signed, timeout=10) as response:
+            assert json.loads(response.read()) == {"msg": "pong"}
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=20)

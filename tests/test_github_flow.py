@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -113,3 +115,48 @@ async def test_a_reader_is_told_why_not(world: World) -> None:
     assert [r for _, r in world.github.reactions] == ["eyes", "confused"]
     await comment(world, "@taskbot status", login="visitor")  # reading is allowed
     assert "No requests yet." in list(world.github.comments.values())[-1]["body"]
+
+
+async def test_webhook_verifies_keeps_acknowledges_then_processes(world: World) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.adapters.github.app import GitHubAdapter, GitHubSettings
+    from tests.test_github_events import SECRET, signed
+
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.gh)
+    app = web.Application()
+    adapter.install(app)
+    data = copy.deepcopy(
+        load_reference_json("github", "webhook-examples", "issue_comment.created.1.json")
+    )
+    data["comment"]["body"] = "@taskbot jobs xpcshell"
+    data["issue"]["pull_request"] = {"url": "x"}
+    raw = json.dumps(data).encode()
+    async with TestClient(TestServer(app)) as client:
+        forged = await client.post(
+            "/github/webhook", data=raw, headers={**signed(raw, "issue_comment", secret="nope")}
+        )
+        assert forged.status == 401
+        assert "does not match" in (await forged.json())["error"]
+        ping_body = json.dumps(
+            load_reference_json("github", "webhook-examples", "ping.none.0.json")
+        ).encode()
+        pong = await client.post(
+            "/github/webhook", data=ping_body, headers=signed(ping_body, "ping")
+        )
+        assert (pong.status, await pong.json()) == (200, {"msg": "pong"})
+        accepted = await client.post(
+            "/github/webhook", data=raw, headers=signed(raw, "issue_comment")
+        )
+        assert accepted.status == 202
+        again = await client.post("/github/webhook", data=raw, headers=signed(raw, "issue_comment"))
+        assert (await again.json()) == {"msg": "already received"}
+        for _ in range(100):
+            if not await world.env.store.unprocessed("github"):
+                break
+            await asyncio.sleep(0.05)
+    bodies = [c["body"] for c in world.github.comments.values()]
+    assert len(bodies) == 1  # the redelivery did nothing
+    assert "jobs on" in bodies[0]
+    assert "xpcshell" in bodies[0]

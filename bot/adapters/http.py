@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -13,8 +14,14 @@ from bot.service import Bot
 DEFAULT_PORT = 8080
 
 
-def make_app(bot: Bot) -> web.Application:
+Installer = Callable[[web.Application], None]
+
+
+def make_app(bot: Bot, installers: Sequence[Installer] = ()) -> web.Application:
+    """The app with /healthz and whatever the configured adapters install (webhooks)."""
     app = web.Application()
+    for install in installers:
+        install(app)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "inFlight": len(bot.background)})
@@ -23,10 +30,12 @@ def make_app(bot: Bot) -> web.Application:
     return app
 
 
-async def serve_until_stopped(bot: Bot, port: int, host: str = "0.0.0.0") -> None:
+async def serve_until_stopped(
+    bot: Bot, port: int, host: str = "0.0.0.0", installers: Sequence[Installer] = ()
+) -> None:
     """Serve on ``port`` until SIGINT or SIGTERM; in-flight work is then cancelled (and
     resumed from the store on the next start)."""
-    runner = web.AppRunner(make_app(bot), access_log=None)
+    runner = web.AppRunner(make_app(bot, installers), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     stopped = asyncio.Event()

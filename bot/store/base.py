@@ -128,6 +128,40 @@ class Store:
             )
         return inserted == 1
 
+    # --- inbox ---------------------------------------------------------------------------
+
+    async def keep_delivery(self, source: str, delivery_id: str, event: str, payload: str) -> bool:
+        """Keep a delivery to process later; False if it was kept before (a redelivery)."""
+        async with self.transaction() as db:
+            inserted = await db.execute(
+                "INSERT INTO inbox (source, delivery_id, event, payload, received_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                source,
+                delivery_id,
+                event,
+                payload,
+                now_text(),
+            )
+        return inserted == 1
+
+    async def unprocessed(self, source: str, limit: int = 100) -> list[dict[str, Any]]:
+        async with self.transaction() as db:
+            return await db.fetch(
+                "SELECT * FROM inbox WHERE source = ? AND processed_at IS NULL"
+                " ORDER BY received_at, delivery_id LIMIT ?",
+                source,
+                limit,
+            )
+
+    async def processed(self, source: str, delivery_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE inbox SET processed_at = ? WHERE source = ? AND delivery_id = ?",
+                now_text(),
+                source,
+                delivery_id,
+            )
+
     # --- requests ------------------------------------------------------------------------
 
     async def add_request(

@@ -60,6 +60,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             detail TEXT NOT NULL
         )""",
     ),
+    (
+        # Deliveries kept before they are acknowledged, processed afterwards: a crash
+        # between the two loses nothing.
+        """CREATE TABLE inbox (
+            source TEXT NOT NULL,
+            delivery_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            processed_at TEXT,
+            PRIMARY KEY (source, delivery_id)
+        )""",
+        "CREATE INDEX inbox_pending ON inbox (processed_at)",
+    ),
 )
 
 SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

@@ -1,0 +1,130 @@
+"""The GitHub webhook endpoint: verify, keep, acknowledge at once; process in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+from gidgethub import sansio
+from gidgethub.abc import GitHubAPI
+
+from bot.adapters.github.client import GitHubReplier, with_push
+from bot.adapters.github.events import comment_request
+from bot.adapters.github.webhook import DeliveryRejectedError, verify
+from bot.service import Bot
+
+log = logging.getLogger(__name__)
+WEBHOOK_PATH = "/github/webhook"
+SOURCE = "github"
+
+
+class GitHubSettingsError(ValueError):
+    """A GitHub setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class GitHubSettings:
+    """The webhook secret, how to call GitHub, and the bot's login there."""
+
+    webhook_secret: str
+    token: str | None = None
+    api_url: str = "https://api.github.com"
+    bot_login: str = "taskbot"
+
+    def __repr__(self) -> str:  # never show the secret or the token
+        return f"GitHubSettings(api_url={self.api_url!r}, bot_login={self.bot_login!r})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, bot_login: str) -> GitHubSettings | None:
+        """None when GitHub is not configured (no GITHUB_WEBHOOK_SECRET)."""
+        secret = env.get("GITHUB_WEBHOOK_SECRET")
+        if not secret:
+            if env.get("GITHUB_TOKEN"):
+                raise GitHubSettingsError("GITHUB_TOKEN is set but GITHUB_WEBHOOK_SECRET is not")
+            return None
+        api_url = env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+        if not api_url.startswith(("http://", "https://")):
+            raise GitHubSettingsError("GITHUB_API_URL must be an http(s) URL")
+        return cls(secret, env.get("GITHUB_TOKEN") or None, api_url, bot_login)
+
+
+class GitHubAdapter:
+    """Receives deliveries at ``/github/webhook`` and turns their comments into requests."""
+
+    def __init__(self, bot: Bot, settings: GitHubSettings, gh: GitHubAPI) -> None:
+        self.bot = bot
+        self.settings = settings
+        self.gh = gh
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_post(WEBHOOK_PATH, self.webhook)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+
+    async def _start(self, app: web.Application) -> None:
+        self._worker = asyncio.create_task(self.run())
+        self._wake.set()  # deliveries kept before a restart are processed first
+
+    async def _stop(self, app: web.Application) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            event = verify(request.headers, body, self.settings.webhook_secret)
+        except DeliveryRejectedError as rejected:
+            log.warning("rejected a GitHub delivery: %s", rejected.reason)
+            return web.json_response({"error": rejected.reason}, status=rejected.status)
+        if event.event == "ping":
+            return web.json_response({"msg": "pong"})
+        kept = await self.bot.store.keep_delivery(
+            SOURCE, event.delivery_id, event.event, body.decode()
+        )
+        if not kept:
+            return web.json_response({"msg": "already received"})
+        self._wake.set()
+        return web.json_response({"msg": "accepted"}, status=202)
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.process_pending()
+
+    async def process_pending(self) -> int:
+        """Process every kept delivery not yet processed; how many there were."""
+        done = 0
+        for row in await self.bot.store.unprocessed(SOURCE):
+            event = sansio.Event(
+                json.loads(row["payload"]), event=row["event"], delivery_id=row["delivery_id"]
+            )
+            try:
+                await self.process(event)
+            except Exception:
+                log.exception("processing GitHub delivery %s failed", row["delivery_id"])
+            await self.bot.store.processed(SOURCE, row["delivery_id"])
+            done += 1
+        return done
+
+    async def process(self, event: sansio.Event) -> None:
+        request = comment_request(event, bot_login=self.settings.bot_login)
+        if request is None:
+            return
+        request = await with_push(request, self.gh, self.bot.settings.projects)
+        replier = GitHubReplier(
+            self.gh,
+            request.extra["repository"],
+            int(request.extra["number"]),
+            int(request.extra["comment_id"]),
+        )
+        await self.bot.handle(request, replier)
