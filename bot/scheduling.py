@@ -295,10 +295,14 @@ def requested_tasks(stored: list[PlannedTask]) -> list[PlannedTask]:
 
 
 async def track(bot: Bot, replier: Replier, request_id: str) -> None:
-    """Report each task that finishes, then a summary; the store keeps every state."""
+    """Follow the request's tasks; the store keeps every state. Where replies can be edited
+    (GitHub) the status card is edited in place; elsewhere (console, IRC) a line is sent
+    as each task finishes. A summary ends it either way."""
     record = await bot.store.request(request_id)
     assert record is not None
     stored = {t.task_id: t for t in await bot.store.plan(request_id)}
+    card = await bot.store.reply(request_id, "chat", record.place)
+    in_place = bool(getattr(replier, "edits_in_place", False)) and card is not None
     tracker = Tracker(
         bot.clients.queue,
         record.decision_task_id or "",
@@ -309,20 +313,51 @@ async def track(bot: Bot, replier: Replier, request_id: str) -> None:
     try:
         async for update in tracker.updates():
             await bot.store.set_task_state(update.task_id, update.state)
-            if update.state in ("completed", "failed", "exception"):
-                counts = tracker.summary()
-                done = sum(counts[s] for s in ("completed", "failed", "exception"))
-                task = stored[update.task_id]
-                line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
-                if update.state != "completed":
-                    line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
-                await replier.post(line)
+            if update.state not in ("completed", "failed", "exception"):
+                continue
+            counts = tracker.summary()
+            done = sum(counts[s] for s in ("completed", "failed", "exception"))
+            if in_place:
+                assert card is not None
+                body = render_card(
+                    bot,
+                    card["body"],
+                    stored,
+                    tracker.states,
+                    f"{done}/{len(stored)} done: {_counts(counts)}",
+                )
+                await replier.edit(card["reference"], body)
+                continue
+            task = stored[update.task_id]
+            line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
+            if update.state != "completed":
+                line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
+            await replier.post(line)
     except Exception:
         log.exception("tracking %s failed", request_id)
         return
     counts = tracker.summary()
     await bot.store.set_state(request_id, "finished")
-    await replier.post(f"[{request_id}] finished: {_counts(counts)}")
+    summary = f"finished: {_counts(counts)}"
+    if in_place:
+        assert card is not None
+        body = render_card(bot, card["body"], stored, tracker.states, summary)
+        await replier.edit(card["reference"], body)
+        await bot.store.save_reply(request_id, "chat", record.place, body, None)
+    else:
+        await replier.post(f"[{request_id}] {summary}")
+
+
+def render_card(
+    bot: Bot, header: str, stored: dict[str, PlannedTask], states: dict[str, str], summary: str
+) -> str:
+    """The status card: what was asked, a table of the requested jobs, and where it stands."""
+    lines = [header, "", "| job | state |", "| --- | --- |"]
+    for task in requested_tasks(list(stored.values()))[:SHOWN]:
+        state = states.get(task.task_id, "pending")
+        lines.append(f"| [{task.label}]({task_url(bot, task.task_id)}) | {state} |")
+    lines += ["", f"**{summary}**"]
+    return "\n".join(lines)
 
 
 def _counts(counts: Counter[str]) -> str:

@@ -22,7 +22,7 @@ class GitHubStandIn:
     heads: dict[tuple[str, int], str] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     reactions: list[tuple[int, str]] = field(default_factory=list)
-    requests: list[tuple[str, str]] = field(default_factory=list)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
 
     def app(self) -> web.Application:
@@ -38,7 +38,8 @@ class GitHubStandIn:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self.requests.append((request.method, request.path))
+        body = await request.json() if request.can_read_body else None
+        self.requests.append((request.method, request.path, body))
         if request.headers.get("Authorization") not in (
             f"token {self.token}",
             f"Bearer {self.token}",

@@ -98,7 +98,13 @@ async def test_a_writer_schedules_from_a_pull_request_comment(world: World) -> N
     assert (
         f"on {world.env.push.project}@{world.env.push.revision[:12]}" in card
     )  # the PR head, pinned
-    assert any("finished: 1 ok" in b for b in bodies)
+    # one card, edited in place to its final state; no extra progress comments
+    (card_comment,) = [c for c in world.github.comments.values() if "task group:" in c["body"]]
+    assert card_comment["edits"] >= 1
+    assert "**finished: 1 ok**" in card_comment["body"]
+    assert f"| [{label}](" in card_comment["body"]
+    assert "| completed |" in card_comment["body"]
+    assert len(world.github.comments) == 1
     assert [r for _, r in world.github.reactions] == ["eyes", "rocket"]
 
 

@@ -37,6 +37,7 @@ class GitHubReplier:
     repository: str
     number: int
     comment_id: int | None = None
+    edits_in_place: bool = True  # the status card is one comment, edited as tasks finish
 
     async def post(self, text: str) -> str:
         created = await self.gh.post(
@@ -46,7 +47,7 @@ class GitHubReplier:
 
     async def edit(self, reference: str, text: str) -> None:
         await self.gh.patch(
-            f"/repos/{self.repository}/issues/comments/{reference}", data={"body": text}
+            f"/repos/{self.repository}/issues/comments/{reference}", data={"body": _marked(text)}
         )
 
     async def react(self, reaction: str) -> None:
