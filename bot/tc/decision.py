@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
@@ -61,6 +61,8 @@ class DecisionReader:
     session: aiohttp.ClientSession
     cache: GraphCache
     attempts: int = 5
+    fresh_for: float = 30.0
+    _label_maps: dict[str, tuple[float, bytes]] = field(default_factory=dict)
 
     async def find(
         self, project: str, revision: str | None, routes: ProjectRoutes = ProjectRoutes()
@@ -128,8 +130,19 @@ class DecisionReader:
         raise last or ArtifactError(f"task {decision_task_id} has no task graph")
 
     async def label_to_taskid(self, *task_ids: str) -> dict[str, str]:
-        """label-to-taskid.json of the decision task, then of later action tasks (later wins)."""
-        documents = [await self.artifact(t, "public/label-to-taskid.json") for t in task_ids]
+        """label-to-taskid.json of the decision task, then of later action tasks (later wins).
+
+        Each document is kept for ``fresh_for`` seconds: many commands on one push in a
+        short while read it once.
+        """
+        now = asyncio.get_running_loop().time()
+        documents = []
+        for task_id in task_ids:
+            kept = self._label_maps.get(task_id)
+            if kept is None or now - kept[0] > self.fresh_for:
+                kept = (now, await self.artifact(task_id, "public/label-to-taskid.json"))
+                self._label_maps[task_id] = kept
+            documents.append(kept[1])
         return load_label_to_taskid(*documents)
 
     async def _retrying(self, call: Any, *args: Any) -> Any:

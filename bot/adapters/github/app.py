@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from gidgethub import sansio
@@ -62,6 +63,7 @@ class GitHubAdapter:
         self.gh = gh
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self.concurrency = 8
 
     def install(self, app: web.Application) -> None:
         app.router.add_post(WEBHOOK_PATH, self.webhook)
@@ -102,19 +104,28 @@ class GitHubAdapter:
             await self.process_pending()
 
     async def process_pending(self) -> int:
-        """Process every kept delivery not yet processed; how many there were."""
-        done = 0
-        for row in await self.bot.store.unprocessed(SOURCE):
-            event = sansio.Event(
-                json.loads(row["payload"]), event=row["event"], delivery_id=row["delivery_id"]
-            )
-            try:
-                await self.process(event)
-            except Exception:
-                log.exception("processing GitHub delivery %s failed", row["delivery_id"])
-            await self.bot.store.processed(SOURCE, row["delivery_id"])
-            done += 1
-        return done
+        """Process every kept delivery not yet processed, a few at a time; how many there were.
+
+        Deliveries of one pull request are handled in order; different ones in parallel.
+        """
+        rows = await self.bot.store.unprocessed(SOURCE)
+        gate = asyncio.Semaphore(self.concurrency)
+        order: dict[str, asyncio.Lock] = {}
+
+        async def handle(row: dict[str, Any]) -> None:
+            data = json.loads(row["payload"])
+            event = sansio.Event(data, event=row["event"], delivery_id=row["delivery_id"])
+            repository = (data.get("repository") or {}).get("full_name")
+            place = f"{repository}#{(data.get('issue') or {}).get('number')}"
+            async with gate, order.setdefault(place, asyncio.Lock()):
+                try:
+                    await self.process(event)
+                except Exception:
+                    log.exception("processing GitHub delivery %s failed", row["delivery_id"])
+                await self.bot.store.processed(SOURCE, row["delivery_id"])
+
+        await asyncio.gather(*(handle(row) for row in rows))
+        return len(rows)
 
     async def process(self, event: sansio.Event) -> None:
         request = comment_request(event, bot_login=self.settings.bot_login)
