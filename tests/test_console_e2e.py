@@ -153,6 +153,9 @@ async def test_unknown_revision_is_explained(env: Embedded) -> None:
 async def test_help_and_parse_errors_never_show_tracebacks(env: Embedded) -> None:
     output = await say(env, "help try\nshedule x\nschedule x x1000", wait=False)
     assert "try: -b o|d|do" in output
+    assert (
+        "\n         Schedules what Gecko's try option syntax selects" in output
+    )  # no stray indent
     assert "Try: schedule x" in output
     assert "at most 20" in output
     assert "Traceback" not in output

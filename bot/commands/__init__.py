@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,9 @@ def command(verb: str, *, examples: tuple[str, ...] = ()) -> Callable[[Handler],
             raise RuntimeError(f"`{verb}` is not a verb of the grammar")
         if verb in REGISTRY:
             raise RuntimeError(f"`{verb}` is registered twice")
-        REGISTRY[verb] = CommandSpec(verb, handler, (handler.__doc__ or "").strip(), examples)
+        REGISTRY[verb] = CommandSpec(
+            verb, handler, inspect.cleandoc(handler.__doc__ or ""), examples
+        )
         return handler
 
     return register
