@@ -28,11 +28,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from gidgethub.aiohttp import GitHubAPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.adapters.github.app import GitHubAdapter, GitHubSettings
+from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import PermissionCache, github_policy
 from bot.embedded import embedded
 from bot.service import ProjectSettings
@@ -72,12 +72,13 @@ async def main_async(args: argparse.Namespace) -> None:
             embedded(store=store, tasks=3000, worker_seconds=5.0) as env,
             aiohttp.ClientSession() as session,
         ):
-            gh = GitHubAPI(session, "taskbot-bench", oauth_token=github.token, base_url=gh_url)
+            auth = GitHubAuth(session, gh_url, "taskbot-bench", token=github.token)
             project = env.push.project
             env.bot.settings.projects[project] = ProjectSettings(
                 project, repositories=(repository,)
             )
-            env.bot.policy = github_policy(PermissionCache(gh))
+            adapter = GitHubAdapter(env.bot, GitHubSettings(SECRET, github.token), auth)
+            env.bot.policy = github_policy(adapter.client_for, PermissionCache())
             github.heads[(repository, example["issue"]["number"])] = env.push.revision
             created_at: dict[str, float] = {}
             original_create = env.tc.queue.create
@@ -89,7 +90,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
             env.tc.queue.create = recording_create  # type: ignore[method-assign]
             app = web.Application()
-            GitHubAdapter(env.bot, GitHubSettings(SECRET, github.token), gh).install(app)
+            adapter.install(app)
             bot_runner, bot_url = await serve(app)
             ran = env.push.push.label_to_taskid
             labels = [x for x in env.push.push.graph if x.startswith("test-") and x not in ran]

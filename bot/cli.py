@@ -171,17 +171,14 @@ async def github_installers(bot: Bot) -> AsyncIterator[list[Any]]:
         yield []
         return
     import aiohttp
-    from gidgethub.aiohttp import GitHubAPI
 
     from bot.adapters.github.app import GitHubAdapter
     from bot.adapters.github.client import PermissionCache, github_policy
 
     async with aiohttp.ClientSession() as session:
-        gh = GitHubAPI(
-            session, bot.settings.name, oauth_token=settings.token, base_url=settings.api_url
-        )
-        bot.policy = github_policy(PermissionCache(gh))
-        yield [GitHubAdapter(bot, settings, gh).install]
+        adapter = GitHubAdapter(bot, settings, settings.auth(session))
+        bot.policy = github_policy(adapter.client_for, PermissionCache())
+        yield [adapter.install]
 
 
 async def _converse(args: argparse.Namespace, bot: Bot, greeting: str) -> int:

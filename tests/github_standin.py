@@ -6,10 +6,12 @@ description in ../shared/reference/github/rest-api-subset.openapi.json.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 from aiohttp import web
 
 
@@ -23,6 +25,10 @@ class GitHubStandIn:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     reactions: list[tuple[int, str]] = field(default_factory=list)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    app_id: str | None = None  # with a public key, the stand-in issues installation tokens
+    app_public_key: Any = None
+    token_lifetime: dt.timedelta = dt.timedelta(hours=1)
+    issued: list[tuple[int, str]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
 
     def app(self) -> web.Application:
@@ -34,19 +40,46 @@ class GitHubStandIn:
         app.router.add_patch("/repos/{owner}/{repo}/issues/comments/{id}", self._edit)
         app.router.add_post("/repos/{owner}/{repo}/issues/comments/{id}/reactions", self._react)
         app.router.add_get("/repos/{owner}/{repo}/pulls/{number}", self._pull)
+        app.router.add_post("/app/installations/{id}/access_tokens", self._installation_token)
         return app
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body = await request.json() if request.can_read_body else None
         self.requests.append((request.method, request.path, body))
-        if request.headers.get("Authorization") not in (
-            f"token {self.token}",
-            f"Bearer {self.token}",
-        ):
+        if request.path.startswith("/app/"):
+            return await self._as_app(request, handler)
+        valid = {self.token, *(token for _, token in self.issued)}
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() not in ("token", "bearer") or credential not in valid:
             return web.json_response({"message": "Bad credentials"}, status=401)
         response: web.StreamResponse = await handler(request)
         return response
+
+    async def _as_app(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """App endpoints take the App's JWT (RS256, signed with its private key); HTTP
+        authentication schemes are case-insensitive (gidgethub sends ``bearer``)."""
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        try:
+            claims = jwt.decode(credential, self.app_public_key, algorithms=["RS256"])
+        except (jwt.PyJWTError, ValueError, TypeError):
+            return web.json_response(
+                {"message": "A JSON web token could not be decoded"}, status=401
+            )
+        if scheme.lower() != "bearer" or str(claims.get("iss")) != str(self.app_id):
+            return web.json_response(
+                {"message": "'Issuer' claim ('iss') must be the App's id"}, status=401
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def _installation_token(self, request: web.Request) -> web.Response:
+        installation = int(request.match_info["id"])
+        token = f"ghs_installation_{installation}_{len(self.issued)}"
+        self.issued.append((installation, token))
+        expires = dt.datetime.now(dt.UTC) + self.token_lifetime
+        expires_at = expires.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+        return web.json_response({"token": token, "expires_at": expires_at}, status=201)
 
     async def _permission(self, request: web.Request) -> web.Response:
         repository = f"{request.match_info['owner']}/{request.match_info['repo']}"

@@ -11,11 +11,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
+import gidgethub
+import pytest
 import pytest_asyncio
 from aiohttp import web
 from gidgethub import sansio
 from gidgethub.aiohttp import GitHubAPI
 
+from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import GitHubReplier, PermissionCache, github_policy, with_push
 from bot.adapters.github.events import comment_request
 from bot.embedded import Embedded, embedded
@@ -30,6 +33,7 @@ class World:
     env: Embedded
     github: GitHubStandIn
     gh: GitHubAPI
+    auth: GitHubAuth
     repository: str
     number: int
 
@@ -49,18 +53,17 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         embedded(store=store, tasks=1500, worker_seconds=0.05) as env,
         aiohttp.ClientSession() as session,
     ):
-        gh = GitHubAPI(
-            session, "taskbot-tests", oauth_token=github.token, base_url=f"http://127.0.0.1:{port}"
-        )
+        auth = GitHubAuth(session, f"http://127.0.0.1:{port}", "taskbot-tests", token=github.token)
+        gh = await auth.client(None)
         project = env.push.project
         env.bot.settings = replace(
             env.bot.settings,
             poll_interval=0.05,
             projects={project: ProjectSettings(project, repositories=(repository,))},
         )
-        env.bot.policy = github_policy(PermissionCache(gh))
+        env.bot.policy = github_policy(lambda request: auth.client(None), PermissionCache())
         github.heads[(repository, payload["issue"]["number"])] = env.push.revision
-        yield World(env, github, gh, repository, payload["issue"]["number"])
+        yield World(env, github, gh, auth, repository, payload["issue"]["number"])
     await runner.cleanup()
     await store.close()
 
@@ -130,7 +133,7 @@ async def test_webhook_verifies_keeps_acknowledges_then_processes(world: World) 
     from tests.test_github_events import SECRET, signed
 
     world.github.permissions[(world.repository, "codertocat")] = "write"
-    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.gh)
+    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.auth)
     app = web.Application()
     adapter.install(app)
     data = copy.deepcopy(
@@ -166,3 +169,65 @@ async def test_webhook_verifies_keeps_acknowledges_then_processes(world: World) 
     assert len(bodies) == 1  # the redelivery did nothing
     assert "jobs on" in bodies[0]
     assert "xpcshell" in bodies[0]
+
+
+async def test_github_app_installation_tokens_are_fetched_and_cached(world: World) -> None:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from bot.adapters.github.auth import GitHubAuth
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    world.github.app_id, world.github.app_public_key = "424242", key.public_key()
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    auth = GitHubAuth(
+        world.gh._session, world.auth.api_url, "taskbot-tests", app_id="424242", private_key=pem
+    )
+    first = await auth.client(7)
+    again = await auth.client(7)
+    assert first.oauth_token == again.oauth_token == "ghs_installation_7_0"
+    assert len(world.github.issued) == 1  # cached until close to expiry
+    world.github.token_lifetime = dt.timedelta(minutes=2)
+    auth._tokens.clear()
+    await auth.client(8)
+    await auth.client(8)  # expires within 5 minutes: fetched anew
+    assert [i for i, _ in world.github.issued] == [7, 8, 8]
+    wrong = GitHubAuth(world.gh._session, world.auth.api_url, "t", app_id="999", private_key=pem)
+    with pytest.raises(gidgethub.BadRequest) as refused:
+        await wrong.client(9)
+    assert refused.value.status_code == 401
+    # a delivery from an installation is answered with that installation's token
+    adapter_auth = GitHubAuth(
+        world.gh._session, world.auth.api_url, "taskbot-tests", app_id="424242", private_key=pem
+    )
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.adapters.github.app import GitHubAdapter, GitHubSettings
+    from tests.test_github_events import SECRET, signed
+
+    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET), adapter_auth)
+    world.env.bot.policy = github_policy(adapter.client_for, PermissionCache())
+    app = web.Application()
+    adapter.install(app)
+    data = copy.deepcopy(
+        load_reference_json("github", "webhook-examples", "issue_comment.created.3.json")
+    )
+    data["comment"]["body"] = "@taskbot jobs xpcshell"
+    data["issue"]["pull_request"] = {"url": "x"}
+    data["installation"] = {"id": 31337}
+    raw = json.dumps(data).encode()
+    async with TestClient(TestServer(app)) as client:
+        assert (
+            await client.post("/github/webhook", data=raw, headers=signed(raw, "issue_comment"))
+        ).status == 202
+        for _ in range(100):
+            if world.github.comments:
+                break
+            await asyncio.sleep(0.05)
+    assert any(i == 31337 for i, _ in world.github.issued)
+    assert world.github.comments

@@ -77,7 +77,7 @@ async def drain(world: World) -> None:
 
 
 async def test_forgeries_schedule_nothing_and_never_500(world: World) -> None:
-    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.gh)
+    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.auth)
     app = web.Application()
     adapter.install(app)
     world.github.permissions[(world.repository, "codertocat")] = "admin"
@@ -109,7 +109,7 @@ async def test_forgeries_schedule_nothing_and_never_500(world: World) -> None:
 
 
 async def test_redeliveries_and_unchanged_edits_schedule_once(world: World) -> None:
-    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.gh)
+    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.auth)
     app = web.Application()
     adapter.install(app)
     world.github.permissions[(world.repository, "codertocat")] = "write"
@@ -136,7 +136,7 @@ async def test_redeliveries_and_unchanged_edits_schedule_once(world: World) -> N
 
 
 async def test_a_non_collaborator_is_denied_naming_the_permission(world: World) -> None:
-    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.gh)
+    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.auth)
     app = web.Application()
     adapter.install(app)
     world.github.permissions[(world.repository, "codertocat")] = "none"

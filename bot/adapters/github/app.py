@@ -7,16 +7,19 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 
+from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import GitHubReplier, with_push
 from bot.adapters.github.events import comment_request
 from bot.adapters.github.webhook import DeliveryRejectedError, verify
+from bot.request import Request
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ class GitHubSettings:
     token: str | None = None
     api_url: str = "https://api.github.com"
     bot_login: str = "taskbot"
+    app_id: str | None = None
+    private_key: str | None = None
 
     def __repr__(self) -> str:  # never show the secret or the token
         return f"GitHubSettings(api_url={self.api_url!r}, bot_login={self.bot_login!r})"
@@ -51,16 +56,28 @@ class GitHubSettings:
         api_url = env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
         if not api_url.startswith(("http://", "https://")):
             raise GitHubSettingsError("GITHUB_API_URL must be an http(s) URL")
-        return cls(secret, env.get("GITHUB_TOKEN") or None, api_url, bot_login)
+        app_id, key = env.get("GITHUB_APP_ID") or None, env.get("GITHUB_PRIVATE_KEY") or None
+        if bool(app_id) != bool(key):
+            raise GitHubSettingsError("set both GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or neither")
+        if key and "PRIVATE KEY" not in key:
+            raise GitHubSettingsError("GITHUB_PRIVATE_KEY must be the App's PEM private key")
+        if not app_id and not env.get("GITHUB_TOKEN"):
+            raise GitHubSettingsError("set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
+        return cls(secret, env.get("GITHUB_TOKEN") or None, api_url, bot_login, app_id, key)
+
+    def auth(self, session: aiohttp.ClientSession) -> GitHubAuth:
+        return GitHubAuth(
+            session, self.api_url, self.bot_login, self.token, self.app_id, self.private_key
+        )
 
 
 class GitHubAdapter:
     """Receives deliveries at ``/github/webhook`` and turns their comments into requests."""
 
-    def __init__(self, bot: Bot, settings: GitHubSettings, gh: GitHubAPI) -> None:
+    def __init__(self, bot: Bot, settings: GitHubSettings, auth: GitHubAuth) -> None:
         self.bot = bot
         self.settings = settings
-        self.gh = gh
+        self.auth = auth
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self.concurrency = 8
@@ -127,13 +144,21 @@ class GitHubAdapter:
         await asyncio.gather(*(handle(row) for row in rows))
         return len(rows)
 
+    async def client_for(self, request: Request) -> GitHubAPI:
+        installation = request.extra.get("installation")
+        return await self.auth.client(int(installation) if installation else None)
+
     async def process(self, event: sansio.Event) -> None:
         request = comment_request(event, bot_login=self.settings.bot_login)
         if request is None:
             return
-        request = await with_push(request, self.gh, self.bot.settings.projects)
+        installation = (event.data.get("installation") or {}).get("id")
+        if installation is not None:
+            request = replace(request, extra={**request.extra, "installation": str(installation)})
+        gh = await self.client_for(request)
+        request = await with_push(request, gh, self.bot.settings.projects)
         replier = GitHubReplier(
-            self.gh,
+            gh,
             request.extra["repository"],
             int(request.extra["number"]),
             int(request.extra["comment_id"]),

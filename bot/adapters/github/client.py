@@ -70,17 +70,16 @@ def _marked(text: str) -> str:
 class PermissionCache:
     """Collaborator permission levels, asked of GitHub and kept for ``seconds``."""
 
-    gh: GitHubAPI
     seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
     _seen: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
 
-    async def level(self, repository: str, user: str) -> str:
+    async def level(self, gh: GitHubAPI, repository: str, user: str) -> str:
         key = (repository, user.lower())
         cached = self._seen.get(key)
         if cached and self.clock() - cached[0] < self.seconds:
             return cached[1]
-        answer = await self.gh.getitem(f"/repos/{repository}/collaborators/{user}/permission")
+        answer = await gh.getitem(f"/repos/{repository}/collaborators/{user}/permission")
         level = str(answer.get("role_name") or answer.get("permission") or "none")
         self._seen[key] = (self.clock(), level)
         return level
@@ -90,16 +89,22 @@ def rank(level: str) -> int:
     return LEVELS.index(level) if level in LEVELS else 0
 
 
+ClientFor = Callable[[Request], Awaitable[GitHubAPI]]
+
+
 def github_policy(
-    permissions: PermissionCache, needs: Mapping[str, str] | None = None
+    client_for: ClientFor,
+    permissions: PermissionCache | None = None,
+    needs: Mapping[str, str] | None = None,
 ) -> Callable[[Request, str], Awaitable[str | None]]:
     """A policy that asks GitHub for the commenter's permission on the repository."""
     levels = {**DEFAULT_LEVELS, **(needs or {})}
+    cache = permissions or PermissionCache()
 
     async def check(request: Request, verb: str) -> str | None:
         repository = request.extra.get("repository", "")
         need = levels.get(verb, "write")
-        have = await permissions.level(repository, request.actor)
+        have = await cache.level(await client_for(request), repository, request.actor)
         if rank(have) >= rank(need):
             return None
         return DENIED.format(
