@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from gidgethub.abc import GitHubAPI
 
+from bot.adapters.github.limits import with_retries
 from bot.request import Request
 from bot.service import ProjectSettings
 
@@ -38,25 +40,30 @@ class GitHubReplier:
     number: int
     comment_id: int | None = None
     edits_in_place: bool = True  # the status card is one comment, edited as tasks finish
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # how rate-limit waits pass
 
     async def post(self, text: str) -> str:
-        created = await self.gh.post(
-            f"/repos/{self.repository}/issues/{self.number}/comments", data={"body": _marked(text)}
+        url = f"/repos/{self.repository}/issues/{self.number}/comments"
+        created = await with_retries(
+            lambda: self.gh.post(url, data={"body": _marked(text)}), sleep=self.sleep
         )
         return str(created["id"])
 
     async def edit(self, reference: str, text: str) -> None:
-        await self.gh.patch(
-            f"/repos/{self.repository}/issues/comments/{reference}", data={"body": _marked(text)}
+        url = f"/repos/{self.repository}/issues/comments/{reference}"
+        await with_retries(
+            lambda: self.gh.patch(url, data={"body": _marked(text)}), sleep=self.sleep
         )
 
     async def react(self, reaction: str) -> None:
         if self.comment_id is None:
             return
-        await self.gh.post(
-            f"/repos/{self.repository}/issues/comments/{self.comment_id}/reactions",
-            data={"content": reaction},
-            accept="application/vnd.github+json",
+        url = f"/repos/{self.repository}/issues/comments/{self.comment_id}/reactions"
+        await with_retries(
+            lambda: self.gh.post(
+                url, data={"content": reaction}, accept="application/vnd.github+json"
+            ),
+            sleep=self.sleep,
         )
 
 
