@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ async def main_async(args: argparse.Namespace) -> None:
             env.bot.settings.projects[project] = ProjectSettings(
                 project, repositories=(repository,)
             )
+            # Poll task states at the production default (the console demo polls faster).
+            env.bot.settings = replace(env.bot.settings, poll_interval=args.poll)
             adapter = GitHubAdapter(env.bot, GitHubSettings(SECRET, github.token), auth)
             env.bot.policy = github_policy(adapter.client_for, PermissionCache())
             github.heads[(repository, example["issue"]["number"])] = env.push.revision
@@ -173,6 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=200.0, help="deliveries per second")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--poll", type=float, default=5.0, help="seconds between task-state polls")
     parser.add_argument(
         "--commands", type=float, default=0.1, help="share of comments with a command"
     )
