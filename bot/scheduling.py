@@ -339,13 +339,17 @@ async def track(bot: Bot, replier: Replier, request_id: str) -> None:
     counts = tracker.summary()
     await bot.store.set_state(request_id, "finished")
     summary = f"finished: {_counts(counts)}"
-    if in_place:
-        assert card is not None
-        body = render_card(bot, card["body"], stored, tracker.states, summary)
-        await replier.edit(card["reference"], body)
-        await bot.store.save_reply(request_id, "chat", record.place, body, None)
-    else:
-        await replier.post(f"[{request_id}] {summary}")
+    try:
+        if in_place:
+            assert card is not None
+            body = render_card(bot, card["body"], stored, tracker.states, summary)
+            await bot.store.save_reply(request_id, "chat", record.place, body, None)
+            await replier.edit(card["reference"], body)
+        else:
+            await replier.post(f"[{request_id}] {summary}")
+    except Exception:
+        # The summary is in the store (and the request finished); the reply is what failed.
+        log.exception("the final reply of %s could not be sent", request_id)
 
 
 def render_card(

@@ -9,6 +9,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import aiohttp
 import gidgethub
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ async def with_retries(
     attempts: int = 6,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
-    """``call()`` until it succeeds, waiting as GitHub asks between tries."""
+    """``call()`` until it succeeds, waiting as GitHub asks between tries (and briefly after
+    a dropped connection)."""
     for attempt in range(1, attempts + 1):
         try:
             return await call()
@@ -54,4 +56,10 @@ async def with_retries(
                 raise
             log.warning("GitHub answered %s; retrying in %.0fs", error.status_code, delay)
             await sleep(min(delay, MAX_WAIT))
+        except (TimeoutError, aiohttp.ClientError) as error:
+            if attempt == attempts:
+                raise
+            delay = random.uniform(0, min(30.0, 0.5 * 2**attempt))
+            log.warning("GitHub unreachable (%s); retrying in %.1fs", error, delay)
+            await sleep(delay)
     raise AssertionError("unreachable")
