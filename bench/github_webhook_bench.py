@@ -36,6 +36,7 @@ from bot.adapters.github.app import GitHubAdapter, GitHubSettings
 from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import PermissionCache, github_policy
 from bot.embedded import embedded
+from bot.graph.materialize import task_label
 from bot.service import ProjectSettings
 from bot.store import SqliteStore
 from tests.github_standin import GitHubStandIn
@@ -87,7 +88,7 @@ async def main_async(args: argparse.Namespace) -> None:
             original_create = env.tc.queue.create
 
             def recording_create(task_id: str, task: dict[str, Any]) -> dict[str, Any]:
-                label = str(task.get("tags", {}).get("label") or task["metadata"]["name"])
+                label = task_label(task)
                 created_at.setdefault(label, time.perf_counter())
                 return original_create(task_id, task)
 

@@ -7,7 +7,6 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
@@ -371,9 +370,3 @@ def _counts(counts: Counter[str]) -> str:
     if counts["exception"]:
         parts.append(f"{counts['exception']} exception")
     return ", ".join(parts)
-
-
-def labels_of_task(definition: dict[str, Any]) -> str:
-    return str(
-        definition.get("tags", {}).get("label") or definition.get("metadata", {}).get("name", "")
-    )

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import getpass
 import itertools
-import json
 import sys
 from collections.abc import Iterable
 from typing import TextIO
 
 from bot.request import Request
 from bot.service import Bot
-from grammar import Limits, Parsed, Triggers, parse_message
+from grammar import Triggers
 
 PROMPT = "you> "
 GREETING = (
@@ -50,25 +49,6 @@ class ConsoleReplier:
 def console_triggers(name: str) -> Triggers:
     """In the console every line is for the bot; ``@name``, ``name:`` and ``/verb`` work too."""
     return Triggers(names=(name,), mention=True, address=True, slash=True, bang=True, direct=True)
-
-
-def describe(parsed: Parsed) -> str:
-    """How the bot reads one command line (for ``python -m bot parse``)."""
-    if parsed.error is not None:
-        return parsed.error.render()
-    assert parsed.command is not None
-    data = json.dumps(parsed.command.to_json(), sort_keys=True)
-    return f"understood: {parsed.command.canonical()}\n{data}"
-
-
-def echo(lines: Iterable[str], out: TextIO, *, name: str, limits: Limits) -> int:
-    """Print how each line parses; return how many had errors."""
-    errors = 0
-    for line in lines:
-        for parsed in parse_message(line.rstrip("\n"), console_triggers(name), limits=limits):
-            errors += parsed.error is not None
-            out.write(f"taskbot> {describe(parsed)}\n")
-    return errors
 
 
 async def chat(bot: Bot, lines: Iterable[str], out: TextIO, *, prompt: bool, wait: float) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 from bot.commands import command
 from bot.graph import ResolveError, Resolver
-from bot.scheduling import Push, find_push, labels_of_task, schedule_labels
+from bot.graph.materialize import task_label
+from bot.scheduling import Push, find_push, schedule_labels
 from bot.service import Context
 from grammar import Retrigger, TaskId
 
@@ -25,7 +26,7 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
     for selector in cmd.selectors:
         if isinstance(selector, TaskId):
             definition = await ctx.bot.clients.queue.task(selector.text)
-            labels.append(labels_of_task(definition))
+            labels.append(task_label(definition))
     resolver = Resolver(push.graph, cmd.filters, shortlist_limit=ctx.bot.settings.shortlist_limit)
     if cmd.failed:
         failed = await failed_labels(ctx, push)
@@ -64,7 +65,7 @@ async def failed_labels(ctx: Context, push: Push) -> list[str]:
         page = await queue.listTaskGroup(push.decision_task_id, query=query)
         for entry in page["tasks"]:
             if entry["status"]["state"] in ("failed", "exception"):
-                found.append(labels_of_task(entry["task"]))
+                found.append(task_label(entry["task"]))
         if "continuationToken" not in page:
             return sorted(set(found))
         query = {"continuationToken": page["continuationToken"]}

@@ -245,9 +245,6 @@ class TaskGraphIndex:
                 passing |= on_platform if on_platform is not None else of_type or set()
         return passing
 
-    def platform_names(self) -> list[str]:
-        return sorted(self.by_platform)
-
 
 class _Lines:
     """Labels as one text of lines and as a sorted list, for fast regex and prefix search."""

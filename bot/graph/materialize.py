@@ -40,6 +40,13 @@ class NewTask:
     definition: dict[str, Any]
 
 
+def task_label(definition: dict[str, Any]) -> str:
+    """The job label of a task definition: ``tags.label`` (taskgraph sets it), else its name."""
+    tags = definition.get("tags") or {}
+    metadata = definition.get("metadata") or {}
+    return str(tags.get("label") or metadata.get("name", ""))
+
+
 def relative(text: str, now: dt.datetime, label: str) -> str:
     """``{"relative-datestamp": "2 days"}`` as an absolute time from ``now``."""
     match = DATESTAMP.match(text)

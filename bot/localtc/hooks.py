@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +101,3 @@ def action_hook_template(decision_task_id: str) -> dict[str, Any]:
         "dependencies": [decision_task_id],
         "requires": "all-resolved",
     }
-
-
-def now_plus(queue: Queue, days: int) -> str:
-    return format_time(queue.now() + dt.timedelta(days=days))

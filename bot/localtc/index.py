@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from bot.localtc.errors import not_found
 from bot.localtc.queue import Queue, TaskRecord
-from bot.tctime import format_time, parse_time
+from bot.tctime import parse_time
 
 
 @dataclass
@@ -65,7 +64,3 @@ class Index:
                     {},
                     record.definition["expires"],
                 )
-
-
-def default_expiry(queue: Queue) -> str:
-    return format_time(queue.now() + dt.timedelta(days=365))

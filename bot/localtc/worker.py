@@ -8,6 +8,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.graph.materialize import task_label
 from bot.localtc.errors import TaskclusterError
 from bot.localtc.queue import Queue, TaskRecord
 
@@ -18,11 +19,6 @@ class Rule:
 
     pattern: str
     outcome: str  # completed, failed or exception
-
-
-def label_of(record: TaskRecord) -> str:
-    definition = record.definition
-    return str(definition.get("tags", {}).get("label") or definition["metadata"]["name"])
 
 
 @dataclass
@@ -39,7 +35,7 @@ class SimulatedWorker:
     worker_id: str = "simulated-worker"
 
     def outcome(self, record: TaskRecord) -> str:
-        label = label_of(record)
+        label = task_label(record.definition)
         for rule in self.rules:
             if fnmatch.fnmatchcase(label, rule.pattern):
                 return rule.outcome
