@@ -8,15 +8,18 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot import plan_cli
 from bot.adapters import console
+from bot.adapters.github.app import GitHubSettings
 from bot.config import Config, ConfigError
 from bot.localtc import main as localtc_main
-from bot.service import Bot, ProjectSettings, Settings
+from bot.projects import load_projects_file
+from bot.service import DEFAULT_POLL_INTERVAL, Bot, ProjectSettings, Settings
 from grammar import Limits, parse_message
 
 EXIT_PARSE_ERROR = 2
@@ -71,13 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = Config.from_env(os.environ)
-        if config.projects_file:
-            from bot.projects import load_projects_file
-
-            load_projects_file(config.projects_file)
-        from bot.adapters.github.app import GitHubSettings
-
-        GitHubSettings.from_env(os.environ, bot_login=config.name)
+        startup = Startup.read(config, os.environ)
     except (ConfigError, ValueError) as error:
         print(f"taskbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -99,45 +96,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         if outcome.stderr:
             print(outcome.stderr, file=sys.stderr)
         return outcome.code
-    return asyncio.run(run_console(args, config))
+    return asyncio.run(run_console(args, startup))
 
 
-def bot_settings(config: Config, project: str) -> Settings:
-    projects = {project: ProjectSettings(project)}
-    if config.projects_file:
-        from bot.projects import load_projects_file
+@dataclass(frozen=True)
+class Startup:
+    """Everything read once at start-up: the settings, the projects file, GitHub's settings."""
 
-        default, configured = load_projects_file(config.projects_file)  # checked in main()
-        projects.update(configured)
-        project = default or project
-    return Settings(
-        name=config.name,
-        limits=config.limits,
-        max_new_tasks=config.max_new_tasks,
-        confirm_threshold=config.confirm_threshold,
-        default_project=project,
-        projects=projects,
-        amqp_url=config.amqp_url,
-        poll_interval=0.5,
-    )
+    config: Config
+    default_project: str | None = None
+    projects: Mapping[str, ProjectSettings] = field(default_factory=dict)
+    github: GitHubSettings | None = None
+
+    @classmethod
+    def read(cls, config: Config, env: Mapping[str, str]) -> Startup:
+        """Raises ConfigError or ValueError naming the setting that is wrong."""
+        default: str | None = None
+        projects: Mapping[str, ProjectSettings] = {}
+        if config.projects_file:
+            default, projects = load_projects_file(config.projects_file)
+        github = GitHubSettings.from_env(env, bot_login=config.name)
+        return cls(config, default, projects, github)
+
+    def bot_settings(self, project: str, *, poll_interval: float) -> Settings:
+        config = self.config
+        projects = {project: ProjectSettings(project), **self.projects}
+        return Settings(
+            name=config.name,
+            limits=config.limits,
+            max_new_tasks=config.max_new_tasks,
+            confirm_threshold=config.confirm_threshold,
+            default_project=self.default_project or project,
+            projects=projects,
+            amqp_url=config.amqp_url,
+            poll_interval=poll_interval,
+        )
 
 
-async def run_console(args: argparse.Namespace, config: Config) -> int:
+async def run_console(args: argparse.Namespace, startup: Startup) -> int:
     """On TASKCLUSTER_ROOT_URL when it is set; else the embedded default (a local
     Taskcluster with a seeded push). Requests caught mid-submit are resumed first."""
     if os.environ.get("TASKCLUSTER_ROOT_URL"):
-        return await _on_taskcluster(args, config)
+        return await _on_taskcluster(args, startup)
     from bot.embedded import embedded
 
     async with embedded(tasks=args.tasks) as env:
-        env.bot.settings = bot_settings(config, env.push.project)
+        # The demo's simulated worker is fast: poll it often so the chat feels live.
+        env.bot.settings = startup.bot_settings(env.push.project, poll_interval=0.5)
         greeting = console.GREETING.format(
             project=env.push.project, revision=env.push.revision[:12]
         )
-        return await _converse(args, env.bot, greeting)
+        return await _converse(args, env.bot, greeting, startup.github)
 
 
-async def _on_taskcluster(args: argparse.Namespace, config: Config) -> int:
+async def _on_taskcluster(args: argparse.Namespace, startup: Startup) -> int:
     import aiohttp
 
     from bot.embedded import data_dir
@@ -150,11 +162,14 @@ async def _on_taskcluster(args: argparse.Namespace, config: Config) -> int:
     except TaskclusterSettingsError as error:
         print(f"taskbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    config = startup.config
     store = await open_store(config.database_url, data_dir() / "taskbot.sqlite3")
     async with aiohttp.ClientSession() as session:
-        bot = Bot(bot_settings(config, config.project), store, make_clients(tc_settings, session))
+        settings = startup.bot_settings(config.project, poll_interval=DEFAULT_POLL_INTERVAL)
+        bot = Bot(settings, store, make_clients(tc_settings, session))
         try:
-            return await _converse(args, bot, f"taskbot console on {tc_settings.root_url}")
+            greeting = f"taskbot console on {tc_settings.root_url}"
+            return await _converse(args, bot, greeting, startup.github)
         finally:
             for task in list(bot.background):
                 task.cancel()
@@ -162,11 +177,8 @@ async def _on_taskcluster(args: argparse.Namespace, config: Config) -> int:
 
 
 @contextlib.asynccontextmanager
-async def github_installers(bot: Bot) -> AsyncIterator[list[Any]]:
-    """The GitHub adapter's routes when GITHUB_WEBHOOK_SECRET is set (checked in main())."""
-    from bot.adapters.github.app import GitHubSettings
-
-    settings = GitHubSettings.from_env(os.environ, bot_login=bot.settings.name)
+async def github_installers(bot: Bot, settings: GitHubSettings | None) -> AsyncIterator[list[Any]]:
+    """The GitHub adapter's routes when GITHUB_WEBHOOK_SECRET is set."""
     if settings is None:
         yield []
         return
@@ -181,7 +193,9 @@ async def github_installers(bot: Bot) -> AsyncIterator[list[Any]]:
         yield [adapter.install]
 
 
-async def _converse(args: argparse.Namespace, bot: Bot, greeting: str) -> int:
+async def _converse(
+    args: argparse.Namespace, bot: Bot, greeting: str, github: GitHubSettings | None
+) -> int:
     replier = console.ConsoleReplier(sys.stdout)
     resumed = await bot.resume(replier)
     if resumed:
@@ -199,7 +213,7 @@ async def _converse(args: argparse.Namespace, bot: Bot, greeting: str) -> int:
         from bot.adapters.http import DEFAULT_PORT, serve_until_stopped
 
         port = int(os.environ.get("PORT", DEFAULT_PORT))
-        async with github_installers(bot) as installers:
+        async with github_installers(bot, github) as installers:
             await serve_until_stopped(bot, port, installers=installers)
         return 0
     print(greeting)

@@ -16,9 +16,10 @@ from bot.store import Store
 from bot.tc.clients import Clients
 from bot.tc.decision import DecisionReader, ProjectRoutes
 from bot.tc.retry import is_transient
-from grammar import Limits, ParseError, Triggers, parse_message
+from grammar import Limits, Triggers, parse_message
 
 log = logging.getLogger(__name__)
+DEFAULT_POLL_INTERVAL = 5.0  # seconds between task-state polls when Pulse is not configured
 
 CRASHED = (
     "Something went wrong on my side while handling `{text}` ({request}); "
@@ -62,7 +63,7 @@ class Settings:
     default_project: str = "autoland"
     projects: dict[str, ProjectSettings] = field(default_factory=dict)
     amqp_url: str | None = None
-    poll_interval: float = 5.0
+    poll_interval: float = DEFAULT_POLL_INTERVAL
 
     def project(self, name: str | None) -> ProjectSettings:
         name = name or self.default_project
@@ -166,7 +167,7 @@ class Bot:
         for item in parsed:
             if item.error is not None:
                 troubled = True
-                await replier.post(self._render_error(item.error))
+                await replier.post(item.error.render())
                 continue
             assert item.command is not None
             verb = item.command.verb
@@ -200,9 +201,6 @@ class Bot:
                 )
         await replier.react("confused" if troubled else "rocket")
         return len(parsed)
-
-    def _render_error(self, error: ParseError) -> str:
-        return error.render()
 
 
 def _short(error: BaseException) -> str:
