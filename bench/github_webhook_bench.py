@@ -82,7 +82,9 @@ async def main_async(args: argparse.Namespace) -> None:
             # Poll task states at the production default (the console demo polls faster).
             env.bot.settings = replace(env.bot.settings, poll_interval=args.poll)
             adapter = GitHubAdapter(env.bot, GitHubSettings(SECRET, github.token), auth)
-            env.bot.policy = github_policy(adapter.client_for, PermissionCache())
+            env.bot.policies["github"] = github_policy(
+                env.bot, adapter.client_for, PermissionCache()
+            )
             github.heads[(repository, example["issue"]["number"])] = env.push.revision
             created_at: dict[str, float] = {}
             original_create = env.tc.queue.create

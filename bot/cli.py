@@ -189,7 +189,7 @@ async def github_installers(bot: Bot, settings: GitHubSettings | None) -> AsyncI
 
     async with aiohttp.ClientSession() as session:
         adapter = GitHubAdapter(bot, settings, settings.auth(session))
-        bot.policy = github_policy(adapter.client_for, PermissionCache())
+        bot.policies["github"] = github_policy(bot, adapter.client_for, PermissionCache())
         yield [adapter.install]
 
 

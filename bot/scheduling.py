@@ -130,9 +130,13 @@ async def schedule_labels(
         root_url=bot.clients.queue.options["rootUrl"],
     )
     tasks = materializer.definitions(result, dt.datetime.now(dt.UTC))
+    asked = set(result.requested)
     await bot.store.save_plan(
         request_id,
-        [PlannedTask(t.task_id, t.label, t.copy, n, t.definition) for n, t in enumerate(tasks)],
+        [
+            PlannedTask(t.task_id, t.label, t.copy, n, t.definition, requested=t.label in asked)
+            for n, t in enumerate(tasks)
+        ],
     )
     # The next state is set straight away (previewed, awaiting_confirmation or submitting):
     # a restart resumes "submitting" requests only, never a preview.
@@ -287,8 +291,11 @@ async def _fresh(bot: Bot, tasks: list[NewTask]) -> list[NewTask]:
 
 
 def requested_tasks(stored: list[PlannedTask]) -> list[PlannedTask]:
-    """The tasks people asked for, not the dependencies: the last copy-0 layer of the plan
-    holds them, so take every task that nothing else in the plan depends on, plus copies."""
+    """The tasks people asked for, not their dependencies (a requested job may also be a
+    dependency of another: a build and its tests). Plans stored before the store kept the
+    flag: every task nothing else in the plan depends on, plus copies."""
+    if any(t.requested for t in stored):
+        return [t for t in stored if t.requested]
     depended = {d for t in stored for d in t.definition.get("dependencies", [])}
     return [t for t in stored if t.task_id not in depended or t.copy > 0]
 

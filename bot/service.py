@@ -26,6 +26,10 @@ CRASHED = (
     "it is logged. Please try again."
 )
 DENIED = "You may not `{verb}` here: {reason}"
+NO_POLICY = (
+    "commands from {source} are not accepted: this deployment has no permission check "
+    "for {source} configured."
+)
 UNAVAILABLE = (
     "Taskcluster did not answer while I handled `{text}` ({error}), even after retries; "
     "nothing new was scheduled. Please try again in a few minutes."
@@ -78,6 +82,12 @@ async def allow_all(request: Request, verb: str) -> str | None:
     return None
 
 
+def console_only() -> dict[str, Policy]:
+    """The default: the console may do anything; every other source is refused until an
+    adapter installs its own check (GitHub permissions, IRC accounts)."""
+    return {"console": allow_all}
+
+
 @dataclass
 class Context:
     """What a command needs: the request, where to reply, and the bot's services."""
@@ -93,12 +103,13 @@ class Context:
 
 @dataclass
 class Bot:
-    """Everything a command may use, passed in: settings, store, Taskcluster, policy."""
+    """Everything a command may use, passed in: settings, store, Taskcluster, and the
+    permission check of each source (``request.source`` -> policy)."""
 
     settings: Settings
     store: Store
     clients: Clients
-    policy: Policy = allow_all
+    policies: dict[str, Policy] = field(default_factory=console_only)
     decisions: DecisionReader = field(init=False)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -107,6 +118,13 @@ class Bot:
         self.decisions = DecisionReader(
             self.clients.index, self.clients.queue, self.clients.session, GraphCache()
         )
+
+    async def authorize(self, request: Request, verb: str) -> str | None:
+        """None when ``request.actor`` may run ``verb``; otherwise why not."""
+        policy = self.policies.get(request.source)
+        if policy is None:
+            return NO_POLICY.format(source=request.source)
+        return await policy(request, verb)
 
     def triggers(self, request: Request) -> Triggers:
         names = (self.settings.name,)
@@ -171,7 +189,7 @@ class Bot:
                 continue
             assert item.command is not None
             verb = item.command.verb
-            reason = await self.policy(request, verb)
+            reason = await self.authorize(request, verb)
             if reason is not None:
                 await self.store.audit(
                     actor=request.actor,

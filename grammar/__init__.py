@@ -5,6 +5,7 @@ from grammar.errors import ParseError
 from grammar.extract import GITHUB, IRC, CommandLine, Triggers, extract_commands
 from grammar.model import (
     AnyCommand,
+    Approve,
     Cancel,
     Command,
     Confirm,
@@ -34,6 +35,7 @@ __all__ = [
     "GITHUB",
     "IRC",
     "AnyCommand",
+    "Approve",
     "Cancel",
     "Command",
     "CommandLine",

@@ -84,6 +84,7 @@ USAGE = {
     "confirm": "confirm REQUEST-ID",
     "help": "help [COMMAND]",
     "try": "try: -b do -p PLATFORMS -u TESTS [--rebuild N] [on REVISION]",
+    "approve": "approve [REVISION]",
 }
 DRY_RUN_SPELLINGS = ("--dry-run", "--preview")
 
@@ -466,6 +467,18 @@ def build_help(b: Builder) -> m.Help:
     return m.Help(topic)
 
 
+def build_approve(b: Builder) -> m.Approve:
+    for item in b:
+        if item.kind == "on":
+            b.clause(item)
+        elif item.kind == "word":
+            b.once(item, "on")
+            b.revision = parse_revision(item)
+        else:
+            raise b.unexpected(item)
+    return m.Approve(b.revision)
+
+
 def build_try(b: Builder) -> m.Try:
     values: dict[str, list[tuple[Item, Item | None]]] = {}
     for item in b:
@@ -605,6 +618,7 @@ BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
     "confirm": build_confirm,
     "help": build_help,
     "try": build_try,
+    "approve": build_approve,
 }
 
 

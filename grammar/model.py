@@ -391,6 +391,22 @@ class Help(Command):
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class Approve(Command):
+    """Let a pull request from a fork be scheduled at its current head (``ok-to-test``)."""
+
+    revision: Revision | None = None
+    verb: ClassVar[str] = "approve"
+
+    def canonical(self) -> str:
+        return f"{self.verb} {self.revision.canonical()}" if self.revision else self.verb
+
+    def to_json(self) -> dict[str, Any]:
+        data = Command.to_json(self)
+        data.update(**_revision_json(self.revision))
+        return data
+
+
 # --- try syntax ----------------------------------------------------------------
 
 
@@ -569,4 +585,4 @@ class Try(Command):
         return data
 
 
-AnyCommand = Schedule | Retrigger | Cancel | Status | Jobs | Confirm | Help | Try
+AnyCommand = Schedule | Retrigger | Cancel | Status | Jobs | Confirm | Help | Try | Approve

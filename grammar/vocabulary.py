@@ -17,6 +17,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "confirm": ("confirm",),
     "help": ("help", "usage"),
     "try": ("try",),
+    "approve": ("approve", "ok-to-test", "ok2test"),
 }
 ALIASES: dict[str, str] = {word: verb for verb, words in VERBS.items() for word in words}
 

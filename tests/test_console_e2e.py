@@ -211,7 +211,7 @@ async def test_a_denial_says_why_and_is_audited(env: Embedded) -> None:
             return f"{request.actor} has read access to this project; `{verb}` needs write."
         return None
 
-    env.bot.policy = read_only
+    env.bot.policies["console"] = read_only
     before = len(env.tc.queue.tasks)
     output = await say(env, f"schedule {a_test(env, ran=False)}", actor="visitor", wait=False)
     assert output.startswith("taskbot> You may not `schedule` here: visitor has read access")

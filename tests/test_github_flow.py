@@ -61,7 +61,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             poll_interval=0.05,
             projects={project: ProjectSettings(project, repositories=(repository,))},
         )
-        env.bot.policy = github_policy(lambda request: auth.client(None), PermissionCache())
+        env.bot.policies["github"] = github_policy(
+            env.bot, lambda request: auth.client(None), PermissionCache()
+        )
         github.heads[(repository, payload["issue"]["number"])] = env.push.revision
         yield World(env, github, gh, auth, repository, payload["issue"]["number"])
     await runner.cleanup()
@@ -211,7 +213,9 @@ async def test_github_app_installation_tokens_are_fetched_and_cached(world: Worl
     from tests.test_github_events import SECRET, signed
 
     adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET), adapter_auth)
-    world.env.bot.policy = github_policy(adapter.client_for, PermissionCache())
+    world.env.bot.policies["github"] = github_policy(
+        world.env.bot, adapter.client_for, PermissionCache()
+    )
     app = web.Application()
     adapter.install(app)
     data = copy.deepcopy(

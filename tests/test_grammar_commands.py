@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grammar import (
+    Approve,
     Cancel,
     Confirm,
     Glob,
@@ -176,6 +177,10 @@ OTHER_CASES = [
     ("help TRY", Help("try")),
     ("help selectors", Help("selectors")),
     ("help times", Help("times")),
+    ("approve", Approve()),
+    ("ok-to-test", Approve()),
+    ("approve 0D1A26E", Approve(Revision("0d1a26e"))),
+    ("approve on 0d1a26e", Approve(Revision("0d1a26e"))),
 ]
 
 
@@ -246,6 +251,7 @@ def test_json_has_the_documented_keys_for_every_verb() -> None:
         "confirm r1234",
         "help",
         "try: -b do",
+        "approve 0d1a26e",
     ]:
         data = parse_command(text).to_json()
         assert keys <= data.keys(), text

@@ -68,6 +68,9 @@ ERROR_CASES = [
     ("help shedule", 6, "no help on `shedule`", "help schedule"),
     ("help schedule now", 15, "does not fit here", None),
     ("jobs on", 8, "`on` needs a revision", None),
+    ("aprove", 1, "`aprove` is not a command", "approve"),
+    ("approve abc12", 9, "`abc12` has 5", None),
+    ("approve 0d1a26e 1234567", 17, "repeats what column 9", None),
 ]
 
 

@@ -105,7 +105,10 @@ async def test_plans_keep_the_exact_definitions(store: Store) -> None:
         {"created": "2026-11-28T12:00:00.000Z", "payload": {"env": {"N": n}}, "tags": {"ü": "✓"}}
         for n in range(3)
     ]
-    tasks = [PlannedTask(f"task{n}", f"label-{n}", 0, n, d) for n, d in enumerate(definitions)]
+    tasks = [
+        PlannedTask(f"task{n}", f"label-{n}", 0, n, d, requested=n > 0)
+        for n, d in enumerate(definitions)
+    ]
     await store.save_plan("r1", tasks)
     await store.mark_submitted("task1", ok=True)
     await store.mark_submitted("task2", ok=False, error="409 RequestConflict")
@@ -114,6 +117,7 @@ async def test_plans_keep_the_exact_definitions(store: Store) -> None:
     assert await store.set_task_state("task1", "completed")
     stored = await store.plan("r1")
     assert [t.definition for t in stored] == definitions
+    assert [t.requested for t in stored] == [False, True, True]
     assert [(t.submitted, t.error, t.state) for t in stored] == [
         (False, None, None),
         (True, None, "completed"),
@@ -152,3 +156,14 @@ async def test_replies_are_upserted_and_the_audit_log_kept(store: Store) -> None
 
 def test_placeholders_are_numbered_for_postgres() -> None:
     assert numbered("SELECT ? , ? FROM t WHERE a = ?") == "SELECT $1 , $2 FROM t WHERE a = $3"
+
+
+async def test_the_first_approval_of_a_head_is_kept(store: Store) -> None:
+    head = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
+    assert await store.approver("github", "octo/repo#7", head) is None
+    assert await store.approve("github", "octo/repo#7", head, "maintainer")
+    assert not await store.approve("github", "octo/repo#7", head, "someone-else")
+    assert await store.approver("github", "octo/repo#7", head) == "maintainer"
+    # an approval is for one head of one pull request
+    assert await store.approver("github", "octo/repo#8", head) is None
+    assert await store.approver("github", "octo/repo#7", "f" * 40) is None

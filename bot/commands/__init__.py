@@ -14,7 +14,17 @@ if TYPE_CHECKING:
     from bot.service import Context
 
 Handler = Callable[["Context", Any], Awaitable[None]]
-MODULES = ("schedule", "retrigger", "cancel", "status", "jobs", "confirm", "help", "try_")
+MODULES = (
+    "schedule",
+    "retrigger",
+    "cancel",
+    "status",
+    "jobs",
+    "confirm",
+    "help",
+    "try_",
+    "approve",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ class PlannedTask:
     submitted: bool = False
     error: str | None = None
     state: str | None = None
+    requested: bool = False  # asked for, rather than a dependency of what was
 
 
 class Connection(Protocol):
@@ -162,6 +163,34 @@ class Store:
                 delivery_id,
             )
 
+    # --- approvals -----------------------------------------------------------------------
+
+    async def approve(self, source: str, place: str, revision: str, approver: str) -> bool:
+        """Record that ``approver`` let ``revision`` be scheduled at ``place``; False if
+        it was approved before (the first approver is kept)."""
+        async with self.transaction() as db:
+            inserted = await db.execute(
+                "INSERT INTO approvals (source, place, revision, approver, approved_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                source,
+                place,
+                revision,
+                approver,
+                now_text(),
+            )
+        return inserted == 1
+
+    async def approver(self, source: str, place: str, revision: str) -> str | None:
+        """Who approved ``revision`` at ``place``, if anyone did."""
+        async with self.transaction() as db:
+            rows = await db.fetch(
+                "SELECT approver FROM approvals WHERE source = ? AND place = ? AND revision = ?",
+                source,
+                place,
+                revision,
+            )
+        return str(rows[0]["approver"]) if rows else None
+
     # --- requests ------------------------------------------------------------------------
 
     async def add_request(
@@ -259,15 +288,15 @@ class Store:
         async with self.transaction() as db:
             for task in tasks:
                 await db.execute(
-                    "INSERT INTO plan_tasks"
-                    " (task_id, request_id, label, copy, position, definition, submitted)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    "INSERT INTO plan_tasks (task_id, request_id, label, copy, position,"
+                    " definition, submitted, requested) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
                     task.task_id,
                     request_id,
                     task.label,
                     task.copy,
                     task.position,
                     json.dumps(task.definition, sort_keys=True),
+                    1 if task.requested else 0,
                 )
 
     async def plan(self, request_id: str) -> list[PlannedTask]:
@@ -285,6 +314,7 @@ class Store:
                 bool(row["submitted"]),
                 row["error"],
                 row["state"],
+                bool(row["requested"]),
             )
             for row in rows
         ]

@@ -74,6 +74,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX inbox_pending ON inbox (processed_at)",
     ),
+    (
+        # Which planned tasks were asked for (the rest are their dependencies).
+        "ALTER TABLE plan_tasks ADD COLUMN requested INTEGER NOT NULL DEFAULT 0",
+        # Heads of pull requests from forks that a maintainer let be scheduled.
+        """CREATE TABLE approvals (
+            source TEXT NOT NULL,
+            place TEXT NOT NULL,
+            revision TEXT NOT NULL,
+            approver TEXT NOT NULL,
+            approved_at TEXT NOT NULL,
+            PRIMARY KEY (source, place, revision)
+        )""",
+    ),
 )
 
 SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

@@ -12,7 +12,7 @@ from gidgethub.abc import GitHubAPI
 
 from bot.adapters.github.limits import with_retries
 from bot.request import Request
-from bot.service import ProjectSettings
+from bot.service import Bot, Policy, ProjectSettings
 
 MARKER = "<!-- taskbot:request:{request} -->"
 REQUEST_AT_START = re.compile(r"^\[(r[0-9a-f]{4,16})\]")
@@ -27,8 +27,16 @@ DEFAULT_LEVELS = {
     "status": "read",
     "jobs": "read",
     "help": "read",
+    "approve": "write",
 }
 DENIED = "@{user} has {have} permission on {repository}; `{verb}` needs {need}."
+# Verbs that run code from the pull request's head; on a fork they wait for approval.
+GATED = frozenset({"schedule", "retrigger", "try"})
+UNAPPROVED = (
+    "{place} comes from a fork by @{author}, who has {author_level} permission on "
+    "{repository}, and its head {head} is not approved: someone with {trusted} permission "
+    "must review it and comment `@{bot} approve` (their own commands need no approval)."
+)
 
 
 @dataclass
@@ -100,22 +108,43 @@ ClientFor = Callable[[Request], Awaitable[GitHubAPI]]
 
 
 def github_policy(
-    client_for: ClientFor,
-    permissions: PermissionCache | None = None,
-    needs: Mapping[str, str] | None = None,
-) -> Callable[[Request, str], Awaitable[str | None]]:
-    """A policy that asks GitHub for the commenter's permission on the repository."""
-    levels = {**DEFAULT_LEVELS, **(needs or {})}
+    bot: Bot, client_for: ClientFor, permissions: PermissionCache | None = None
+) -> Policy:
+    """A policy that asks GitHub for the commenter's permission on the repository, against
+    the levels of the request's project (``permissions`` in the projects file), and holds
+    commands that run a fork's code until a maintainer approves its head."""
     cache = permissions or PermissionCache()
 
     async def check(request: Request, verb: str) -> str | None:
+        levels = {**DEFAULT_LEVELS, **bot.settings.project(request.project).permissions}
         repository = request.extra.get("repository", "")
         need = levels.get(verb, "write")
-        have = await cache.level(await client_for(request), repository, request.actor)
-        if rank(have) >= rank(need):
+        gh = await client_for(request)
+        have = await cache.level(gh, repository, request.actor)
+        if rank(have) < rank(need):
+            return DENIED.format(
+                user=request.actor, have=have, repository=repository, verb=verb, need=need
+            )
+        if verb not in GATED or request.extra.get("fork") != "yes":
             return None
-        return DENIED.format(
-            user=request.actor, have=have, repository=repository, verb=verb, need=need
+        trusted = levels["approve"]
+        author = request.extra.get("author", "")
+        if rank(have) >= rank(trusted):
+            return None
+        author_level = await cache.level(gh, repository, author) if author else "none"
+        head = request.revision or ""
+        if rank(author_level) >= rank(trusted) or (
+            head and await bot.store.approver(request.source, request.place, head)
+        ):
+            return None
+        return UNAPPROVED.format(
+            place=request.place,
+            author=author or "a deleted account",
+            author_level=author_level,
+            repository=repository,
+            head=head[:12] or "(unknown)",
+            trusted=trusted,
+            bot=bot.settings.name,
         )
 
     return check
@@ -125,16 +154,20 @@ async def with_push(
     request: Request, gh: GitHubAPI, projects: Mapping[str, ProjectSettings]
 ) -> Request:
     """The request with its project (by repository) and, on a pull request, the head
-    commit pinned now: a later push to the branch does not change what it is about."""
+    commit pinned now (a later push to the branch does not change what it is about),
+    whether that head lives in a fork, and who opened the pull request."""
     repository = request.extra.get("repository", "")
     project = next((p.name for p in projects.values() if repository in p.repositories), None)
-    revision = None
-    if request.extra.get("pull_request") == "yes":
-        revision = await pull_head(gh, repository, int(request.extra["number"]))
-    return replace(request, project=project or request.project, revision=revision)
-
-
-async def pull_head(gh: GitHubAPI, repository: str, number: int) -> str:
-    """The pull request's head commit now, pinned in the request."""
-    pull = await gh.getitem(f"/repos/{repository}/pulls/{number}")
-    return str(pull["head"]["sha"])
+    request = replace(request, project=project or request.project)
+    if request.extra.get("pull_request") != "yes":
+        return request
+    pull = await gh.getitem(f"/repos/{repository}/pulls/{int(request.extra['number'])}")
+    head_repository = ((pull["head"].get("repo") or {}).get("full_name")) or ""
+    base_repository = ((pull.get("base") or {}).get("repo") or {}).get("full_name") or repository
+    extra = {
+        **request.extra,
+        # A deleted fork has no repository any more: it is still not the base.
+        "fork": "yes" if head_repository.lower() != base_repository.lower() else "no",
+        "author": str((pull.get("user") or {}).get("login") or ""),
+    }
+    return replace(request, revision=str(pull["head"]["sha"]), extra=extra)
