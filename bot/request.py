@@ -22,6 +22,8 @@ class Request:
     revision: str | None = None
     delivery_id: str | None = None
     direct: bool = False  # a private message: every line is for the bot
+    # The place has no push of its own (a GitHub issue): commands must name one with `on`.
+    needs_revision: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -29,6 +29,10 @@ TOO_MANY_TASKS = (
     "Narrow it with `for PLATFORM`, fewer jobs, or a smaller `xN`."
 )
 NOTHING = "That selects no job on this push, so nothing was scheduled."
+NAME_A_PUSH = (
+    "Which push? This is not a pull request, so add `on REVISION`, e.g. "
+    "`on {project}@0d1a26e` or `on {project}` for its latest push."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,9 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
     project = (
         (revision.project if revision else None) or ctx.request.project or settings.default_project
     )
+    if revision is None and ctx.request.revision is None and ctx.request.needs_revision:
+        await ctx.reply(NAME_A_PUSH.format(project=project))
+        return None
     node = revision.node if revision is not None else ctx.request.revision
     if revision is not None and revision.node is None:
         node = None  # `on latest` / `on autoland`: the newest push, even on a pull request

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 from aiohttp import web
+
+from tests.conftest import load_reference_json
 
 
 @dataclass
@@ -22,6 +25,8 @@ class GitHubStandIn:
     token: str = "ghs_test_installation_token"
     permissions: dict[tuple[str, str], str] = field(default_factory=dict)
     heads: dict[tuple[str, int], str] = field(default_factory=dict)
+    # (repository, number) -> (the fork holding the head, the author); else the base, octocat
+    forks: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     reactions: list[tuple[int, str]] = field(default_factory=list)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -39,6 +44,7 @@ class GitHubStandIn:
         app.router.add_post("/repos/{owner}/{repo}/issues/{number}/comments", self._comment)
         app.router.add_patch("/repos/{owner}/{repo}/issues/comments/{id}", self._edit)
         app.router.add_post("/repos/{owner}/{repo}/issues/comments/{id}/reactions", self._react)
+        app.router.add_post("/repos/{owner}/{repo}/pulls/comments/{id}/reactions", self._react)
         app.router.add_get("/repos/{owner}/{repo}/pulls/{number}", self._pull)
         app.router.add_post("/app/installations/{id}/access_tokens", self._installation_token)
         return app
@@ -121,6 +127,41 @@ class GitHubStandIn:
         sha = self.heads.get((repository, number))
         if sha is None:
             return web.json_response({"message": "Not Found"}, status=404)
+        fork, author = self.forks.get((repository, number), (repository, "octocat"))
         return web.json_response(
-            {"number": number, "head": {"sha": sha, "repo": {"full_name": repository}}}
+            {
+                "number": number,
+                "user": {"login": author, "type": "User"},
+                "head": {"sha": sha, "repo": {"full_name": fork}},
+                "base": {"repo": {"full_name": repository}},
+            }
         )
+
+
+def operations() -> list[tuple[str, re.Pattern[str], list[str]]]:
+    spec = load_reference_json("github", "rest-api-subset.openapi.json")
+    found = []
+    for template, methods in spec["paths"].items():
+        pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
+        for method, operation in methods.items():
+            if method not in ("get", "post", "patch", "put", "delete"):
+                continue
+            body = (
+                (operation.get("requestBody") or {}).get("content", {}).get("application/json", {})
+            )
+            required = list((body.get("schema") or {}).get("required", []))
+            found.append((method.upper(), pattern, required))
+    return found
+
+
+def assert_calls_match_openapi(calls: list[tuple[str, str, Any]]) -> None:
+    known = operations()
+    assert calls
+    for method, path, body in calls:
+        matches = [
+            required for m, pattern, required in known if m == method and pattern.match(path)
+        ]
+        assert matches, f"{method} {path} is not an operation of GitHub's REST API subset"
+        for name in matches[0]:
+            assert isinstance(body, dict), f"{method} {path} sends no JSON body"
+            assert name in body, f"{method} {path} lacks required `{name}`"

@@ -252,3 +252,23 @@ async def test_taskcluster_down_gets_a_clear_answer(env: Embedded) -> None:
     assert "HTTP 500" in output
     assert "nothing new was scheduled" in output
     assert "Traceback" not in output
+
+
+async def test_a_source_without_a_permission_check_is_refused(env: Embedded) -> None:
+    out = io.StringIO()
+    request = Request(source="irc", actor="nick", place="#sheriffs", text="taskbot: jobs x")
+    await env.bot.handle(request, ConsoleReplier(out))
+    assert out.getvalue().startswith(
+        "taskbot> You may not `jobs` here: commands from irc are not accepted"
+    )
+
+
+async def test_a_requested_build_is_listed_with_its_requested_test(env: Embedded) -> None:
+    """The card lists what was asked for, even a job that another asked-for job needs (a
+    requested job is always created anew, so the test depends on the new build)."""
+    test = a_test(env, ran=False)
+    build = env.push.push.graph[test]["dependencies"]["build"]
+    output = await say(env, f"schedule {test} {build}")
+    assert "2 new tasks (2 requested, 0 dependencies)" in output
+    assert f"  {test}: " in output
+    assert f"  {build}: " in output

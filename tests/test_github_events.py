@@ -35,7 +35,7 @@ def comment_event(
     data["comment"]["body"] = body
     data.update(changes)
     raw = json.dumps(data).encode()
-    return verify(signed(raw, "issue_comment"), raw, SECRET)
+    return verify(signed(raw, name.split(".")[0]), raw, SECRET)
 
 
 def test_real_payload_bytes_verify() -> None:
@@ -129,3 +129,31 @@ def test_an_edit_runs_only_new_command_lines() -> None:
     request = comment_request(added, bot_login="taskbot")
     assert request is not None
     assert request.text == "@taskbot schedule b-2"
+
+
+def test_a_comment_on_a_line_of_the_diff_is_a_pull_request_command() -> None:
+    name = "pull_request_review_comment.created.0.json"
+    event = comment_event("nit, and:\n@taskbot schedule xpcshell-2", name=name)
+    request = comment_request(event, bot_login="taskbot")
+    assert request is not None
+    pull = event.data["pull_request"]
+    assert request.place == f"{event.data['repository']['full_name']}#{pull['number']}"
+    assert (request.extra["pull_request"], request.extra["comment_kind"]) == ("yes", "pulls")
+    assert not request.needs_revision  # the pull request's head is the push
+    edited = comment_event(
+        "@taskbot schedule xpcshell-2",
+        name="pull_request_review_comment.edited.4.json",
+        changes={"body": {"from": "@taskbot schedule xpcshell-2"}},
+    )
+    assert comment_request(edited, bot_login="taskbot") is None
+    deleted = comment_event("@taskbot status", name="pull_request_review_comment.deleted.3.json")
+    assert comment_request(deleted, bot_login="taskbot") is None
+
+
+def test_on_an_issue_commands_must_name_a_push() -> None:
+    event = comment_event("@taskbot jobs xpcshell")
+    assert "pull_request" not in event.data["issue"]  # the real payload is an issue
+    request = comment_request(event, bot_login="taskbot")
+    assert request is not None
+    assert request.needs_revision
+    assert (request.extra["pull_request"], request.extra["comment_kind"]) == ("no", "issues")

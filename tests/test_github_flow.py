@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import gidgethub
@@ -25,7 +26,7 @@ from bot.embedded import Embedded, embedded
 from bot.service import ProjectSettings
 from bot.store import SqliteStore
 from tests.conftest import load_reference_json
-from tests.github_standin import GitHubStandIn
+from tests.github_standin import GitHubStandIn, assert_calls_match_openapi
 
 
 @dataclass
@@ -70,24 +71,49 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await store.close()
 
 
-async def comment(world: World, body: str, *, login: str = "Codertocat") -> None:
+async def comment(
+    world: World, body: str, *, login: str = "Codertocat", on_pull_request: bool = True
+) -> None:
+    """A real issue_comment payload, on the pull request (or on a plain issue), through the
+    same steps the webhook takes after verifying it."""
     data = copy.deepcopy(
         load_reference_json("github", "webhook-examples", "issue_comment.created.0.json")
     )
     data["comment"]["body"] = body
     data["comment"]["user"]["login"] = login
-    data["issue"]["pull_request"] = {
-        "url": f"https://api.github.com/repos/{world.repository}/pulls/{world.number}"
-    }
+    if on_pull_request:
+        data["issue"]["pull_request"] = {
+            "url": f"https://api.github.com/repos/{world.repository}/pulls/{world.number}"
+        }
+    await deliver(world, data, "issue_comment")
+
+
+async def deliver(world: World, data: dict[str, Any], event_name: str) -> None:
     event = sansio.Event(
-        data, event="issue_comment", delivery_id=f"delivery-{len(world.github.requests)}"
+        data, event=event_name, delivery_id=f"delivery-{len(world.github.requests)}"
     )
     request = comment_request(event, bot_login="taskbot")
     assert request is not None
     request = await with_push(request, world.gh, world.env.bot.settings.projects)
-    replier = GitHubReplier(world.gh, world.repository, world.number, data["comment"]["id"])
+    replier = GitHubReplier(
+        world.gh,
+        world.repository,
+        world.number,
+        data["comment"]["id"],
+        request.extra["comment_kind"],
+    )
     await world.env.bot.handle(request, replier)
     assert await world.env.bot.idle(30)
+
+
+def last_reply(world: World) -> str:
+    return str(list(world.github.comments.values())[-1]["body"])
+
+
+def unscheduled_test(world: World, *, skip: int = 0) -> str:
+    ran = world.env.push.push.label_to_taskid
+    labels = [x for x in world.env.push.push.graph if x.startswith("test-") and x not in ran]
+    return labels[skip]
 
 
 async def test_a_writer_schedules_from_a_pull_request_comment(world: World) -> None:
@@ -235,3 +261,124 @@ async def test_github_app_installation_tokens_are_fetched_and_cached(world: Worl
             await asyncio.sleep(0.05)
     assert any(i == 31337 for i, _ in world.github.issued)
     assert world.github.comments
+
+
+async def test_a_fork_is_scheduled_only_at_a_head_a_maintainer_approved(world: World) -> None:
+    """Contributors (read) may schedule on this project, but not a fork's code unreviewed."""
+    bot, repository, number = world.env.bot, world.repository, world.number
+    project = bot.settings.project(world.env.push.project)
+    bot.settings = replace(
+        bot.settings,
+        projects={project.name: replace(project, permissions={"schedule": "read"})},
+    )
+    world.github.forks[(repository, number)] = ("stranger/Hello-World", "stranger")
+    world.github.permissions[(repository, "maintainer")] = "write"
+    head = world.env.push.revision
+    queue = world.env.tc.queue.tasks
+    before = len(queue)
+
+    await comment(world, f"@taskbot schedule {unscheduled_test(world)}", login="contributor")
+    denial = last_reply(world)
+    assert denial.startswith("You may not `schedule` here: ")
+    assert f"{repository}#{number} comes from a fork by @stranger, who has read permission" in (
+        denial
+    )
+    assert f"its head {head[:12]} is not approved" in denial
+    assert "someone with write permission must review it and comment `@taskbot approve`" in (denial)
+    assert len(queue) == before
+
+    await comment(world, "@taskbot ok-to-test", login="contributor")  # not theirs to give
+    assert "`approve` needs write" in last_reply(world)
+    await comment(world, "@taskbot approve 1234567", login="maintainer")  # not the head
+    assert last_reply(world).startswith(f"The head of {repository}#{number} is {head[:12]}")
+    await comment(world, f"@taskbot approve {head[:7]}", login="maintainer")
+    assert last_reply(world).startswith(f"Approved {head[:12]} of {repository}#{number}")
+    await comment(world, "@taskbot approve", login="maintainer")
+    assert "was approved by @maintainer already" in last_reply(world)
+    (approval,) = [a for a in await bot.store.audit_log() if a["action"] == "approved"]
+    assert (approval["actor"], approval["detail"]) == ("maintainer", {"revision": head})
+
+    await comment(world, f"@taskbot schedule {unscheduled_test(world)}", login="contributor")
+    assert "**finished: 1 ok**" in last_reply(world)
+    assert len(queue) == before + 1
+
+    # A push to the fork moves the head: the approval does not carry over.
+    world.github.heads[(repository, number)] = "f" * 40
+    await comment(
+        world, f"@taskbot schedule {unscheduled_test(world, skip=1)}", login="contributor"
+    )
+    assert f"its head {'f' * 12} is not approved" in last_reply(world)
+    assert len(queue) == before + 1
+    assert_calls_match_openapi(world.github.requests)
+
+
+async def test_no_approval_for_a_maintainers_command_or_a_writers_fork(world: World) -> None:
+    bot, repository, number = world.env.bot, world.repository, world.number
+    project = bot.settings.project(world.env.push.project)
+    bot.settings = replace(
+        bot.settings,
+        projects={project.name: replace(project, permissions={"schedule": "read"})},
+    )
+    world.github.permissions[(repository, "writer")] = "write"
+    world.github.permissions[(repository, "maintainer")] = "write"
+    queue = world.env.tc.queue.tasks
+    before = len(queue)
+    world.github.forks[(repository, number)] = ("writer/Hello-World", "writer")
+    await comment(world, f"@taskbot schedule {unscheduled_test(world)}", login="contributor")
+    assert "**finished: 1 ok**" in last_reply(world)
+    world.github.forks[(repository, number)] = ("stranger/Hello-World", "stranger")
+    await comment(world, f"@taskbot schedule {unscheduled_test(world, skip=1)}", login="maintainer")
+    assert "**finished: 1 ok**" in last_reply(world)
+    assert len(queue) == before + 2
+    assert (
+        await bot.store.approver("github", f"{repository}#{number}", world.env.push.revision)
+        is None
+    )
+    del world.github.forks[(repository, number)]
+    await comment(world, "@taskbot approve", login="maintainer")
+    assert last_reply(world) == (
+        f"{repository}#{number} is not from a fork: its jobs can be scheduled without approval."
+    )
+
+
+async def test_a_command_on_a_line_of_the_diff(world: World) -> None:
+    """pull_request_review_comment: the reply goes to the conversation, the reactions to the
+    review comment through the pulls endpoint of GitHub's API."""
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    data = copy.deepcopy(
+        load_reference_json(
+            "github", "webhook-examples", "pull_request_review_comment.created.0.json"
+        )
+    )
+    assert data["repository"]["full_name"] == world.repository
+    data["pull_request"]["number"] = world.number  # the pull request the stand-in knows
+    data["comment"]["body"] = "This needs a run:\n\n@taskbot jobs xpcshell"
+    await deliver(world, data, "pull_request_review_comment")
+    assert "xpcshell" in last_reply(world)
+    comment_id = data["comment"]["id"]
+    reactions = [
+        (method, path)
+        for method, path, _ in world.github.requests
+        if path.endswith(f"/comments/{comment_id}/reactions")
+    ]
+    assert (
+        reactions
+        == [("POST", f"/repos/{world.repository}/pulls/comments/{comment_id}/reactions")] * 2
+    )
+
+
+async def test_on_an_issue_a_command_names_its_push(world: World) -> None:
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    project = world.env.push.project
+    await comment(world, "@taskbot jobs xpcshell", on_pull_request=False)
+    assert last_reply(world) == (
+        "Which push? This is not a pull request, so add `on REVISION`, e.g. "
+        f"`on {project}@0d1a26e` or `on {project}` for its latest push."
+    )
+    pulls = [path for _, path, _ in world.github.requests if "/pulls/" in path]
+    assert pulls == []  # an issue has no head to pin
+    await comment(
+        world, f"@taskbot jobs xpcshell on {world.env.push.revision}", on_pull_request=False
+    )
+    assert "xpcshell" in last_reply(world)
+    assert "Which push?" not in last_reply(world)

@@ -7,7 +7,6 @@ import asyncio
 import copy
 import json
 import random
-import re
 from typing import Any
 
 from aiohttp import web
@@ -15,39 +14,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.adapters.github.app import GitHubAdapter, GitHubSettings
 from tests.conftest import load_reference_json
+from tests.github_standin import assert_calls_match_openapi
 from tests.test_github_events import SECRET, signed
 from tests.test_github_flow import World, world
 
 __all__ = ["world"]
-
-
-def operations() -> list[tuple[str, re.Pattern[str], list[str]]]:
-    spec = load_reference_json("github", "rest-api-subset.openapi.json")
-    found = []
-    for template, methods in spec["paths"].items():
-        pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
-        for method, operation in methods.items():
-            if method not in ("get", "post", "patch", "put", "delete"):
-                continue
-            body = (
-                (operation.get("requestBody") or {}).get("content", {}).get("application/json", {})
-            )
-            required = list((body.get("schema") or {}).get("required", []))
-            found.append((method.upper(), pattern, required))
-    return found
-
-
-def assert_calls_match_openapi(calls: list[tuple[str, str, Any]]) -> None:
-    known = operations()
-    assert calls
-    for method, path, body in calls:
-        matches = [
-            required for m, pattern, required in known if m == method and pattern.match(path)
-        ]
-        assert matches, f"{method} {path} is not an operation of GitHub's REST API subset"
-        for field in matches[0]:
-            assert isinstance(body, dict), f"{method} {path} sends no JSON body"
-            assert field in body, f"{method} {path} lacks required `{field}`"
 
 
 async def deliver(

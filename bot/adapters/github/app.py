@@ -133,7 +133,8 @@ class GitHubAdapter:
             data = json.loads(row["payload"])
             event = sansio.Event(data, event=row["event"], delivery_id=row["delivery_id"])
             repository = (data.get("repository") or {}).get("full_name")
-            place = f"{repository}#{(data.get('issue') or {}).get('number')}"
+            thread = data.get("issue") or data.get("pull_request") or {}
+            place = f"{repository}#{thread.get('number')}"
             async with gate, order.setdefault(place, asyncio.Lock()):
                 try:
                     await self.process(event)
@@ -162,5 +163,6 @@ class GitHubAdapter:
             request.extra["repository"],
             int(request.extra["number"]),
             int(request.extra["comment_id"]),
+            request.extra.get("comment_kind", "issues"),
         )
         await self.bot.handle(request, replier)

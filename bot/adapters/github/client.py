@@ -47,6 +47,7 @@ class GitHubReplier:
     repository: str
     number: int
     comment_id: int | None = None
+    comment_kind: str = "issues"  # "pulls" for a comment on a line of the diff
     edits_in_place: bool = True  # the status card is one comment, edited as tasks finish
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # how rate-limit waits pass
 
@@ -66,7 +67,8 @@ class GitHubReplier:
     async def react(self, reaction: str) -> None:
         if self.comment_id is None:
             return
-        url = f"/repos/{self.repository}/issues/comments/{self.comment_id}/reactions"
+        kind = self.comment_kind
+        url = f"/repos/{self.repository}/{kind}/comments/{self.comment_id}/reactions"
         await with_retries(
             lambda: self.gh.post(
                 url, data={"content": reaction}, accept="application/vnd.github+json"

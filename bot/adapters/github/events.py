@@ -14,16 +14,21 @@ def _command_lines(body: str, triggers: Triggers) -> list[str]:
     return [found.source for found in extract_commands(body or "", triggers)]
 
 
+# Events whose comments may hold commands: on a pull request's conversation (or an issue),
+# and on a line of its diff.
+COMMENT_EVENTS = ("issue_comment", "pull_request_review_comment")
+
+
 def comment_request(
     event: sansio.Event, *, bot_login: str, triggers: Triggers = GITHUB
 ) -> Request | None:
-    """The request an ``issue_comment`` event makes, or None when it makes none.
+    """The request a comment event makes, or None when it makes none.
 
     Only ``created`` and ``edited`` comments count; comments by bots (this one included)
     never do. An edited comment runs only the command lines it did not have before, so
     fixing a typo elsewhere in it schedules nothing again.
     """
-    if event.event != "issue_comment" or event.data.get("action") not in ("created", "edited"):
+    if event.event not in COMMENT_EVENTS or event.data.get("action") not in ("created", "edited"):
         return None
     data: dict[str, Any] = event.data
     comment = data["comment"]
@@ -45,17 +50,21 @@ def comment_request(
     if not lines:
         return None
     repository = data["repository"]["full_name"]
-    issue = data["issue"]
+    review = event.event == "pull_request_review_comment"
+    issue = data["pull_request"] if review else data["issue"]
     return Request(
         source="github",
         actor=login,
         place=f"{repository}#{issue['number']}",
         text="\n".join(lines),
         delivery_id=event.delivery_id,
+        needs_revision=not (review or "pull_request" in issue),
         extra={
             "repository": repository,
             "number": str(issue["number"]),
             "comment_id": str(comment["id"]),
-            "pull_request": "yes" if "pull_request" in issue else "no",
+            "pull_request": "yes" if review or "pull_request" in issue else "no",
+            # Reactions to a comment on the diff go to the pull request's comment endpoint.
+            "comment_kind": "pulls" if review else "issues",
         },
     )
