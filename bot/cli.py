@@ -16,6 +16,7 @@ from typing import Any
 from bot import plan_cli
 from bot.adapters import console
 from bot.adapters.github.app import GitHubSettings
+from bot.adapters.irc.settings import IrcSettings
 from bot.config import Config, ConfigError
 from bot.localtc import main as localtc_main
 from bot.projects import load_projects_file
@@ -107,6 +108,7 @@ class Startup:
     default_project: str | None = None
     projects: Mapping[str, ProjectSettings] = field(default_factory=dict)
     github: GitHubSettings | None = None
+    irc: IrcSettings | None = None
 
     @classmethod
     def read(cls, config: Config, env: Mapping[str, str]) -> Startup:
@@ -116,7 +118,8 @@ class Startup:
         if config.projects_file:
             default, projects = load_projects_file(config.projects_file)
         github = GitHubSettings.from_env(env, bot_login=config.name)
-        return cls(config, default, projects, github)
+        irc = IrcSettings.from_env(env, nick=config.name)
+        return cls(config, default, projects, github, irc)
 
     def bot_settings(self, project: str, *, poll_interval: float) -> Settings:
         config = self.config
@@ -146,7 +149,7 @@ async def run_console(args: argparse.Namespace, startup: Startup) -> int:
         greeting = console.GREETING.format(
             project=env.push.project, revision=env.push.revision[:12]
         )
-        return await _converse(args, env.bot, greeting, startup.github)
+        return await _converse(args, env.bot, greeting, startup)
 
 
 async def _on_taskcluster(args: argparse.Namespace, startup: Startup) -> int:
@@ -169,7 +172,7 @@ async def _on_taskcluster(args: argparse.Namespace, startup: Startup) -> int:
         bot = Bot(settings, store, make_clients(tc_settings, session))
         try:
             greeting = f"taskbot console on {tc_settings.root_url}"
-            return await _converse(args, bot, greeting, startup.github)
+            return await _converse(args, bot, greeting, startup)
         finally:
             for task in list(bot.background):
                 task.cancel()
@@ -193,7 +196,32 @@ async def github_installers(bot: Bot, settings: GitHubSettings | None) -> AsyncI
         yield [adapter.install]
 
 
-async def _converse(
+@contextlib.asynccontextmanager
+async def irc_connection(bot: Bot, settings: IrcSettings | None) -> AsyncIterator[None]:
+    """Connected to IRC (and kept connected) while inside, when IRC_SERVER is set."""
+    if settings is None:
+        yield
+        return
+    from bot.adapters.irc.accounts import account_policy
+    from bot.adapters.irc.adapter import IrcAdapter
+
+    adapter = IrcAdapter(bot, settings)
+    bot.policies["irc"] = account_policy(
+        settings.accounts, lambda project: bot.settings.project(project).permissions
+    )
+    await adapter.start()
+    try:
+        yield
+    finally:
+        await adapter.stop()
+
+
+async def _converse(args: argparse.Namespace, bot: Bot, greeting: str, startup: Startup) -> int:
+    async with irc_connection(bot, startup.irc):
+        return await _chat_or_serve(args, bot, greeting, startup.github)
+
+
+async def _chat_or_serve(
     args: argparse.Namespace, bot: Bot, greeting: str, github: GitHubSettings | None
 ) -> int:
     replier = console.ConsoleReplier(sys.stdout)

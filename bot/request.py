@@ -24,6 +24,7 @@ class Request:
     direct: bool = False  # a private message: every line is for the bot
     # The place has no push of its own (a GitHub issue): commands must name one with `on`.
     needs_revision: bool = False
+    names: tuple[str, ...] = ()  # other names the bot answers to here (its IRC nick)
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -127,7 +127,7 @@ class Bot:
         return await policy(request, verb)
 
     def triggers(self, request: Request) -> Triggers:
-        names = (self.settings.name,)
+        names = (self.settings.name, *request.names)
         if request.source == "github":
             return Triggers(names=names, mention=True, slash=True, markdown=True)
         if request.source == "irc":

@@ -85,6 +85,7 @@ USAGE = {
     "help": "help [COMMAND]",
     "try": "try: -b do -p PLATFORMS -u TESTS [--rebuild N] [on REVISION]",
     "approve": "approve [REVISION]",
+    "more": "more",
 }
 DRY_RUN_SPELLINGS = ("--dry-run", "--preview")
 
@@ -479,6 +480,12 @@ def build_approve(b: Builder) -> m.Approve:
     return m.Approve(b.revision)
 
 
+def build_more(b: Builder) -> m.More:
+    for item in b:
+        raise b.unexpected(item)
+    return m.More()
+
+
 def build_try(b: Builder) -> m.Try:
     values: dict[str, list[tuple[Item, Item | None]]] = {}
     for item in b:
@@ -619,6 +626,7 @@ BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
     "help": build_help,
     "try": build_try,
     "approve": build_approve,
+    "more": build_more,
 }
 
 

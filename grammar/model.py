@@ -407,6 +407,16 @@ class Approve(Command):
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class More(Command):
+    """Show the next lines of a long reply that was held back (IRC)."""
+
+    verb: ClassVar[str] = "more"
+
+    def canonical(self) -> str:
+        return self.verb
+
+
 # --- try syntax ----------------------------------------------------------------
 
 
@@ -585,4 +595,4 @@ class Try(Command):
         return data
 
 
-AnyCommand = Schedule | Retrigger | Cancel | Status | Jobs | Confirm | Help | Try | Approve
+AnyCommand = Schedule | Retrigger | Cancel | Status | Jobs | Confirm | Help | Try | Approve | More

@@ -128,10 +128,11 @@ TRY = command(
     tagged("try_unknown_option", trysyntax.UNKNOWN_OPTION),
 )
 APPROVE = command("approve", WORD, ON_CLAUSE)
+MORE = command("more")
 UNKNOWN_VERB = tagged("verb:?", pp.Regex(r"\S+").set_name("command")) + pp.Regex(".*")
 
 COMMAND = pp.MatchFirst(
-    [SCHEDULE, RETRIGGER, CANCEL, STATUS, JOBS, CONFIRM, HELP, TRY, APPROVE, UNKNOWN_VERB]
+    [SCHEDULE, RETRIGGER, CANCEL, STATUS, JOBS, CONFIRM, HELP, TRY, APPROVE, MORE, UNKNOWN_VERB]
 ).set_name("command")
 COMMAND.parse_with_tabs()  # keep tabs, so offsets are columns of the text as typed
 

@@ -18,6 +18,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "help": ("help", "usage"),
     "try": ("try",),
     "approve": ("approve", "ok-to-test", "ok2test"),
+    "more": ("more", "next"),
 }
 ALIASES: dict[str, str] = {word: verb for verb, words in VERBS.items() for word in words}
 

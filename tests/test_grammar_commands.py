@@ -12,6 +12,7 @@ from grammar import (
     Help,
     Jobs,
     Label,
+    More,
     Name,
     PlatformFilter,
     Query,
@@ -181,6 +182,8 @@ OTHER_CASES = [
     ("ok-to-test", Approve()),
     ("approve 0D1A26E", Approve(Revision("0d1a26e"))),
     ("approve on 0d1a26e", Approve(Revision("0d1a26e"))),
+    ("more", More()),
+    ("next", More()),
 ]
 
 

@@ -71,6 +71,7 @@ ERROR_CASES = [
     ("aprove", 1, "`aprove` is not a command", "approve"),
     ("approve abc12", 9, "`abc12` has 5", None),
     ("approve 0d1a26e 1234567", 17, "repeats what column 9", None),
+    ("more lines", 6, "does not fit here", None),
 ]
 
 

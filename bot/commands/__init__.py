@@ -24,6 +24,7 @@ MODULES = (
     "help",
     "try_",
     "approve",
+    "more",
 )
 
 

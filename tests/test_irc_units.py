@@ -1,0 +1,194 @@
+"""The IRC adapter's parts without a server: pacing, accounts and permissions, settings."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from bot.adapters.irc.accounts import AccountLists, Accounts, account_policy
+from bot.adapters.irc.outbox import Line, Outbox, TokenBucket
+from bot.adapters.irc.settings import IrcSettings, IrcSettingsError
+from bot.request import Request
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_bucket_allows_a_burst_then_a_steady_rate() -> None:
+    clock = Clock()
+    bucket = TokenBucket(burst=4, rate=1.0, clock=clock)
+    for _ in range(4):
+        assert bucket.wait_time() == 0
+        bucket.take()
+    assert bucket.wait_time() == pytest.approx(1.0)
+    clock.now = 0.5
+    assert bucket.wait_time() == pytest.approx(0.5)
+    clock.now = 100.0  # a long pause refills only up to the burst
+    assert bucket.wait_time() == 0
+    assert bucket.tokens == 4
+
+
+async def test_targets_take_turns_and_progress_lines_coalesce() -> None:
+    outbox = Outbox(TokenBucket(burst=100, rate=100.0))
+    for n in range(3):
+        outbox.put(Line("#a", f"a{n}"))
+    outbox.put(Line("#b", "b0"))
+    outbox.put(Line("#b", "[r7f3a] 1/9 done: 1 ok", key="progress:r7f3a"))
+    outbox.put(Line("#b", "[r7f3a] 2/9 done: 2 ok", key="progress:r7f3a"))
+    sent: list[str] = []
+    connected = asyncio.Event()
+    connected.set()
+
+    def send(line: Line) -> bool:
+        sent.append(line.text)
+        return True
+
+    runner = asyncio.create_task(outbox.run(send, connected))
+    for _ in range(100):
+        if outbox.pending() == 0:
+            break
+        await asyncio.sleep(0.01)
+    runner.cancel()
+    assert sent == ["a0", "b0", "a1", "[r7f3a] 2/9 done: 2 ok", "a2"]
+
+
+async def test_nothing_is_lost_while_disconnected() -> None:
+    outbox = Outbox(TokenBucket(burst=10, rate=100.0))
+    connected = asyncio.Event()
+    up = False
+    sent: list[str] = []
+
+    def send(line: Line) -> bool:
+        if not up:
+            return False
+        sent.append(line.text)
+        return True
+
+    outbox.put(Line("#a", "queued while away"))
+    runner = asyncio.create_task(outbox.run(send, connected))
+    await asyncio.sleep(0.05)
+    assert sent == []  # not connected: waits
+    connected.set()  # "connected" but the socket is gone: the line stays queued
+    await asyncio.sleep(0.05)
+    assert sent == []
+    assert outbox.pending() == 1
+    up = True
+    for _ in range(200):
+        if sent:
+            break
+        await asyncio.sleep(0.01)
+    runner.cancel()
+    assert sent == ["queued while away"]
+
+
+def test_accounts_follow_joins_renames_and_logouts() -> None:
+    accounts = Accounts()
+    accounts.seen("Alice", "alice")
+    assert accounts.account("ALICE") == "alice"  # nicks compare case-insensitively
+    accounts.renamed("alice", "alice_away")
+    assert accounts.account("alice_away") == "alice"
+    assert not accounts.known("alice")
+    accounts.seen("alice_away", "*")  # account-notify: logged out
+    assert accounts.known("alice_away")
+    assert accounts.account("alice_away") is None
+    accounts.gone("alice_away")
+    assert not accounts.known("alice_away")
+
+
+def irc_request(nick: str, account: str | None, *, known: bool = True) -> Request:
+    return Request(
+        source="irc",
+        actor=account or nick,
+        place="#sheriffs",
+        text="taskbot: retrigger failed",
+        extra={
+            "nick": nick,
+            "account": account or "",
+            "accounts": "known" if known else "unknown",
+        },
+    )
+
+
+async def test_the_policy_goes_by_account_and_says_why() -> None:
+    check = account_policy(AccountLists.of(["aryx", "Sheriff-Bot"], ["*"]))
+    assert await check(irc_request("aryx", "aryx"), "retrigger") is None
+    assert await check(irc_request("someone_else", "aryx"), "retrigger") is None  # any nick
+    assert await check(irc_request("visitor", None), "status") is None  # reading is open
+    unidentified = await check(irc_request("visitor", None), "retrigger")
+    assert unidentified == (
+        "visitor is not logged in to a services account, and `retrigger` needs an account "
+        "with write access: identify to NickServ (or log in with SASL) and ask again."
+    )
+    impersonator = await check(irc_request("Aryx", None), "retrigger")
+    assert impersonator is not None
+    assert impersonator.startswith("the nick Aryx is not logged in, not the account Aryx")
+    other_account = await check(irc_request("aryx", "mallory"), "retrigger")
+    assert other_account is not None
+    assert "the nick aryx is logged in as mallory, not the account aryx" in other_account
+    unlisted = await check(irc_request("mallory", "mallory"), "retrigger")
+    assert unlisted == (
+        "the account mallory has read access here; `retrigger` needs write "
+        "(the operators list accounts in IRC_WRITE_ACCOUNTS)."
+    )
+    blind = await check(irc_request("aryx", None, known=False), "retrigger")
+    assert blind is not None
+    assert "does not tell me who is logged in" in blind
+
+
+async def test_project_levels_and_a_closed_read_list() -> None:
+    lists = AccountLists.of(["aryx"], ["reader"])
+    levels = {"autoland": {"status": "write"}}
+    check = account_policy(lists, lambda project: levels.get(project or "", {}))
+    request = irc_request("reader", "reader")
+    assert await check(request, "jobs") is None
+    denied = await check(request, "cancel")
+    assert denied is not None
+    assert "needs write" in denied
+
+
+    on_autoland = replace(request, project="autoland")
+    denied = await check(on_autoland, "status")
+    assert denied is not None
+    assert "`status` needs write" in denied
+    stranger = await check(irc_request("stranger", None), "jobs")
+    assert stranger is not None
+    assert "needs an account with read access" in stranger
+
+
+def test_settings_from_the_environment() -> None:
+    assert IrcSettings.from_env({}, nick="taskbot") is None
+    settings = IrcSettings.from_env(
+        {
+            "IRC_SERVER": "irc.libera.chat",
+            "IRC_TLS": "true",
+            "IRC_CHANNELS": "#sheriffs, #firefox-ci",
+            "IRC_SASL_USERNAME": "taskbot",
+            "IRC_SASL_PASSWORD": "hunter2",
+            "IRC_WRITE_ACCOUNTS": "aryx,Sheriff",
+        },
+        nick="taskbot",
+    )
+    assert settings is not None
+    assert (settings.port, settings.tls, settings.channels) == (
+        6697,
+        True,
+        ("#sheriffs", "#firefox-ci"),
+    )
+    assert settings.accounts.level("sheriff") == "write"
+    assert settings.accounts.level(None) == "read"
+    assert "hunter2" not in repr(settings)
+    for env, words in [
+        ({"IRC_CHANNELS": "sheriffs"}, "not a channel"),
+        ({"IRC_SASL_USERNAME": "x"}, "both IRC_SASL_USERNAME and IRC_SASL_PASSWORD"),
+        ({"IRC_TLS": "maybe"}, "IRC_TLS must be true or false"),
+        ({"IRC_LINES_PER_SECOND": "0"}, "at least 0.1"),
+    ]:
+        with pytest.raises(IrcSettingsError, match=words):
+            IrcSettings.from_env({"IRC_SERVER": "irc.example", **env}, nick="taskbot")
