@@ -152,7 +152,6 @@ async def test_project_levels_and_a_closed_read_list() -> None:
     assert denied is not None
     assert "needs write" in denied
 
-
     on_autoland = replace(request, project="autoland")
     denied = await check(on_autoland, "status")
     assert denied is not None

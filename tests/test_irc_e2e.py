@@ -1,0 +1,278 @@
+"""Sheriffs on a real IRC network (InspIRCd + Atheme on loopback) schedule and follow jobs
+through the bot on the local Taskcluster; a second real client (jaraco's irc) plays them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from irc.client_aio import AioReactor
+
+from bot.adapters.irc.accounts import AccountLists, account_policy
+from bot.adapters.irc.adapter import IrcAdapter, IrcReplier
+from bot.adapters.irc.outbox import TokenBucket
+from bot.adapters.irc.settings import IrcSettings
+from bot.embedded import Embedded, embedded
+from bot.store import SqliteStore
+from tests.ircserver import FLOOD_BURST, FLOOD_COMMANDS_PER_SECOND, IrcServer, irc_server
+
+__all__ = ["irc_server"]
+CHANNEL = "#sheriffs"
+BOT_PASSWORD = "bot-secret-1"
+SHERIFF_PASSWORD = "sheriff-secret-1"
+
+
+class Person:
+    """Someone on IRC, on jaraco's asyncio client: what they receive, and saying things."""
+
+    def __init__(self, nick: str) -> None:
+        self.nick = nick
+        self.reactor = AioReactor(loop=asyncio.get_running_loop())
+        self.connection = self.reactor.server()
+        self.raw: list[str] = []  # every line as received, for byte counts
+        self.said: list[tuple[str, str, str]] = []  # (nick, target, text)
+        self.notices: list[str] = []
+        self.changed = asyncio.Event()
+        self.connection.add_global_handler("all_raw_messages", self._raw)
+        for kind in ("pubmsg", "privmsg"):
+            self.connection.add_global_handler(kind, self._message)
+        self.connection.add_global_handler("privnotice", self._notice)
+
+    def _raw(self, connection: Any, event: Any) -> None:
+        self.raw.append(event.arguments[0])
+        self.changed.set()
+
+    def _message(self, connection: Any, event: Any) -> None:
+        self.said.append((event.source.nick, event.target, event.arguments[0]))
+
+    def _notice(self, connection: Any, event: Any) -> None:
+        self.notices.append(event.arguments[0])
+
+    async def wait_for(self, found: Callable[[], Any], timeout: float = 20.0) -> Any:
+        async with asyncio.timeout(timeout):
+            while not (result := found()):
+                self.changed.clear()
+                await self.changed.wait()
+        return result
+
+    async def connect(self, server: IrcServer) -> None:
+        await self.connection.connect(server.host, server.port, self.nick)
+        await self.wait_for(lambda: any(" 001 " in line for line in self.raw))
+
+    async def identify(self, password: str) -> None:
+        self.connection.privmsg("NickServ", f"IDENTIFY {self.nick} {password}")
+        await self.wait_for(lambda: any("identified" in n.lower() for n in self.notices))
+
+    async def join(self, channel: str) -> None:
+        self.connection.join(channel)
+        await self.wait_for(
+            lambda: any(re.search(rf" 366 \S+ {re.escape(channel)} ", x) for x in self.raw)
+        )
+
+    def say(self, text: str, target: str = CHANNEL) -> None:
+        self.connection.privmsg(target, text)
+
+    def replies(self, contains: str = "") -> list[str]:
+        """What the bot said to this person (``nick: ...`` lines, ``nick: `` removed)."""
+        lead = f"{self.nick}: "
+        return [
+            text.removeprefix(lead)
+            for who, _, text in self.said
+            if who.startswith("taskbot") and (text.startswith(lead) or _ == self.nick)
+            if contains in text
+        ]
+
+    def close(self) -> None:
+        if self.connection.is_connected():
+            self.connection.disconnect("bye")
+
+
+@dataclass
+class Network:
+    server: IrcServer
+    env: Embedded
+    adapter: IrcAdapter
+    people: list[Person]
+
+    async def person(self, nick: str, *, password: str | None = None) -> Person:
+        someone = Person(nick)
+        self.people.append(someone)
+        await someone.connect(self.server)
+        if password:
+            await someone.identify(password)
+        await someone.join(CHANNEL)
+        return someone
+
+
+@pytest.fixture
+def worker_seconds() -> float:
+    """How long the simulated worker runs each task; a test may parametrize it."""
+    return 0.3
+
+
+@pytest.fixture
+def server_commands_per_second() -> int:
+    """The network's flood limit (lines a second); a test may parametrize it."""
+    return FLOOD_COMMANDS_PER_SECOND
+
+
+@pytest_asyncio.fixture
+async def network(
+    irc_server: IrcServer, tmp_path: Path, worker_seconds: float, server_commands_per_second: int
+) -> AsyncIterator[Network]:
+    if server_commands_per_second != irc_server.commands_per_second:
+        irc_server.commands_per_second = server_commands_per_second
+        await irc_server.restart()
+    await irc_server.register_account("taskbot", BOT_PASSWORD)
+    await irc_server.register_account("sheriff", SHERIFF_PASSWORD)
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    async with embedded(store=store, tasks=1500, worker_seconds=worker_seconds) as env:
+        env.bot.settings = replace(env.bot.settings, poll_interval=0.1)
+        settings = IrcSettings(
+            server=irc_server.host,
+            port=irc_server.port,
+            nick="taskbot",
+            channels=(CHANNEL,),
+            sasl_username="taskbot",
+            sasl_password=BOT_PASSWORD,
+            accounts=AccountLists.of(["sheriff", "aryx"], ["*"]),
+            reconnect_base=0.2,  # burst and rate: the defaults (4 lines, then 1 a second)
+        )
+        adapter = IrcAdapter(env.bot, settings)
+        env.bot.policies["irc"] = account_policy(settings.accounts)
+        await adapter.start()
+        net = Network(irc_server, env, adapter, [])
+        try:
+            async with asyncio.timeout(20):
+                while adapter.mask is None:  # the bot's own JOIN came back: it is in
+                    await asyncio.sleep(0.05)
+            yield net
+        finally:
+            for someone in net.people:
+                someone.close()
+            await adapter.stop()
+    await store.close()
+
+
+def unscheduled_test(env: Embedded, skip: int = 0) -> str:
+    ran = env.push.push.label_to_taskid
+    return [x for x in env.push.push.graph if x.startswith("test-") and x not in ran][skip]
+
+
+async def test_a_sheriff_schedules_and_hears_every_change(network: Network) -> None:
+    assert "account-tag" in network.adapter.caps
+    assert "sasl" in network.adapter.caps
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    label = unscheduled_test(network.env)
+    sheriff.say(f"taskbot: schedule {label}")
+    done = await sheriff.wait_for(lambda: sheriff.replies("finished: 1 ok"), timeout=30)
+    request_id = re.match(r"\[(r[0-9a-f]+)\]", done[0])
+    assert request_id, done
+    said = sheriff.replies()
+    assert any(f"[{request_id[1]}]" in line and "1 new task" in line for line in said), said
+    assert f"[{request_id[1]}] 1/1 done: 1 ok" in said
+    assert len(network.env.tc.queue.tasks) > 0
+    (record,) = await network.env.store.recent_requests()
+    assert (record.source, record.actor, record.place) == ("irc", "sheriff", CHANNEL)
+
+
+async def test_an_unidentified_nick_is_denied_and_nothing_is_scheduled(network: Network) -> None:
+    visitor = await network.person("visitor")
+    before = len(network.env.tc.queue.tasks)
+    visitor.say("!retrigger failed")
+    (denial,) = await visitor.wait_for(lambda: visitor.replies("You may not"))
+    assert denial == (
+        "You may not `retrigger` here: visitor is not logged in to a services account, and "
+        "`retrigger` needs an account with write access: identify to NickServ (or log in "
+        "with SASL) and ask again."
+    )
+    visitor.say("taskbot: status")  # reading is open to everyone
+    await visitor.wait_for(lambda: visitor.replies("No requests yet"))
+    assert len(network.env.tc.queue.tasks) == before
+
+
+async def test_a_nick_impersonating_an_allowed_account_is_denied(network: Network) -> None:
+    impostor = await network.person("aryx")  # aryx is on the write list; this is not aryx
+    before = len(network.env.tc.queue.tasks)
+    impostor.say(f"taskbot, schedule {unscheduled_test(network.env)}")
+    (denial,) = await impostor.wait_for(lambda: impostor.replies("You may not"))
+    assert "the nick aryx is not logged in, not the account aryx" in denial
+    assert "access goes by account, not by nick" in denial
+    assert len(network.env.tc.queue.tasks) == before
+
+
+@pytest.mark.parametrize("server_commands_per_second", [4])
+async def test_a_hundred_line_reply_is_paced_below_the_flood_limit(network: Network) -> None:
+    """100 lines of multi-byte text and long links, on a network that quits a client
+    sending more than 4 lines a second after a burst of 10: all arrive, each relayed line
+    within 512 bytes, and the server never drops the bot for flooding."""
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    adapter = network.adapter
+    adapter.settings = replace(adapter.settings, page_lines=1000)
+    adapter.outbox.bucket = TokenBucket(burst=FLOOD_BURST // 2, rate=3.0)
+    link = "https://firefox-ci-tc.services.mozilla.com/tasks/groups/" + "Ab9_" * 110
+    lines = [
+        f"{n:03d} ✓ mochitest-browser-chrome-{n} — Größe 🦊" + (f" {link}" if n % 10 == 9 else "")
+        for n in range(100)
+    ]
+    await IrcReplier(adapter, CHANNEL, "sheriff").post("\n".join(lines))
+    # everything the bot sent went to this channel: wait until all of it has arrived
+    received = await sheriff.wait_for(
+        lambda: (
+            adapter.outbox.pending() == 0
+            and len(heard := sheriff.replies()) == adapter.outbox.sent
+            and heard
+        ),
+        timeout=90,
+    )
+    assert len(received) == 120  # 100 lines, 10 of them with a link continued on 2 more
+    relayed = [raw for raw in sheriff.raw if " PRIVMSG #sheriffs :sheriff: " in raw]
+    assert all(len(raw.encode()) + 2 <= 512 for raw in relayed)
+    numbers = [text[:3] for text in received if text[:3].isdigit()]
+    assert numbers == [f"{n:03d}" for n in range(100)]  # every line, in order
+    links = [text for text in received if text.startswith(link[:40])]
+    assert len(links) == 10  # each long link starts its own line and goes on in the next
+    assert any(text.endswith("Ab9_") for text in received if not text[:3].isdigit())
+    assert adapter.connections == 1  # never disconnected (no Excess Flood)
+    assert adapter.outbox.sent >= len(received)
+
+
+async def test_a_long_list_is_paged_with_more(network: Network) -> None:
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    sheriff.say("taskbot: help")
+    first = await sheriff.wait_for(lambda: sheriff.replies("more line"))
+    count = int(re.search(r"… (\d+) more line", first[0])[1])  # type: ignore[index]
+    before = len(sheriff.replies())
+    assert before == network.adapter.settings.page_lines
+    sheriff.say("taskbot: more")
+    await sheriff.wait_for(lambda: len(sheriff.replies()) >= before + min(count, 5))
+    sheriff.say("!more")
+    sheriff.say("!more")
+    await sheriff.wait_for(lambda: sheriff.replies("Nothing more to show."))
+
+
+@pytest.mark.parametrize("worker_seconds", [8.0])
+async def test_after_a_server_restart_the_bot_rejoins_and_keeps_reporting(
+    network: Network,
+) -> None:
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    sheriff.say(f"taskbot: schedule {unscheduled_test(network.env)}")
+    (accepted,) = await sheriff.wait_for(lambda: sheriff.replies("1 new task"))
+    request_id = re.match(r"\[(r[0-9a-f]+)\]", accepted)
+    assert request_id
+    await network.server.restart()  # every connection drops; the task runs on meanwhile
+    back = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    async with asyncio.timeout(30):
+        while network.adapter.connections < 2 or not network.adapter.ready.is_set():
+            await asyncio.sleep(0.05)
+    done = await back.wait_for(lambda: back.replies(f"[{request_id[1]}] finished"), timeout=30)
+    assert done == [f"[{request_id[1]}] finished: 1 ok"]
+    back.say("taskbot: status")  # and it still answers
+    (status,) = await back.wait_for(lambda: back.replies(f"[{request_id[1]}] schedule "))
+    assert status.endswith(": finished (1 completed)")
