@@ -276,3 +276,57 @@ async def test_after_a_server_restart_the_bot_rejoins_and_keeps_reporting(
     back.say("taskbot: status")  # and it still answers
     (status,) = await back.wait_for(lambda: back.replies(f"[{request_id[1]}] schedule "))
     assert status.endswith(": finished (1 completed)")
+
+
+async def fresh_bot(network: Network, *, caps: tuple[str, ...] | None = None) -> IrcAdapter:
+    """The bot leaves and connects again as a new adapter (optionally asking for fewer
+    capabilities); returns once it is in the channel."""
+    await network.adapter.stop()
+    adapter = IrcAdapter(network.env.bot, network.adapter.settings)
+    if caps is not None:
+        adapter.wanted_caps = caps
+    network.adapter = adapter
+    await adapter.start()
+    async with asyncio.timeout(20):
+        while adapter.mask is None:
+            await asyncio.sleep(0.05)
+    return adapter
+
+
+async def test_without_account_tags_accounts_come_from_whox_joins_and_account_notify(
+    network: Network,
+) -> None:
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)  # before the bot
+    adapter = await fresh_bot(network, caps=("extended-join", "account-notify"))
+    assert "account-tag" not in adapter.caps
+    assert adapter.whox
+    label = unscheduled_test(network.env)
+    sheriff.say(f"taskbot: schedule {label} --dry-run")  # known from the WHOX reply
+    await sheriff.wait_for(lambda: sheriff.replies("1 new task"))
+    impostor = await network.person("aryx")  # joins after the bot: extended-join says "*"
+    impostor.say(f"taskbot: schedule {label} --dry-run")
+    (denial,) = await impostor.wait_for(lambda: impostor.replies("You may not"))
+    assert "the nick aryx is not logged in, not the account aryx" in denial
+    newcomer = await network.person("newcomer")
+    newcomer.say(f"!schedule {label} --dry-run")
+    await newcomer.wait_for(lambda: newcomer.replies("is not logged in to a services account"))
+    newcomer.connection.privmsg("NickServ", f"IDENTIFY sheriff {SHERIFF_PASSWORD}")
+    await newcomer.wait_for(lambda: any("identified" in n.lower() for n in newcomer.notices))
+    async with asyncio.timeout(10):  # account-notify tells the bot
+        while adapter.accounts.account("newcomer") != "sheriff":
+            await asyncio.sleep(0.05)
+    newcomer.say(f"!schedule {label} --dry-run")
+    await newcomer.wait_for(lambda: newcomer.replies("1 new task"))
+
+
+async def test_a_taken_nick_gets_an_underscore_and_still_answers(network: Network) -> None:
+    squatter = Person("taskbot")
+    network.people.append(squatter)
+    await network.adapter.stop()
+    await squatter.connect(network.server)
+    adapter = await fresh_bot(network)
+    assert adapter.mask is not None
+    assert adapter.mask.startswith("taskbot_!")
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    sheriff.say("taskbot_: status")  # addressed by the nick it has now
+    await sheriff.wait_for(lambda: sheriff.replies("No requests yet."))

@@ -78,6 +78,7 @@ class IrcAdapter:
         self.accounts = Accounts()
         self.outbox = Outbox(TokenBucket(settings.burst, settings.lines_per_second))
         self.ready = asyncio.Event()  # registered and channels joined: lines may go
+        self.wanted_caps: tuple[str, ...] = WANTED_CAPS
         self.caps: set[str] = set()
         self.mask: str | None = None  # nick!user@host as others see the bot
         self.whox = False
@@ -222,7 +223,7 @@ class IrcAdapter:
             self._offered.update(c.split("=", 1)[0] for c in offered.split())
             if more:
                 return
-            wanted = [c for c in WANTED_CAPS if c in self._offered]
+            wanted = [c for c in self.wanted_caps if c in self._offered]
             if self.settings.sasl_username and "sasl" in self._offered:
                 wanted.append("sasl")
             if wanted:
@@ -240,7 +241,7 @@ class IrcAdapter:
             connection.send_raw("CAP END")
         elif sub == "NEW" and args:
             new = [c.split("=", 1)[0] for c in args[-1].split()]
-            wanted = [c for c in new if c in WANTED_CAPS]
+            wanted = [c for c in new if c in self.wanted_caps]
             if wanted:
                 connection.send_raw("CAP REQ :" + " ".join(wanted))
         elif sub == "DEL" and args:
