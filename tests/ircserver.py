@@ -305,6 +305,7 @@ class IrcServer:
     state_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    tls_port: int = 0  # TLS with a certificate for 127.0.0.1 signed by ``ca_file``
     link_port: int = 0
     http_port: int = 0
     commands_per_second: int = FLOOD_COMMANDS_PER_SECOND  # sustained rate before Excess Flood
@@ -341,6 +342,8 @@ class IrcServer:
             self._owns_state_dir = True
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or _free_port(self.host)
+        self.tls_port = self.tls_port or _free_port(self.host)
+        self._make_certificates()
         self.link_port = self.link_port or _free_port(self.host)
         self.http_port = self.http_port or _free_port(self.host)
         self._write_configs()
@@ -480,6 +483,77 @@ class IrcServer:
 
     # --- internals ---
 
+    @property
+    def ca_file(self) -> Path:
+        """The certificate of the CA that signed the TLS port's certificate."""
+        assert self.state_dir is not None
+        return self.state_dir / "ca.pem"
+
+    def _make_certificates(self) -> None:
+        """A throwaway CA and a server certificate for 127.0.0.1 and localhost, made once
+        per state directory (a restart keeps them)."""
+        assert self.state_dir is not None
+        if (self.state_dir / "server.pem").exists():
+            return
+        import datetime as dt
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        now = dt.datetime.now(dt.UTC)
+
+        def certificate(
+            subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name | None = None
+        ) -> x509.CertificateBuilder:
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+            return (
+                x509.CertificateBuilder()
+                .subject_name(name)
+                .issuer_name(issuer or name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=1))
+            )
+
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = (
+            certificate("taskbot test CA", ca_key)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        alt_names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(self.host))]
+        server = (
+            certificate(IRC_SERVER, key, ca.subject)
+            .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        pem = serialization.Encoding.PEM
+        self.ca_file.write_bytes(ca.public_bytes(pem))
+        (self.state_dir / "server.pem").write_bytes(server.public_bytes(pem))
+        (self.state_dir / "server.key").write_bytes(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+
     def _write_configs(self) -> None:
         assert self.state_dir is not None
         values = {
@@ -489,6 +563,7 @@ class IrcServer:
             "LINK_PASSWORD": self.link_password,
             "STATE_DIR": str(self.state_dir),
             "COMMAND_RATE": str(1000 * self.commands_per_second),
+            "TLS_PORT": str(self.tls_port),
         }
         for name in ("inspircd.conf", "atheme.conf"):
             text = (TEMPLATES / name).read_text(encoding="utf-8")

@@ -168,6 +168,7 @@ def unscheduled_test(env: Embedded, skip: int = 0) -> str:
 async def test_a_sheriff_schedules_and_hears_every_change(network: Network) -> None:
     assert "account-tag" in network.adapter.caps
     assert "sasl" in network.adapter.caps
+    assert network.adapter.account == "taskbot"  # logged in with SASL PLAIN
     sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
     label = unscheduled_test(network.env)
     sheriff.say(f"taskbot: schedule {label}")
@@ -329,4 +330,22 @@ async def test_a_taken_nick_gets_an_underscore_and_still_answers(network: Networ
     assert adapter.mask.startswith("taskbot_!")
     sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
     sheriff.say("taskbot_: status")  # addressed by the nick it has now
+    await sheriff.wait_for(lambda: sheriff.replies("No requests yet."))
+
+
+async def test_over_tls_the_server_certificate_is_checked(network: Network) -> None:
+    server = network.server
+    tls = replace(network.adapter.settings, tls=True, port=server.tls_port)
+    untrusting = IrcAdapter(network.env.bot, tls)  # the system's CAs do not know this one
+    await untrusting.start()
+    await asyncio.sleep(1.5)
+    assert untrusting.connections == 0
+    assert not untrusting.ready.is_set()
+    await untrusting.stop()
+    network.adapter.settings = replace(tls, tls_ca_file=str(server.ca_file))
+    adapter = await fresh_bot(network)
+    assert adapter.connections == 1
+    assert "sasl" in adapter.caps
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    sheriff.say("taskbot: status")
     await sheriff.wait_for(lambda: sheriff.replies("No requests yet."))

@@ -81,6 +81,7 @@ class IrcAdapter:
         self.wanted_caps: tuple[str, ...] = WANTED_CAPS
         self.caps: set[str] = set()
         self.mask: str | None = None  # nick!user@host as others see the bot
+        self.account: str | None = None  # the services account it is logged in as
         self.whox = False
         self.connections = 0
         self._pages: dict[tuple[str, str], list[str]] = {}
@@ -157,12 +158,13 @@ class IrcAdapter:
             connection.add_global_handler(event, handler)
         context: ssl.SSLContext | bool = False
         if settings.tls:
-            context = ssl.create_default_context()
+            context = ssl.create_default_context(cafile=settings.tls_ca_file)
             if not settings.tls_verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
         factory = AioFactory(ssl=context) if settings.tls else AioFactory()
         self.caps.clear()
+        self.account = None
         self._offered.clear()
         self.accounts.clear()
         self.whox = False
@@ -192,6 +194,7 @@ class IrcAdapter:
             "cap": self._on_cap,
             "authenticate": self._on_authenticate,
             "saslsuccess": self._sasl_done,
+            "loggedin": self._on_logged_in,
             "saslfail": self._sasl_failed,
             "sasltoolong": self._sasl_failed,
             "saslaborted": self._sasl_failed,
@@ -260,6 +263,11 @@ class IrcAdapter:
 
     def _sasl_done(self, connection: _Connection, event: Any) -> None:
         connection.send_raw("CAP END")
+
+    def _on_logged_in(self, connection: _Connection, event: Any) -> None:
+        # RPL_LOGGEDIN: <nick> <nick!user@host> <account> :You are now logged in as ...
+        if len(event.arguments) >= 2:
+            self.account = str(event.arguments[1])
 
     def _sasl_failed(self, connection: _Connection, event: Any) -> None:
         log.error("SASL login as %s failed: %s", self.settings.sasl_username, event.arguments)

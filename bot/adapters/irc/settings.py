@@ -48,6 +48,7 @@ class IrcSettings:
     port: int = 6667
     tls: bool = False
     tls_verify: bool = True
+    tls_ca_file: str | None = None  # a private network's CA, instead of the system's
     nick: str = "taskbot"
     channels: tuple[str, ...] = ()
     sasl_username: str | None = None
@@ -85,6 +86,7 @@ class IrcSettings:
             port=port,
             tls=tls,
             tls_verify=_flag(env, "IRC_TLS_VERIFY", True),
+            tls_ca_file=env.get("IRC_TLS_CA_FILE") or None,
             nick=env.get("IRC_NICK", "").strip() or nick,
             channels=channels,
             sasl_username=username,
