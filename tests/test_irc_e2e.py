@@ -19,6 +19,7 @@ from bot.adapters.irc.adapter import IrcAdapter, IrcReplier
 from bot.adapters.irc.outbox import TokenBucket
 from bot.adapters.irc.settings import IrcSettings
 from bot.embedded import Embedded, embedded
+from bot.service import ProjectSettings
 from bot.store import SqliteStore
 from tests.ircserver import FLOOD_BURST, FLOOD_COMMANDS_PER_SECOND, IrcServer, irc_server
 
@@ -169,6 +170,14 @@ async def test_a_sheriff_schedules_and_hears_every_change(network: Network) -> N
     assert "account-tag" in network.adapter.caps
     assert "sasl" in network.adapter.caps
     assert network.adapter.account == "taskbot"  # logged in with SASL PLAIN
+    # The channel names the project: the bot-wide default is some other one.
+    env = network.env
+    project = env.push.project
+    env.bot.settings = replace(
+        env.bot.settings,
+        default_project="elsewhere",
+        projects={project: ProjectSettings(project, irc_channels=(CHANNEL,))},
+    )
     sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
     label = unscheduled_test(network.env)
     sheriff.say(f"taskbot: schedule {label}")
@@ -181,6 +190,12 @@ async def test_a_sheriff_schedules_and_hears_every_change(network: Network) -> N
     assert len(network.env.tc.queue.tasks) > 0
     (record,) = await network.env.store.recent_requests()
     assert (record.source, record.actor, record.place) == ("irc", "sheriff", CHANNEL)
+    assert record.project == project
+    sheriff.say("status", target="taskbot")  # a private message: every line is a command
+    (private,) = await sheriff.wait_for(
+        lambda: [text for who, to, text in sheriff.said if to == "sheriff" and "[r" in text]
+    )
+    assert private.startswith(f"[{request_id[1]}] schedule {label}")  # no "sheriff: " lead
 
 
 async def test_an_unidentified_nick_is_denied_and_nothing_is_scheduled(network: Network) -> None:
