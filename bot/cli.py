@@ -15,6 +15,7 @@ from typing import Any
 
 from bot import plan_cli
 from bot.adapters import console
+from bot.adapters.api import ApiSettings
 from bot.adapters.github.app import GitHubSettings
 from bot.adapters.irc.settings import IrcSettings
 from bot.config import Config, ConfigError
@@ -109,6 +110,7 @@ class Startup:
     projects: Mapping[str, ProjectSettings] = field(default_factory=dict)
     github: GitHubSettings | None = None
     irc: IrcSettings | None = None
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     @classmethod
     def read(cls, config: Config, env: Mapping[str, str]) -> Startup:
@@ -119,7 +121,7 @@ class Startup:
             default, projects = load_projects_file(config.projects_file)
         github = GitHubSettings.from_env(env, bot_login=config.name)
         irc = IrcSettings.from_env(env, nick=config.name)
-        return cls(config, default, projects, github, irc)
+        return cls(config, default, projects, github, irc, ApiSettings.from_env(env))
 
     def bot_settings(self, project: str, *, poll_interval: float) -> Settings:
         config = self.config
@@ -218,11 +220,11 @@ async def irc_connection(bot: Bot, settings: IrcSettings | None) -> AsyncIterato
 
 async def _converse(args: argparse.Namespace, bot: Bot, greeting: str, startup: Startup) -> int:
     async with irc_connection(bot, startup.irc):
-        return await _chat_or_serve(args, bot, greeting, startup.github)
+        return await _chat_or_serve(args, bot, greeting, startup)
 
 
 async def _chat_or_serve(
-    args: argparse.Namespace, bot: Bot, greeting: str, github: GitHubSettings | None
+    args: argparse.Namespace, bot: Bot, greeting: str, startup: Startup
 ) -> int:
     replier = console.ConsoleReplier(sys.stdout)
     resumed = await bot.resume(replier)
@@ -241,8 +243,11 @@ async def _chat_or_serve(
         from bot.adapters.http import DEFAULT_PORT, serve_until_stopped
 
         port = int(os.environ.get("PORT", DEFAULT_PORT))
-        async with github_installers(bot, github) as installers:
-            await serve_until_stopped(bot, port, installers=installers)
+        from bot.adapters.api import ApiAdapter
+
+        async with github_installers(bot, startup.github) as installers:
+            api = ApiAdapter(bot, startup.api)
+            await serve_until_stopped(bot, port, installers=[*installers, api.install])
         return 0
     print(greeting)
     await console.chat(bot, console.stdin_lines(), sys.stdout, prompt=True, wait=5.0)

@@ -19,6 +19,8 @@ KNOWN_SETTINGS = (
     "TASKBOT_AMQP_URL",
     "TASKBOT_CONFIG",
     "TASKBOT_DATA_DIR",  # read by bot.embedded.data_dir
+    "TASKBOT_API_TOKENS",  # read by bot.adapters.api.ApiSettings
+    "TASKBOT_API_SECRET",
     "TASKBOT_TEST_AMQP_URL",  # tests only
     "TASKBOT_TEST_DATABASE_URL",  # tests only
 )

@@ -27,6 +27,7 @@ class _Machine(msgspec.Struct):
 class _Treeherder(msgspec.Struct):
     symbol: str | None = None
     groupSymbol: str | None = None  # noqa: N815 - Taskcluster's own field name
+    groupName: str | None = None  # noqa: N815
     machine: _Machine | None = None
     collection: dict[str, Any] | None = None
     tier: int | None = None
@@ -208,6 +209,24 @@ class TaskGraphIndex:
     def body(self, label: str) -> dict[str, Any]:
         """The task definition of ``label``, decoded now (a new dict each call)."""
         return _BODY.decode(self.entry(label).task)
+
+    def runnable_job(self, label: str) -> dict[str, Any] | None:
+        """The job as Treeherder's runnable-jobs list has it (what Gecko's decision task
+        writes to ``runnable-jobs.json``): ``symbol`` and, when the task has them,
+        ``groupSymbol``, ``groupName``, ``platform`` (the machine) and ``collection``;
+        None for a task Treeherder does not show (no ``extra.treeherder``)."""
+        head = _HEAD.decode(self.entry(label).task)
+        treeherder = head.extra.treeherder if head.extra else None
+        if treeherder is None or treeherder.symbol is None:
+            return None
+        job: dict[str, Any] = {"symbol": treeherder.symbol}
+        for name in ("groupName", "groupSymbol", "collection"):
+            value = getattr(treeherder, name)
+            if value is not None:
+                job[name] = value
+        if treeherder.machine and treeherder.machine.platform:
+            job["platform"] = treeherder.machine.platform
+        return job
 
     def attribute(self, i: int, name: str) -> Any:
         return self.entries[i].attributes.get(name)

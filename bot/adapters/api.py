@@ -1,0 +1,337 @@
+"""The JSON API: runnable jobs of a push (Treeherder's format), commands over HTTP,
+requests and their tasks; described by OpenAPI at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.adapters.openapi import OPENAPI
+from bot.graph import ResolveError, Resolver
+from bot.request import Request
+from bot.scheduling import group_url, requested_tasks, task_url
+from bot.service import Bot, Policy
+from bot.store import RequestRecord
+from bot.tc.decision import ArtifactError, DecisionNotFoundError
+from bot.tc.retry import is_transient
+from grammar import Jobs, ParseError, Query, parse_command
+from grammar.vocabulary import HEX_NODE, LATEST_WORDS, PROJECT_NAME
+
+log = logging.getLogger(__name__)
+SOURCE = "http"
+PREFIX = "/api/v1"
+MAX_BODY = 64 * 1024  # a command is a few lines; anything bigger is refused
+MAX_COMMAND_LINES = 20
+SIGNATURE_HEADER = "X-Taskbot-Signature-256"
+ACTOR_HEADER = "X-Taskbot-Actor"
+# What each verb needs from an API client; a project's `permissions` overrides it.
+WRITE_VERBS = frozenset({"schedule", "retrigger", "cancel", "confirm", "try", "approve"})
+
+
+class ApiSettingsError(ValueError):
+    """An API setting is malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """Who a bearer token speaks for, and whether it may change things."""
+
+    actor: str
+    level: str = "read"  # or "write"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """Bearer tokens (token -> who) and the secret of HMAC-signed bodies (outgoing webhooks
+    of other chat systems), which act for the actor named in ``X-Taskbot-Actor``."""
+
+    tokens: Mapping[str, ApiToken] = field(default_factory=dict)
+    secret: str | None = None
+    secret_level: str = "write"
+
+    def __repr__(self) -> str:  # never show tokens or the secret
+        return f"ApiSettings({len(self.tokens)} tokens, signed bodies: {bool(self.secret)})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ApiSettings:
+        """``TASKBOT_API_TOKENS="alice:write:TOKEN,dashboard:read:TOKEN2"`` and
+        ``TASKBOT_API_SECRET``."""
+        tokens: dict[str, ApiToken] = {}
+        for item in filter(None, (t.strip() for t in env.get("TASKBOT_API_TOKENS", "").split(","))):
+            actor, _, rest = item.partition(":")
+            level, _, token = rest.partition(":")
+            if not actor or level not in ("read", "write") or len(token) < 16:
+                raise ApiSettingsError(
+                    "TASKBOT_API_TOKENS holds NAME:LEVEL:TOKEN items (LEVEL read or write, "
+                    "TOKEN at least 16 characters), separated by commas"
+                )
+            tokens[token] = ApiToken(actor, level)
+        secret = env.get("TASKBOT_API_SECRET") or None
+        if secret is not None and len(secret) < 16:
+            raise ApiSettingsError("TASKBOT_API_SECRET must be at least 16 characters")
+        return cls(tokens, secret)
+
+
+def api_policy(bot: Bot) -> Policy:
+    """Read commands for every client; the others need a write token (or a signed body)."""
+
+    async def check(request: Request, verb: str) -> str | None:
+        own = bot.settings.project(request.project).permissions.get(verb)
+        needs_write = own not in ("read", "triage", "none") if own else verb in WRITE_VERBS
+        if needs_write and request.extra.get("level") != "write":
+            return (
+                f"the token of {request.actor} may read only; `{verb}` needs a token with "
+                "write access (TASKBOT_API_TOKENS)."
+            )
+        return None
+
+    return check
+
+
+@dataclass
+class CollectingReplier:
+    """Keeps what the bot answers, for the HTTP response."""
+
+    replies: list[str] = field(default_factory=list)
+    edits_in_place: bool = False
+
+    async def post(self, text: str) -> str:
+        self.replies.append(text)
+        return str(len(self.replies))
+
+    async def edit(self, reference: str, text: str) -> None:
+        self.replies.append(text)
+
+    async def react(self, reaction: str) -> None:
+        return None
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+class ApiAdapter:
+    """Installs the API's routes on the bot's HTTP server."""
+
+    def __init__(self, bot: Bot, settings: ApiSettings) -> None:
+        self.bot = bot
+        self.settings = settings
+        bot.policies[SOURCE] = api_policy(bot)
+
+    def install(self, app: web.Application) -> None:
+        router = app.router
+        router.add_get(f"{PREFIX}/openapi.json", self.openapi)
+        router.add_get(f"{PREFIX}/projects", self.projects)
+        router.add_get(
+            f"{PREFIX}/projects/{{project}}/pushes/{{revision}}/runnable-jobs", self.runnable_jobs
+        )
+        router.add_post(f"{PREFIX}/commands", self.commands)
+        router.add_get(f"{PREFIX}/requests", self.requests)
+        router.add_get(f"{PREFIX}/requests/{{request_id}}", self.request)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
+
+    async def projects(self, request: web.Request) -> web.Response:
+        settings = self.bot.settings
+        names = sorted({settings.default_project, *settings.projects})
+        return web.json_response({"default": settings.default_project, "projects": names})
+
+    # --- runnable jobs ---------------------------------------------------------------------
+
+    async def runnable_jobs(self, request: web.Request) -> web.Response:
+        project = request.match_info["project"]
+        revision = request.match_info["revision"]
+        if not PROJECT_NAME.fullmatch(project):
+            return _error(400, f"`{project[:60]}` is not a project name")
+        if revision.lower() in LATEST_WORDS:
+            node = None
+        elif 7 <= len(revision) <= 40 and HEX_NODE.fullmatch(revision):
+            node = revision.lower()
+        else:
+            return _error(400, f"`{revision}` is not a revision: 7 to 40 hex digits, or latest")
+        platforms = request.query.getall("platform", [])
+        filters: tuple[Any, ...] = ()
+        if platforms:
+            try:
+                parsed = parse_command("jobs for " + " ".join(platforms))
+            except ParseError as error:
+                return _error(400, f"platform: {error.message}")
+            assert isinstance(parsed, Jobs)
+            filters = parsed.filters
+        query = request.query.get("q", "").strip()
+        decisions = self.bot.decisions
+        routes = self.bot.settings.project(project).routes
+        try:
+            decision = await decisions.find(project, node, routes)
+            graph = await decisions.graph(decision)
+            existing = await decisions.label_to_taskid(decision)
+        except DecisionNotFoundError as error:
+            return _error(404, str(error))
+        except ArtifactError as error:
+            return _error(502, f"the push's task graph could not be read: {error}")
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            return _error(503, "Taskcluster did not answer; try again in a minute")
+        resolver = Resolver(graph, filters, shortlist_limit=10**9)
+        labels: list[str] = []
+        note = None
+        if query:
+            try:
+                labels = list(resolver.resolve([Query(query)]).labels)
+            except ResolveError as error:
+                note = str(error)  # nothing matches: say why, as the chat would
+        else:
+            allowed = resolver.allowed
+            labels = [x for i, x in enumerate(graph.labels) if allowed is None or i in allowed]
+        jobs: dict[str, Any] = {}
+        for label in labels:
+            job = graph.runnable_job(label)
+            if job is not None:
+                jobs[label] = {**job, "alreadyRan": label in existing}
+        body: dict[str, Any] = {
+            "project": project,
+            "revision": node or "latest",
+            "decisionTaskId": decision,
+            "total": len(graph),
+            "count": len(jobs),
+            "jobs": jobs,
+        }
+        if note:
+            body["note"] = note
+        return web.json_response(body)
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def _caller(self, request: web.Request, body: bytes) -> ApiToken | str:
+        """Who is calling, or why they may not."""
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credential:
+            for token, holder in self.settings.tokens.items():
+                if hmac.compare_digest(token.encode(), credential.strip().encode()):
+                    return holder
+            return "the bearer token is not one this bot knows"
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if signature and self.settings.secret:
+            expected = (
+                "sha256="
+                + hmac.new(self.settings.secret.encode(), body, hashlib.sha256).hexdigest()
+            )
+            if not hmac.compare_digest(expected.encode(), signature.encode()):
+                return f"the {SIGNATURE_HEADER} signature does not match the body"
+            actor = request.headers.get(ACTOR_HEADER, "").strip()
+            if not actor:
+                return f"a signed body must name who sends it in {ACTOR_HEADER}"
+            return ApiToken(actor[:100], self.settings.secret_level)
+        return f"send `Authorization: Bearer TOKEN` or a body signed in {SIGNATURE_HEADER}"
+
+    async def commands(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _error(413, f"a command body is at most {MAX_BODY} bytes")
+        raw = await request.content.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            return _error(413, f"a command body is at most {MAX_BODY} bytes")
+        caller = self._caller(request, raw)
+        if isinstance(caller, str):
+            return _error(401, caller)
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return _error(400, 'the body must be JSON: {"text": "schedule ..."}')
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return _error(400, 'the body needs "text": the command, e.g. "schedule mochitest-1"')
+        if text.count("\n") >= MAX_COMMAND_LINES:
+            return _error(400, f"at most {MAX_COMMAND_LINES} command lines per call")
+        project = data.get("project")
+        if project is not None and not isinstance(project, str):
+            return _error(400, '"project" must be a string')
+        key = request.headers.get("Idempotency-Key", "").strip()[:200] or None
+        bot_request = Request(
+            source=SOURCE,
+            actor=caller.actor,
+            place=f"api:{caller.actor}",
+            text=text,
+            project=project or None,
+            delivery_id=f"{caller.actor}:{key}" if key else None,
+            direct=True,
+            extra={"level": caller.level},
+        )
+        replier = CollectingReplier()
+        before = {r.id for r in await self.bot.store.recent_requests(actor=caller.actor, limit=50)}
+        handled = await self.bot.handle(bot_request, replier)
+        if key and handled == 0:
+            return web.json_response({"replies": [], "requestIds": [], "duplicate": True})
+        after = await self.bot.store.recent_requests(actor=caller.actor, limit=50)
+        made = [r.id for r in after if r.id not in before]
+        return web.json_response({"replies": list(replier.replies), "requestIds": made})
+
+    # --- requests ---------------------------------------------------------------------------
+
+    async def requests(self, request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "20"))
+        except ValueError:
+            return _error(400, "limit must be a whole number from 1 to 200")
+        if not 1 <= limit <= 200:
+            return _error(400, "limit must be a whole number from 1 to 200")
+        records = await self.bot.store.recent_requests(limit=limit)
+        return web.json_response({"requests": [await self._summary(r) for r in records]})
+
+    async def request(self, request: web.Request) -> web.Response:
+        record = await self.bot.store.request(request.match_info["request_id"])
+        if record is None:
+            return _error(404, f"there is no request {request.match_info['request_id'][:40]}")
+        body = await self._summary(record)
+        stored = await self.bot.store.plan(record.id)
+        asked = {t.task_id for t in requested_tasks(stored)}
+        body["tasks"] = [
+            {
+                "taskId": t.task_id,
+                "label": t.label,
+                "state": t.state or ("pending" if t.submitted else "unscheduled"),
+                "requested": t.task_id in asked,
+                "url": task_url(self.bot, t.task_id),
+            }
+            for t in stored
+        ]
+        treeherder = self.bot.settings.project(record.project).treeherder_url
+        body["links"] = {
+            "taskGroup": group_url(self.bot, record.decision_task_id)
+            if record.decision_task_id
+            else None,
+            "treeherder": (
+                f"{treeherder.rstrip('/')}/jobs?repo={record.project}&revision={record.revision}"
+                if treeherder and record.revision
+                else None
+            ),
+        }
+        return web.json_response(body)
+
+    async def _summary(self, record: RequestRecord) -> dict[str, Any]:
+        stored = await self.bot.store.plan(record.id)
+        counts = Counter(t.state or ("pending" if t.submitted else "unscheduled") for t in stored)
+        return {
+            "id": record.id,
+            "state": record.state,
+            "source": record.source,
+            "actor": record.actor,
+            "place": record.place,
+            "project": record.project,
+            "revision": record.revision,
+            "command": record.command or record.text,
+            "createdAt": record.created_at,
+            "updatedAt": record.updated_at,
+            "error": record.error,
+            "taskCount": len(stored),
+            "counts": dict(counts),
+        }
