@@ -69,6 +69,7 @@ async def test_generated_requests_never_fail_the_server(tmp_path: Path) -> None:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+                cwd=tmp_path,  # its example database and reports stay out of the checkout
             )
             output, _ = await asyncio.wait_for(process.communicate(), timeout=600)
         finally:
