@@ -2,6 +2,7 @@
 comment → first createTask latency.
 
 Run: .venv/bin/python bench/github_webhook_bench.py [--rate 200] [--seconds 30] [--commands 0.1]
+     [--json PATH]
 
 Everything runs in one process and one event loop (load generator, the bot's HTTP server
 and its background processing, the local Taskcluster, a GitHub stand-in), on 2 cores, so
@@ -32,6 +33,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.results import Measure, add_json_option, write_json
 from bot.adapters.github.app import GitHubAdapter, GitHubSettings
 from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import PermissionCache, github_policy
@@ -173,6 +175,23 @@ async def main_async(args: argparse.Namespace) -> None:
             f"p99 {1000 * percentile(first_create, 0.99):.0f} ms (goal p50 <= 250 ms), "
             f"{len(first_create)}/{len(sent_at)} scheduled"
         )
+    measures = [
+        Measure("deliveries sent", rate, "/s"),
+        Measure("ack latency p50", p50, "ms"),
+        Measure("ack latency p99", p99, "ms", goal="<= 50"),
+    ]
+    if first_create:
+        measures += [
+            Measure(
+                "comment -> first createTask p50",
+                1000 * statistics.median(first_create),
+                "ms",
+                goal="<= 250",
+            ),
+            Measure("comment -> first createTask p99", 1000 * percentile(first_create, 0.99), "ms"),
+            Measure("commands scheduled", len(first_create), f"of {len(sent_at)}"),
+        ]
+    write_json(args.json, "github_webhook_bench", args, measures)
 
 
 def main() -> None:
@@ -183,6 +202,7 @@ def main() -> None:
     parser.add_argument(
         "--commands", type=float, default=0.1, help="share of comments with a command"
     )
+    add_json_option(parser)
     asyncio.run(main_async(parser.parse_args()))
 
 

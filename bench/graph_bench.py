@@ -1,6 +1,6 @@
 """Task-graph engine benchmark on a generated 40,000-task Gecko-shaped push.
 
-Run: .venv/bin/python bench/graph_bench.py [--tasks 40000] [--seed 1] [--repeat 5]
+Run: .venv/bin/python bench/graph_bench.py [--tasks 40000] [--seed 1] [--repeat 5] [--json PATH]
 
 Every reference is measured in the same run on the same bytes and the same request:
 - load+index vs ``orjson.loads`` (goal: at most 1.5x its time);
@@ -31,6 +31,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.generate_graph import write
+from bench.results import Measure, add_json_option, write_json
 from bot.graph import Resolver, TaskGraphIndex, load_label_to_taskid, plan
 from grammar import Schedule, parse_command
 
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=40_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    add_json_option(parser)
     args = parser.parse_args()
 
     from taskgraph.optimize import strategies  # noqa: F401 - registers the strategies
@@ -194,6 +196,62 @@ def main() -> None:
     for name, value, unit, goal in goals:
         print(f"{name:38} {value:6.2f}{unit:11} (goal {goal})")
     print(f"(memory added by loading: {added / 1e6:.0f} MB for a {size / 1e6:.0f} MB file)")
+    write_json(
+        args.json,
+        "graph_bench",
+        args,
+        [
+            Measure(
+                "load+index",
+                ours_load,
+                "s",
+                "orjson.loads",
+                orjson_load,
+                ours_load / orjson_load,
+                "x the time",
+                "<= 1.5",
+            ),
+            Measure(
+                "load+index",
+                ours_load,
+                "s",
+                "taskgraph json.loads+from_json",
+                from_json,
+                from_json / ours_load,
+                "x faster",
+                ">= 3",
+            ),
+            Measure(
+                "load+index",
+                ours_load,
+                "s",
+                "taskgraph from_json alone, on parsed JSON",
+                from_json_only,
+                from_json_only / ours_load,
+                "x faster",
+            ),
+            Measure(
+                f"resolve+plan, 10 selectors ({len(requested)} jobs)",
+                ours_planning,
+                "s",
+                "taskgraph closure+optimize",
+                theirs_planning,
+                theirs_planning / ours_planning,
+                "x faster",
+                ">= 10",
+            ),
+            Measure(
+                "memory added by loading",
+                added / 1e6,
+                "MB",
+                "file size",
+                size / 1e6,
+                added / size,
+                "x",
+                "<= 1.5",
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Parse throughput: commands per second, against references measured in the same run.
 
-Run: .venv/bin/python bench/parse_throughput.py [--seconds N]
+Run: .venv/bin/python bench/parse_throughput.py [--seconds N] [--json PATH]
 
 References: ``json.loads`` of each command's JSON form (a raw parse of the same
 information) and ``shlex.split`` of the text (the tokenizing a naive bot would do,
@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.results import Measure, add_json_option, write_json
 from grammar import GITHUB, ParseError, parse_command, parse_message
 
 CORPUS = [
@@ -82,6 +83,7 @@ def rate(function: Callable[[str], object], corpus: list[str], seconds: float) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
+    add_json_option(parser)
     args = parser.parse_args()
     encoded = [as_json(text) for text in CORPUS]
     ours_rate = rate(ours, CORPUS, args.seconds)
@@ -103,6 +105,32 @@ def main() -> None:
     print(
         f"ratio: parse_command takes {json_rate / ours_rate:.1f}x the time of json.loads "
         f"and {shlex_rate / ours_rate:.1f}x that of shlex.split"
+    )
+    write_json(
+        args.json,
+        "parse_throughput",
+        args,
+        [
+            Measure(
+                "parse_command vs json.loads",
+                ours_rate,
+                "commands/s",
+                "json.loads of the JSON form",
+                json_rate,
+                json_rate / ours_rate,
+                "x the time",
+            ),
+            Measure(
+                "parse_command vs shlex.split",
+                ours_rate,
+                "commands/s",
+                "shlex.split of the text",
+                shlex_rate,
+                shlex_rate / ours_rate,
+                "x the time",
+            ),
+            Measure("parse_message, GitHub comment (2 commands)", comment_rate, "comments/s"),
+        ],
     )
 
 

@@ -1,6 +1,6 @@
 """Submission benchmark: the same 500-task plan sent by the bot and by taskgraph, same server.
 
-Run: .venv/bin/python bench/submit_bench.py [--tasks 500] [--repeat 3]
+Run: .venv/bin/python bench/submit_bench.py [--tasks 500] [--repeat 3] [--json PATH]
 
 Both submit to one local Taskcluster (``python -m bot localtc``, a separate process, so
 neither side shares its event loop): the bot with ``bot.tc.submit`` over
@@ -28,6 +28,7 @@ import taskcluster.aio as tc_aio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.results import Measure, add_json_option, write_json
 from bot.graph import Materializer, TaskGraphIndex, plan
 from bot.graph.synthetic import generate, labels_planning
 from bot.localtc.process import local_taskcluster
@@ -105,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    add_json_option(parser)
     args = parser.parse_args()
     with local_taskcluster() as server:
         options = server.options()
@@ -125,6 +127,24 @@ def main() -> None:
     for name, seconds in rows:
         print(f"{name:44} {seconds:8.3f} s  {args.tasks / seconds:8.0f} tasks/s")
     print(f"ratio: the bot submits {best_taskgraph / best_bot:.2f}x faster (goal >= 2)")
+    write_json(
+        args.json,
+        "submit_bench",
+        args,
+        [
+            Measure(
+                f"submit {args.tasks} tasks, concurrency {CONCURRENCY}",
+                best_bot,
+                "s",
+                "taskgraph create.create_tasks",
+                best_taskgraph,
+                best_taskgraph / best_bot,
+                "x faster",
+                ">= 2",
+            ),
+            Measure("submission rate (bot)", args.tasks / best_bot, "tasks/s"),
+        ],
+    )
 
 
 if __name__ == "__main__":

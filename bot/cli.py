@@ -244,10 +244,19 @@ async def _chat_or_serve(
 
         port = int(os.environ.get("PORT", DEFAULT_PORT))
         from bot.adapters.api import ApiAdapter
+        from bot.adapters.web import WebAdapter
 
         async with github_installers(bot, startup.github) as installers:
             api = ApiAdapter(bot, startup.api)
-            await serve_until_stopped(bot, port, installers=[*installers, api.install])
+            # Requests another replica left behind when it died are taken over here.
+            sweeper = asyncio.create_task(bot.keep_resuming(replier))
+            try:
+                web = WebAdapter(bot)
+                await serve_until_stopped(
+                    bot, port, installers=[*installers, api.install, web.install]
+                )
+            finally:
+                sweeper.cancel()
         return 0
     print(greeting)
     await console.chat(bot, console.stdin_lines(), sys.stdout, prompt=True, wait=5.0)

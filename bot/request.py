@@ -25,6 +25,11 @@ class Request:
     # The place has no push of its own (a GitHub issue): commands must name one with `on`.
     needs_revision: bool = False
     names: tuple[str, ...] = ()  # other names the bot answers to here (its IRC nick)
+    # Handling it again is safe and wanted (a replica died handling it): the adapter's inbox
+    # gave it to one replica at a time, and request ids derive from the delivery id.
+    resumable: bool = False
+    # Filled in as it is handled: the requests it made (or carried on), for the caller.
+    made: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
 
 

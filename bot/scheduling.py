@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, plan
 from bot.request import Replier
 from bot.service import Bot, Context
-from bot.store import PlannedTask
+from bot.store import PlannedTask, RequestRecord
 from bot.tc.actions import ActionError, render_action, trigger
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.submit import submit
@@ -29,6 +31,7 @@ TOO_MANY_TASKS = (
     "Narrow it with `for PLATFORM`, fewer jobs, or a smaller `xN`."
 )
 NOTHING = "That selects no job on this push, so nothing was scheduled."
+BUSY = "[{request}] is being handled by another replica of the bot; `status {request}` follows it."
 NAME_A_PUSH = (
     "Which push? This is not a pull request, so add `on REVISION`, e.g. "
     "`on {project}@0d1a26e` or `on {project}` for its latest push."
@@ -106,7 +109,13 @@ async def schedule_labels(
     if not labels:
         await ctx.reply(NOTHING)
         return None
-    request_id = await bot.new_request_id()
+    request_id = await bot.request_id_for(ctx)
+    ctx.request.made.append(request_id)
+    earlier = await bot.store.request(request_id)
+    if earlier is not None and (
+        earlier.state not in ("received", "planned") or await bot.store.plan(request_id)
+    ):
+        return await carry_on(ctx, earlier)
     try:
         result = plan(push.graph, labels, push.existing, request_id=request_id, times=times)
     except GraphError as error:
@@ -119,16 +128,20 @@ async def schedule_labels(
         await ctx.reply(TOO_MANY_TASKS.format(count=result.new_task_count, cap=cap))
         return None
     request = ctx.request
-    await bot.store.add_request(
-        request_id,
-        source=request.source,
-        actor=request.actor,
-        place=request.place,
-        text=ctx.line,
-        command=command_text,
-        project=push.project,
-        revision=push.revision,
-    )
+    if earlier is None:
+        await bot.store.add_request(
+            request_id,
+            source=request.source,
+            actor=request.actor,
+            place=request.place,
+            text=ctx.line,
+            command=command_text,
+            project=push.project,
+            revision=push.revision,
+        )
+    if not await hold(bot, request_id):
+        await ctx.reply(BUSY.format(request=request_id))
+        return request_id
     scheduler_id = await scheduler_of(bot, push.decision_task_id)
     materializer = Materializer(
         push.graph,
@@ -230,7 +243,12 @@ def preview(header: str, tasks: list[NewTask]) -> str:
 
 
 async def submit_request(
-    bot: Bot, replier: Replier, request_id: str, *, header: str | None = None
+    bot: Bot,
+    replier: Replier,
+    request_id: str,
+    *,
+    header: str | None = None,
+    resumed: bool = False,
 ) -> bool:
     """Submit a stored plan (again, after a crash: same taskIds); reply; follow it."""
     record = await bot.store.request(request_id)
@@ -252,6 +270,23 @@ async def submit_request(
         await replier.post(f"[{request_id}] {summary}")
         return False
     await bot.store.set_state(request_id, "submitted")
+    await post_card(bot, replier, record, stored, header, resumed=resumed)
+    bot.spawn(track(bot, replier, request_id))
+    return True
+
+
+async def post_card(
+    bot: Bot,
+    replier: Replier,
+    record: RequestRecord,
+    stored: list[PlannedTask],
+    header: str | None = None,
+    *,
+    resumed: bool = False,
+) -> dict[str, Any]:
+    """The status card: what was asked, where the tasks are. Posted once; an attempt that
+    carries on after a crash brings the card it finds up to date instead."""
+    request_id = record.id
     group = record.decision_task_id or ""
     lines = [header or f"[{request_id}] {record.command}", f"  task group: {group_url(bot, group)}"]
     treeherder = bot.settings.project(record.project).treeherder_url
@@ -263,10 +298,20 @@ async def submit_request(
         lines.append(f"  {task.label}: {task_url(bot, task.task_id)}")
     if len(wanted) > SHOWN:
         lines.append(f"  … and {len(wanted) - SHOWN} more")
-    reference = await replier.post("\n".join(lines))
-    await bot.store.save_reply(request_id, "chat", record.place, "\n".join(lines), reference)
-    bot.spawn(track(bot, replier, request_id))
-    return True
+    body = "\n".join(lines)
+    earlier = await bot.store.reply(request_id, "chat", record.place)
+    reference = str(earlier["reference"]) if earlier and earlier["reference"] else None
+    in_place = bool(getattr(replier, "edits_in_place", False))
+    find_card = getattr(replier, "find_card", None)
+    if in_place and reference is None and resumed and find_card is not None:
+        reference = await find_card(request_id)  # posted, then the poster died
+    if in_place and reference is not None:
+        # an earlier attempt posted the card before it stopped: bring that one up to date
+        await replier.edit(reference, body)
+    else:
+        reference = await replier.post(body)
+    await bot.store.save_reply(request_id, "chat", record.place, body, reference)
+    return {"body": body, "reference": reference}
 
 
 # The Queue refuses a `created` more than 15 minutes from its clock; stay well inside.
@@ -315,7 +360,9 @@ async def track(bot: Bot, replier: Replier, request_id: str) -> None:
     assert record is not None
     stored = {t.task_id: t for t in await bot.store.plan(request_id)}
     card = await bot.store.reply(request_id, "chat", record.place)
-    in_place = bool(getattr(replier, "edits_in_place", False)) and card is not None
+    in_place = bool(getattr(replier, "edits_in_place", False))
+    if in_place and card is None:  # the replica that submitted it died before the card
+        card = await post_card(bot, replier, record, list(stored.values()), resumed=True)
     tracker = Tracker(
         bot.clients.queue,
         record.decision_task_id or "",
@@ -323,8 +370,13 @@ async def track(bot: Bot, replier: Replier, request_id: str) -> None:
         amqp_url=bot.settings.amqp_url,
         poll_interval=bot.settings.poll_interval,
     )
+    lost = asyncio.Event()
+    renewer = asyncio.create_task(_keep_lease(bot, request_id, lost))
     try:
         async for update in tracker.updates():
+            if lost.is_set():
+                log.warning("another replica follows %s now; this one stops", request_id)
+                return
             await bot.store.set_task_state(update.task_id, update.state)
             if update.state not in ("completed", "failed", "exception"):
                 continue
@@ -349,9 +401,14 @@ async def track(bot: Bot, replier: Replier, request_id: str) -> None:
     except Exception:
         log.exception("tracking %s failed", request_id)
         return
+    finally:
+        renewer.cancel()
+    if lost.is_set():
+        return
     counts = tracker.summary()
-    await bot.store.set_state(request_id, "finished")
     summary = f"finished: {_counts(counts)}"
+    # The final reply goes first and the state after it: a replica that dies in between
+    # leaves the request open, and whoever takes it over sends the summary again.
     try:
         if in_place:
             assert card is not None
@@ -361,8 +418,55 @@ async def track(bot: Bot, replier: Replier, request_id: str) -> None:
         else:
             await replier.post(f"[{request_id}] {summary}")
     except Exception:
-        # The summary is in the store (and the request finished); the reply is what failed.
+        # The summary is in the store; the reply is what failed: finish anyway.
         log.exception("the final reply of %s could not be sent", request_id)
+    if not lost.is_set():
+        await bot.store.set_state(request_id, "finished")
+
+
+async def carry_on(ctx: Context, record: RequestRecord) -> str:
+    """The same command again after an earlier attempt stopped partway (a replica died):
+    go on from where the store says it got to, with the plan it saved; never plan anew."""
+    bot = ctx.bot
+    if not await hold(bot, record.id):
+        await ctx.reply(BUSY.format(request=record.id))
+        return record.id
+    if record.state in ("received", "planned"):  # the plan was saved, nothing submitted
+        await bot.store.set_state(record.id, "submitting")
+        record = replace(record, state="submitting")
+    if record.state == "submitting":
+        log.warning("carrying on with %s where an earlier attempt stopped", record.id)
+        await submit_request(bot, ctx.replier, record.id, resumed=True)
+    elif record.state == "submitted":
+        # say where it stands now (the card), then follow it as the first attempt would
+        stored = await bot.store.plan(record.id)
+        await post_card(bot, ctx.replier, record, stored, resumed=True)
+        bot.spawn(track(bot, ctx.replier, record.id))
+    else:
+        await ctx.reply(f"[{record.id}] was handled already: {record.state.replace('_', ' ')}.")
+    return record.id
+
+
+async def hold(bot: Bot, request_id: str) -> bool:
+    """Take the request for this replica. Another replica holds it: if that one died, its
+    hold runs out within a lease, so wait that long; if it is alive, it keeps it."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + bot.lease_seconds * 1.5
+    while not await bot.store.claim_request(request_id, bot.instance, lease=bot.lease_seconds):
+        if loop.time() > give_up:
+            return False
+        await asyncio.sleep(bot.lease_seconds / 6)
+    return True
+
+
+async def _keep_lease(bot: Bot, request_id: str, lost: asyncio.Event) -> None:
+    """Renew this replica's hold on the request while it follows it; set ``lost`` when
+    another replica took it over (this one stalled past the lease)."""
+    while True:
+        await asyncio.sleep(bot.lease_seconds / 3)
+        if not await bot.store.claim_request(request_id, bot.instance, lease=bot.lease_seconds):
+            lost.set()
+            return
 
 
 def render_card(

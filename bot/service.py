@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 import secrets
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot import commands
 from bot.graph import GraphCache
 from bot.request import Replier, Request
-from bot.store import Store
+from bot.store import RequestRecord, Store
+from bot.store.base import LEASE_SECONDS
 from bot.tc.clients import Clients
 from bot.tc.decision import DecisionReader, ProjectRoutes
 from bot.tc.retry import is_transient
@@ -74,7 +78,14 @@ class Settings:
         return self.projects.get(name) or ProjectSettings(name)
 
 
+def default_instance(env: Mapping[str, str]) -> str:
+    """This replica's name: TASKBOT_INSTANCE, Heroku's DYNO (web.1), or the host name. A
+    restarted replica keeps its name, so it takes back its own requests at once."""
+    return env.get("TASKBOT_INSTANCE") or env.get("DYNO") or socket.gethostname()
+
+
 Policy = Callable[[Request, str], Awaitable[str | None]]
+ReplierFactory = Callable[[RequestRecord], Awaitable[Replier | None]]
 
 
 async def allow_all(request: Request, verb: str) -> str | None:
@@ -96,6 +107,7 @@ class Context:
     request: Request
     replier: Replier
     line: str
+    position: int = 0  # which command of the message (request ids derive from it)
 
     async def reply(self, text: str) -> str:
         return await self.replier.post(text)
@@ -112,6 +124,12 @@ class Bot:
     policies: dict[str, Policy] = field(default_factory=console_only)
     decisions: DecisionReader = field(init=False)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    # This process among the replicas sharing the store, and how long its holds last.
+    instance: str = field(default_factory=lambda: default_instance(os.environ))
+    lease_seconds: float = LEASE_SECONDS
+    # How to answer again, after a restart, where a request came from (source -> factory);
+    # without one, resumed requests report to the default replier.
+    repliers: dict[str, ReplierFactory] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.commands = commands.load()
@@ -133,6 +151,15 @@ class Bot:
         if request.source == "irc":
             return Triggers(names=names, address=True, bang=True, direct=request.direct)
         return Triggers(names=names, mention=True, address=True, slash=True, bang=True, direct=True)
+
+    async def request_id_for(self, ctx: Context) -> str:
+        """A new id; for a delivery, one derived from it, so a retry after a crash finds the
+        request the first attempt made instead of making another."""
+        request = ctx.request
+        if request.delivery_id is None:
+            return await self.new_request_id()
+        key = f"{request.source}\0{request.delivery_id}\0{ctx.position}"
+        return "r" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
     async def new_request_id(self) -> str:
         while True:
@@ -157,32 +184,65 @@ class Bot:
 
     async def resume(self, replier: Replier) -> list[str]:
         """Requests a crash caught mid-submit are submitted again (same taskIds: the Queue
-        answers 200 for what already exists) and followed; those submitted are followed."""
+        answers 200 for what already exists) and followed; those submitted are followed.
+        Only requests no live replica holds are taken, and each by one replica only."""
         from bot.scheduling import submit_request, track
 
         resumed = []
-        for record in await self.store.requests_in("submitting"):
-            resumed.append(record.id)
-            await submit_request(self, replier, record.id)
-        for record in await self.store.requests_in("submitted"):
-            if record.id not in resumed:
+        for state in ("submitting", "submitted"):
+            for record in await self.store.requests_in(state):
+                if record.id in resumed or not await self.store.claim_request(
+                    record.id, self.instance, lease=self.lease_seconds
+                ):
+                    continue
                 resumed.append(record.id)
-                self.spawn(track(self, replier, record.id))
+                answer = await self._replier_for(record, replier)
+                if state == "submitting":
+                    await submit_request(self, answer, record.id, resumed=True)
+                else:
+                    self.spawn(track(self, answer, record.id))
         return resumed
+
+    async def _replier_for(self, record: RequestRecord, default: Replier) -> Replier:
+        factory = self.repliers.get(record.source)
+        if factory is None:
+            return default
+        try:
+            return await factory(record) or default
+        except Exception:
+            log.exception("cannot answer %s where it came from; reporting here", record.id)
+            return default
+
+    async def keep_resuming(self, replier: Replier, every: float | None = None) -> None:
+        """Take over, now and then, what a replica that died left behind (its holds ran
+        out); runs until cancelled."""
+        while True:
+            await asyncio.sleep(every or self.lease_seconds / 2)
+            try:
+                taken = await self.resume(replier)
+            except Exception:
+                log.exception("resuming requests failed; trying again later")
+                continue
+            if taken:
+                log.info("took over %s", ", ".join(taken))
 
     async def handle(self, request: Request, replier: Replier) -> int:
         """Answer every command in the request; how many commands it held."""
         if request.delivery_id and not await self.store.first_delivery(
             request.source, request.delivery_id
         ):
-            log.info("delivery %s from %s %s", request.delivery_id, request.source, DUPLICATE)
-            return 0
+            if not request.resumable:
+                log.info("delivery %s from %s %s", request.delivery_id, request.source, DUPLICATE)
+                return 0
+            log.warning(
+                "handling delivery %s again (an earlier attempt stopped)", request.delivery_id
+            )
         parsed = parse_message(request.text, self.triggers(request), limits=self.settings.limits)
         if not parsed:
             return 0
         await replier.react("eyes")
         troubled = False
-        for item in parsed:
+        for position, item in enumerate(parsed):
             if item.error is not None:
                 troubled = True
                 await replier.post(item.error.render())
@@ -201,7 +261,7 @@ class Bot:
                 troubled = True
                 await replier.post(DENIED.format(verb=verb, reason=reason))
                 continue
-            ctx = Context(self, request, replier, item.where.body)
+            ctx = Context(self, request, replier, item.where.body, position)
             try:
                 await self.commands[verb].handler(ctx, item.command)
             except Exception as error:

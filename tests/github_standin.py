@@ -42,6 +42,7 @@ class GitHubStandIn:
             "/repos/{owner}/{repo}/collaborators/{user}/permission", self._permission
         )
         app.router.add_post("/repos/{owner}/{repo}/issues/{number}/comments", self._comment)
+        app.router.add_get("/repos/{owner}/{repo}/issues/{number}/comments", self._comments)
         app.router.add_patch("/repos/{owner}/{repo}/issues/comments/{id}", self._edit)
         app.router.add_post("/repos/{owner}/{repo}/issues/comments/{id}/reactions", self._react)
         app.router.add_post("/repos/{owner}/{repo}/pulls/comments/{id}/reactions", self._react)
@@ -107,6 +108,11 @@ class GitHubStandIn:
         }
         self.comments[comment_id] = comment
         return web.json_response(comment, status=201)
+
+    async def _comments(self, request: web.Request) -> web.Response:
+        number = int(request.match_info["number"])
+        found = [c for c in self.comments.values() if c["issue_number"] == number]
+        return web.json_response(found)
 
     async def _edit(self, request: web.Request) -> web.Response:
         comment = self.comments.get(int(request.match_info["id"]))

@@ -170,9 +170,12 @@ async def test_commands_need_a_token_and_writes_a_write_token(api: Api) -> None:
     done = await command(api, f"schedule {label}", **{"Idempotency-Key": "k-1"})
     (request_id,) = done["requestIds"]  # type: ignore[misc]
     assert str(done["replies"]).startswith(f"['[{request_id}]")
-    again = await command(api, f"schedule {label}", **{"Idempotency-Key": "k-1"})
-    assert again == {"replies": [], "requestIds": [], "duplicate": True}
     assert await api.env.bot.idle(30)
+    again = await command(api, f"schedule {label}", **{"Idempotency-Key": "k-1"})
+    assert again == {
+        "replies": [f"[{request_id}] was handled already: finished."],
+        "requestIds": [request_id],
+    }
     assert len(queue) == before + 1
     detail = await (await api.client.get(f"/api/v1/requests/{request_id}")).json()
     assert detail["state"] == "finished"

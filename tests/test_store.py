@@ -167,3 +167,39 @@ async def test_the_first_approval_of_a_head_is_kept(store: Store) -> None:
     # an approval is for one head of one pull request
     assert await store.approver("github", "octo/repo#8", head) is None
     assert await store.approver("github", "octo/repo#7", "f" * 40) is None
+
+
+async def test_replicas_never_claim_the_same_delivery(store: Store) -> None:
+    for n in range(30):
+        assert await store.keep_delivery("github", f"d{n:02d}", "issue_comment", "{}")
+    first, second = await asyncio.gather(
+        store.claim_deliveries("github", "replica-a", limit=20),
+        store.claim_deliveries("github", "replica-b", limit=20),
+    )
+    a = {row["delivery_id"] for row in first}
+    b = {row["delivery_id"] for row in second}
+    assert not a & b
+    assert len(a | b) == 30
+    assert await store.claim_deliveries("github", "replica-c") == []  # all held
+    await store.processed("github", "d00")
+    # a dead replica's claims run out and are taken over; processed ones never come back
+    expired = await store.claim_deliveries("github", "replica-c", lease=-1)
+    assert expired == []  # the holds of a and b are still valid
+    async with store.transaction() as db:
+        await db.execute(
+            "UPDATE inbox SET claimed_until = ? WHERE claimed_by = ?", "2000", "replica-a"
+        )
+    taken = {row["delivery_id"] for row in await store.claim_deliveries("github", "replica-c")}
+    assert taken == a - {"d00"}
+
+
+async def test_one_replica_follows_a_request_until_its_hold_runs_out(store: Store) -> None:
+    await store.add_request("r7f3a", source="github", actor="a", place="o/r#1", text="x")
+    assert await store.claim_request("r7f3a", "replica-a")
+    assert await store.claim_request("r7f3a", "replica-a")  # renewing its own hold
+    assert not await store.claim_request("r7f3a", "replica-b")
+    assert await store.claim_request("r7f3a", "replica-a", lease=-1)  # let it lapse
+    assert await store.claim_request("r7f3a", "replica-b")
+    record = await store.request("r7f3a")
+    assert record is not None
+    assert record.tracker == "replica-b"

@@ -193,6 +193,9 @@ class ApiAdapter:
         else:
             allowed = resolver.allowed
             labels = [x for i, x in enumerate(graph.labels) if allowed is None or i in allowed]
+        if not labels and filters and note is None:
+            wanted = ", ".join(f.canonical() for f in filters)
+            note = f"no job of this push runs on {wanted}"
         jobs: dict[str, Any] = {}
         for label in labels:
             job = graph.runnable_job(label)
@@ -264,15 +267,14 @@ class ApiAdapter:
             project=project or None,
             delivery_id=f"{caller.actor}:{key}" if key else None,
             direct=True,
+            # A client retrying with the same key (its call died with a replica) gets the
+            # requests of the first attempt carried on and reported, never new ones.
+            resumable=key is not None,
             extra={"level": caller.level},
         )
         replier = CollectingReplier()
-        before = {r.id for r in await self.bot.store.recent_requests(actor=caller.actor, limit=50)}
-        handled = await self.bot.handle(bot_request, replier)
-        if key and handled == 0:
-            return web.json_response({"replies": [], "requestIds": [], "duplicate": True})
-        after = await self.bot.store.recent_requests(actor=caller.actor, limit=50)
-        made = [r.id for r in after if r.id not in before]
+        await self.bot.handle(bot_request, replier)
+        made = [r for r in dict.fromkeys(bot_request.made) if await self.bot.store.request(r)]
         return web.json_response({"replies": list(replier.replies), "requestIds": made})
 
     # --- requests ---------------------------------------------------------------------------

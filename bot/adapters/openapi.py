@@ -152,7 +152,10 @@ OPENAPI: dict[str, Any] = {
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
-                        "description": "the same key again does nothing (a retried call)",
+                        "description": (
+                            "a retried call with the same key makes nothing new: it reports "
+                            "(or carries on with) what the first attempt made"
+                        ),
                         "schema": {"type": "string"},
                     },
                     {
@@ -295,7 +298,6 @@ OPENAPI: dict[str, Any] = {
                 "properties": {
                     "replies": {"type": "array", "items": {"type": "string"}},
                     "requestIds": {"type": "array", "items": {"type": "string"}},
-                    "duplicate": {"type": "boolean"},
                 },
             },
             "RequestSummary": _REQUEST_SUMMARY,

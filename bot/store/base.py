@@ -28,8 +28,13 @@ STATES = (
 )
 
 
-def now_text() -> str:
-    return format_time(dt.datetime.now(dt.UTC))
+def now_text(later: float = 0.0) -> str:
+    """Now (plus ``later`` seconds) as the store writes times: sortable text."""
+    return format_time(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=later))
+
+
+# How long a replica's claim on a delivery or a request lasts unless renewed.
+LEASE_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,8 @@ class RequestRecord:
     error: str | None
     created_at: str
     updated_at: str
+    tracker: str | None = None  # the replica following it, until tracked_until
+    tracked_until: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +161,42 @@ class Store:
                 limit,
             )
 
+    async def claim_deliveries(
+        self, source: str, owner: str, *, lease: float = LEASE_SECONDS, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Unprocessed deliveries no other replica holds (or whose holder's lease ran out),
+        now held by ``owner``; oldest first. Two replicas never get the same one."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
+        async with self.transaction() as db:
+            rows = await db.fetch(
+                "UPDATE inbox SET claimed_by = ?, claimed_until = ?"
+                " WHERE (source, delivery_id) IN (SELECT source, delivery_id FROM inbox"
+                " WHERE source = ? AND processed_at IS NULL"
+                " AND (claimed_until IS NULL OR claimed_until < ?)"
+                f" ORDER BY received_at, delivery_id LIMIT ?{lock})"
+                " RETURNING *",
+                owner,
+                now_text(lease),
+                source,
+                now_text(),
+                limit,
+            )
+        return sorted(rows, key=lambda row: (row["received_at"], row["delivery_id"]))
+
+    async def renew_delivery(
+        self, source: str, delivery_id: str, owner: str, *, lease: float = LEASE_SECONDS
+    ) -> None:
+        """Keep holding a delivery that is taking long to process."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE inbox SET claimed_until = ?"
+                " WHERE source = ? AND delivery_id = ? AND claimed_by = ?",
+                now_text(lease),
+                source,
+                delivery_id,
+                owner,
+            )
+
     async def processed(self, source: str, delivery_id: str) -> None:
         async with self.transaction() as db:
             await db.execute(
@@ -255,6 +298,23 @@ class Store:
                 now_text(),
                 request_id,
             )
+
+    async def claim_request(
+        self, request_id: str, owner: str, *, lease: float = LEASE_SECONDS
+    ) -> bool:
+        """Hold (or keep holding) the right to follow ``request_id``; False when another
+        replica holds it and its lease has not run out."""
+        async with self.transaction() as db:
+            changed = await db.execute(
+                "UPDATE requests SET tracker = ?, tracked_until = ? WHERE id = ?"
+                " AND (tracker IS NULL OR tracker = ? OR tracked_until < ?)",
+                owner,
+                now_text(lease),
+                request_id,
+                owner,
+                now_text(),
+            )
+        return changed == 1
 
     async def requests_in(self, *states: str) -> list[RequestRecord]:
         marks = ", ".join("?" for _ in states)

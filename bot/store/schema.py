@@ -87,6 +87,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (source, place, revision)
         )""",
     ),
+    (
+        # Several replicas share one database: a delivery is processed, and a request
+        # followed, by whichever replica holds its lease; a dead replica's leases expire.
+        "ALTER TABLE inbox ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE inbox ADD COLUMN claimed_until TEXT",
+        "ALTER TABLE requests ADD COLUMN tracker TEXT",
+        "ALTER TABLE requests ADD COLUMN tracked_until TEXT",
+    ),
 )
 
 SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

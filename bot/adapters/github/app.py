@@ -21,6 +21,7 @@ from bot.adapters.github.events import comment_request
 from bot.adapters.github.webhook import DeliveryRejectedError, verify
 from bot.request import Request
 from bot.service import Bot
+from bot.store import RequestRecord
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/github/webhook"
@@ -62,7 +63,13 @@ class GitHubSettings:
         if key and "PRIVATE KEY" not in key:
             raise GitHubSettingsError("GITHUB_PRIVATE_KEY must be the App's PEM private key")
         if not app_id and not env.get("GITHUB_TOKEN"):
-            raise GitHubSettingsError("set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
+            # A deploy (app.json generates the secret) that has not been given GitHub
+            # credentials yet: GitHub stays off rather than the bot refusing to start.
+            log.warning(
+                "GITHUB_WEBHOOK_SECRET is set but neither GITHUB_TOKEN nor GITHUB_APP_ID and "
+                "GITHUB_PRIVATE_KEY: the GitHub adapter is off"
+            )
+            return None
         return cls(secret, env.get("GITHUB_TOKEN") or None, api_url, bot_login, app_id, key)
 
     def auth(self, session: aiohttp.ClientSession) -> GitHubAuth:
@@ -80,9 +87,11 @@ class GitHubAdapter:
         self.auth = auth
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._in_progress: set[str] = set()
         self.concurrency = 8
 
     def install(self, app: web.Application) -> None:
+        self.bot.repliers[SOURCE] = self.replier_for
         app.router.add_post(WEBHOOK_PATH, self.webhook)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -115,21 +124,41 @@ class GitHubAdapter:
         return web.json_response({"msg": "accepted"}, status=202)
 
     async def run(self) -> None:
+        """Process deliveries when one arrives, and now and then anyway: another replica's
+        deliveries are left to it unless it dies (its claims run out)."""
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.bot.lease_seconds / 2)
             self._wake.clear()
-            await self.process_pending()
+            try:
+                await self.process_pending()
+            except Exception:
+                log.exception("processing GitHub deliveries failed; trying again later")
 
     async def process_pending(self) -> int:
         """Process every kept delivery not yet processed, a few at a time; how many there were.
 
         Deliveries of one pull request are handled in order; different ones in parallel.
         """
-        rows = await self.bot.store.unprocessed(SOURCE)
+        rows = await self.bot.store.claim_deliveries(
+            SOURCE, self.bot.instance, lease=self.bot.lease_seconds
+        )
         gate = asyncio.Semaphore(self.concurrency)
         order: dict[str, asyncio.Lock] = {}
 
         async def handle(row: dict[str, Any]) -> None:
+            delivery = row["delivery_id"]
+            if delivery in self._in_progress:
+                return  # still being processed here; its hold was renewed meanwhile
+            self._in_progress.add(delivery)
+            renewer = asyncio.create_task(self._keep_claim(delivery))
+            try:
+                await handle_one(row)
+            finally:
+                renewer.cancel()
+                self._in_progress.discard(delivery)
+
+        async def handle_one(row: dict[str, Any]) -> None:
             data = json.loads(row["payload"])
             event = sansio.Event(data, event=row["event"], delivery_id=row["delivery_id"])
             repository = (data.get("repository") or {}).get("full_name")
@@ -145,6 +174,20 @@ class GitHubAdapter:
         await asyncio.gather(*(handle(row) for row in rows))
         return len(rows)
 
+    async def _keep_claim(self, delivery: str) -> None:
+        bot = self.bot
+        while True:
+            await asyncio.sleep(bot.lease_seconds / 3)
+            await bot.store.renew_delivery(SOURCE, delivery, bot.instance, lease=bot.lease_seconds)
+
+    async def replier_for(self, record: RequestRecord) -> GitHubReplier | None:
+        """Where a resumed request's status card lives: its pull request or issue."""
+        repository, _, number = record.place.rpartition("#")
+        if not repository or not number.isdigit():
+            return None
+        gh = await self.auth.client_for_repository(repository)
+        return GitHubReplier(gh, repository, int(number))
+
     async def client_for(self, request: Request) -> GitHubAPI:
         installation = request.extra.get("installation")
         return await self.auth.client(int(installation) if installation else None)
@@ -153,6 +196,9 @@ class GitHubAdapter:
         request = comment_request(event, bot_login=self.settings.bot_login)
         if request is None:
             return
+        # The inbox gives a delivery to one replica at a time; if that one died partway,
+        # handling it again carries on with what it made (request ids derive from it).
+        request = replace(request, resumable=True)
         installation = (event.data.get("installation") or {}).get("id")
         if installation is not None:
             request = replace(request, extra={**request.extra, "installation": str(installation)})

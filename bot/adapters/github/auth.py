@@ -39,6 +39,15 @@ class GitHubAuth:
             return self._api(await self._installation_token(installation_id))
         return self._api(self.token)
 
+    async def client_for_repository(self, repository: str) -> GitHubAPI:
+        """A client for ``repository`` when no delivery is at hand (a request resumed after
+        a restart): as the App's installation on it, or with the token."""
+        if not (self.app_id and self.private_key):
+            return self._api(self.token)
+        jwt = apps.get_jwt(app_id=self.app_id, private_key=self.private_key)
+        installation = await self._api(None).getitem(f"/repos/{repository}/installation", jwt=jwt)
+        return await self.client(int(installation["id"]))
+
     def _api(self, token: str | None) -> GitHubAPI:
         return GitHubAPI(self.session, self.requester, oauth_token=token, base_url=self.api_url)
 

@@ -64,6 +64,18 @@ class GitHubReplier:
             lambda: self.gh.patch(url, data={"body": _marked(text)}), sleep=self.sleep
         )
 
+    async def find_card(self, request_id: str) -> str | None:
+        """The bot's own comment carrying ``request_id``'s marker, if an earlier attempt
+        posted one without recording it (it died in between)."""
+        marker = MARKER.format(request=request_id)
+        url = f"/repos/{self.repository}/issues/{self.number}/comments"
+        found = None
+        async for comment in self.gh.getiter(url):
+            user = comment.get("user") or {}
+            if marker in str(comment.get("body", "")) and user.get("type") == "Bot":
+                found = str(comment["id"])
+        return found
+
     async def react(self, reaction: str) -> None:
         if self.comment_id is None:
             return
