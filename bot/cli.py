@@ -240,8 +240,10 @@ async def _chat_or_serve(
         return 0
     if not sys.stdin.isatty():
         # Procfile, Docker, systemd: no terminal, so run as a server until stopped.
+        from bot import logs
         from bot.adapters.http import DEFAULT_PORT, serve_until_stopped
 
+        logs.configure(json_lines=True)
         port = int(os.environ.get("PORT", DEFAULT_PORT))
         from bot.adapters.api import ApiAdapter
         from bot.adapters.web import WebAdapter

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, plan
+from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
 from bot.request import Replier
 from bot.service import Bot, Context
 from bot.store import PlannedTask, RequestRecord
@@ -256,7 +258,10 @@ async def submit_request(
     stored = await bot.store.plan(request_id)
     await bot.store.set_state(request_id, "submitting")
     tasks = await _fresh(bot, [NewTask(t.label, t.task_id, t.copy, t.definition) for t in stored])
+    started = time.monotonic()
     results = await submit(bot.clients.queue, tasks)
+    SCHEDULE_SECONDS.observe(time.monotonic() - started)
+    TASKS_CREATED.inc(sum(1 for r in results if r.ok))
     for outcome in results:
         await bot.store.mark_submitted(outcome.task_id, ok=outcome.ok, error=outcome.error)
     failures = [r for r in results if not r.ok]

@@ -14,6 +14,8 @@ from typing import Any
 
 from bot import commands
 from bot.graph import GraphCache
+from bot.logs import current_request
+from bot.metrics import COMMANDS, ERRORS
 from bot.request import Replier, Request
 from bot.store import RequestRecord, Store
 from bot.store.base import LEASE_SECONDS
@@ -245,6 +247,7 @@ class Bot:
         for position, item in enumerate(parsed):
             if item.error is not None:
                 troubled = True
+                COMMANDS.labels(request.source, "?", "parse_error").inc()
                 await replier.post(item.error.render())
                 continue
             assert item.command is not None
@@ -259,24 +262,32 @@ class Bot:
                     detail={"verb": verb, "why": reason},
                 )
                 troubled = True
+                COMMANDS.labels(request.source, verb, "denied").inc()
                 await replier.post(DENIED.format(verb=verb, reason=reason))
                 continue
             ctx = Context(self, request, replier, item.where.body, position)
+            token = current_request.set(request.delivery_id or f"{request.source}:{request.actor}")
             try:
                 await self.commands[verb].handler(ctx, item.command)
+                COMMANDS.labels(request.source, verb, "ok").inc()
             except Exception as error:
                 troubled = True
                 if is_transient(error):
+                    COMMANDS.labels(request.source, verb, "unavailable").inc()
+                    ERRORS.labels("taskcluster").inc()
                     log.warning("Taskcluster unavailable for %r: %s", item.where.body, error)
                     await replier.post(
                         UNAVAILABLE.format(text=item.where.body, error=_short(error))
                     )
                     continue
+                COMMANDS.labels(request.source, verb, "error").inc()
                 reference = secrets.token_hex(4)
                 log.exception("command %r failed (reference %s)", item.where.body, reference)
                 await replier.post(
                     CRASHED.format(text=item.where.body, request=f"reference {reference}")
                 )
+            finally:
+                current_request.reset(token)
         await replier.react("confused" if troubled else "rocket")
         return len(parsed)
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from bot.metrics import ERRORS, exposition
 from bot.service import Bot
 
 DEFAULT_PORT = 8080
@@ -26,7 +27,31 @@ def make_app(bot: Bot, installers: Sequence[Installer] = ()) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "inFlight": len(bot.background)})
 
+    async def readyz(request: web.Request) -> web.Response:
+        """Ready when the store answers and Taskcluster's Queue answers its ping."""
+        problems = {}
+        try:
+            async with bot.store.transaction() as db:
+                await db.fetch("SELECT 1 AS one")
+        except Exception as error:
+            ERRORS.labels("store").inc()
+            problems["store"] = type(error).__name__
+        try:
+            await asyncio.wait_for(bot.clients.queue.ping(), timeout=5)
+        except Exception as error:
+            ERRORS.labels("taskcluster").inc()
+            problems["taskcluster"] = type(error).__name__
+        status = 503 if problems else 200
+        return web.json_response({"ready": not problems, "problems": problems}, status=status)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=exposition(), headers={"Content-Type": "text/plain; version=0.0.4"}
+        )
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

@@ -19,6 +19,7 @@ from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import GitHubReplier, with_push
 from bot.adapters.github.events import comment_request
 from bot.adapters.github.webhook import DeliveryRejectedError, verify
+from bot.metrics import ERRORS
 from bot.request import Request
 from bot.service import Bot
 from bot.store import RequestRecord
@@ -168,6 +169,7 @@ class GitHubAdapter:
                 try:
                     await self.process(event)
                 except Exception:
+                    ERRORS.labels("github").inc()
                     log.exception("processing GitHub delivery %s failed", row["delivery_id"])
                 await self.bot.store.processed(SOURCE, row["delivery_id"])
 

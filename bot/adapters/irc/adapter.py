@@ -25,6 +25,7 @@ from bot.adapters.irc.accounts import Accounts, no_account
 from bot.adapters.irc.lines import relayed_budget, wrap
 from bot.adapters.irc.outbox import Line, Outbox, TokenBucket
 from bot.adapters.irc.settings import IrcSettings
+from bot.metrics import ERRORS
 from bot.request import Request
 from bot.service import Bot, ProjectSettings
 
@@ -135,6 +136,7 @@ class IrcAdapter:
                     self._hang_up("registration timed out")
                 await self._closed.wait()
             except (OSError, ServerConnectionError) as error:
+                ERRORS.labels("irc").inc()
                 log.warning("IRC connection to %s failed: %s", self.settings.server, error)
             self.ready.clear()
             if self._stopping.is_set():

@@ -1,0 +1,34 @@
+"""Prometheus metrics of the bot, served at /metrics: what it was asked, what it created."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+COMMANDS = Counter(
+    "taskbot_commands",
+    "Commands handled, by source, verb and outcome (ok, denied, parse_error, unavailable, error)",
+    ["source", "verb", "outcome"],
+    registry=REGISTRY,
+)
+TASKS_CREATED = Counter(
+    "taskbot_tasks_created", "Tasks the bot created in Taskcluster", registry=REGISTRY
+)
+SCHEDULE_SECONDS = Histogram(
+    "taskbot_schedule_seconds",
+    "From a request's plan to all its tasks created",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+ERRORS = Counter(
+    "taskbot_errors",
+    "Errors talking to the services the bot depends on",
+    ["service"],  # github, irc, taskcluster, store
+    registry=REGISTRY,
+)
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus' text format."""
+    return bytes(generate_latest(REGISTRY))
