@@ -172,6 +172,7 @@ async def _on_taskcluster(args: argparse.Namespace, startup: Startup) -> int:
     async with aiohttp.ClientSession() as session:
         settings = startup.bot_settings(config.project, poll_interval=DEFAULT_POLL_INTERVAL)
         bot = Bot(settings, store, make_clients(tc_settings, session))
+        bot.lease_seconds = float(config.lease_seconds)
         try:
             greeting = f"taskbot console on {tc_settings.root_url}"
             return await _converse(args, bot, greeting, startup)

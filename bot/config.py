@@ -22,6 +22,7 @@ KNOWN_SETTINGS = (
     "TASKBOT_API_TOKENS",  # read by bot.adapters.api.ApiSettings
     "TASKBOT_API_SECRET",
     "TASKBOT_INSTANCE",  # read by bot.service.default_instance
+    "TASKBOT_LEASE_SECONDS",
     "TASKBOT_TEST_AMQP_URL",  # tests only
     "TASKBOT_TEST_DATABASE_URL",  # tests only
 )
@@ -56,6 +57,7 @@ class Config:
     amqp_url: str | None = None
     database_url: str | None = None
     projects_file: str | None = None
+    lease_seconds: int = 120
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -76,6 +78,7 @@ class Config:
             amqp_url=env.get("TASKBOT_AMQP_URL") or None,
             database_url=env.get("DATABASE_URL") or None,
             projects_file=env.get("TASKBOT_CONFIG") or None,
+            lease_seconds=_positive_int(env, "TASKBOT_LEASE_SECONDS", 120),
         )
 
     @property
