@@ -177,8 +177,7 @@ async def _on_taskcluster(args: argparse.Namespace, startup: Startup) -> int:
             greeting = f"taskbot console on {tc_settings.root_url}"
             return await _converse(args, bot, greeting, startup)
         finally:
-            for task in list(bot.background):
-                task.cancel()
+            await bot.stop()
             await store.close()
 
 

@@ -360,7 +360,17 @@ def requested_tasks(stored: list[PlannedTask]) -> list[PlannedTask]:
 async def track(bot: Bot, replier: Replier, request_id: str) -> None:
     """Follow the request's tasks; the store keeps every state. Where replies can be edited
     (GitHub) the status card is edited in place; elsewhere (console, IRC) a line is sent
-    as each task finishes. A summary ends it either way."""
+    as each task finishes. A summary ends it either way. Once per process at a time."""
+    if request_id in bot.following:
+        return
+    bot.following.add(request_id)
+    try:
+        await _follow(bot, replier, request_id)
+    finally:
+        bot.following.discard(request_id)
+
+
+async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
     record = await bot.store.request(request_id)
     assert record is not None
     stored = {t.task_id: t for t in await bot.store.plan(request_id)}

@@ -132,6 +132,7 @@ class Bot:
     # How to answer again, after a restart, where a request came from (source -> factory);
     # without one, resumed requests report to the default replier.
     repliers: dict[str, ReplierFactory] = field(default_factory=dict)
+    following: set[str] = field(default_factory=set)  # requests this process tracks now
 
     def __post_init__(self) -> None:
         self.commands = commands.load()
@@ -169,6 +170,15 @@ class Bot:
             if await self.store.request(candidate) is None:
                 return candidate
 
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop background work (submissions, tracking): what it did is in the store, and
+        the next start (or another replica) carries on from there."""
+        tasks = list(self.background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+
     def spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)
         self.background.add(task)
@@ -193,7 +203,9 @@ class Bot:
         resumed = []
         for state in ("submitting", "submitted"):
             for record in await self.store.requests_in(state):
-                if record.id in resumed or not await self.store.claim_request(
+                if record.id in resumed or record.id in self.following:
+                    continue  # already followed here: its hold is being renewed
+                if not await self.store.claim_request(
                     record.id, self.instance, lease=self.lease_seconds
                 ):
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -55,4 +56,8 @@ class PostgresStore(Store):
             yield _PostgresConnection(connection)
 
     async def close(self) -> None:
-        await self._pool.close()
+        """Close the pool; connections still busy after a few seconds are cut."""
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=5)
+        except TimeoutError:
+            self._pool.terminate()
