@@ -23,7 +23,7 @@ from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.submit import submit
 from bot.tc.tracking import Tracker
 from bot.tctime import format_time, parse_time
-from grammar import Revision
+from grammar import Retrigger, Revision, Schedule, Try
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,19 @@ NAME_A_PUSH = (
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """A push the bot has found: project, revision (None: latest) and decision task."""
+    """A push the bot has found: project, revision (None: not known) and decision task."""
 
     project: str
     revision: str | None
     decision_task_id: str
     graph: TaskGraphIndex
     existing: dict[str, str]
+    latest: bool = False  # asked for as the project's latest push
 
     def describe(self) -> str:
-        return f"{self.project}@{self.revision[:12] if self.revision else 'latest'}"
+        if self.revision is None:
+            return f"{self.project}@latest"
+        return f"{self.project}@{self.revision[:12]}" + (" (latest)" if self.latest else "")
 
 
 async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
@@ -76,6 +79,9 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
     except (ArtifactError, GraphError) as error:
         await ctx.reply(f"The push's task graph could not be read: {error}")
         return None
+    if node is None:  # the latest push: say which one it is, for the record and the links
+        found = await ctx.bot.decisions.revision_of(decision)
+        return Push(project, found, decision, graph, existing, latest=True)
     return Push(project, node, decision, graph, existing)
 
 
@@ -104,10 +110,13 @@ async def schedule_labels(
     *,
     times: int,
     dry_run: bool,
-    command_text: str,
+    command: Schedule | Retrigger | Try,
 ) -> str | None:
     """Plan, then preview, hold for confirmation, or submit; the request id, if one was made."""
     bot = ctx.bot
+    command_text = command.canonical()
+    # Replies name the push they resolved to, so their headline leaves out `on REVISION`.
+    headline = replace(command, revision=None).canonical()
     if not labels:
         await ctx.reply(NOTHING)
         return None
@@ -176,7 +185,7 @@ async def schedule_labels(
         request_id=request_id,
         detail={"command": command_text, "new": result.new_task_count, "reused": len(result.reuse)},
     )
-    header = f"[{request_id}] {command_text} on {push.describe()}: {describe_plan(result)}"
+    header = f"[{request_id}] {headline} on {push.describe()}: {describe_plan(result)}"
     if dry_run:
         await ctx.reply(preview(header, tasks) + "\n(dry run: nothing was scheduled)")
         return request_id

@@ -122,7 +122,11 @@ async def test_runnable_jobs_of_a_push_with_search_and_filters(api: Api) -> None
     latest = await api.client.get(
         f"/api/v1/projects/{push.project}/pushes/latest/runnable-jobs", params={"q": "xpcshell"}
     )
-    assert (await latest.json())["decisionTaskId"] == push.decision_task_id
+    latest_body = await latest.json()
+    assert latest_body["decisionTaskId"] == push.decision_task_id
+    # `latest` is answered with the revision it stands for, read from the decision task.
+    assert (latest_body["revision"], latest_body["latest"]) == (push.revision, True)
+    assert (body["revision"], body["latest"]) == (push.revision, False)
     nothing = await (await api.client.get(url, params={"q": "no-such-job-anywhere"})).json()
     assert nothing["count"] == 0
     assert "no-such-job-anywhere" in nothing["note"]

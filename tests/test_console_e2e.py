@@ -79,6 +79,25 @@ async def test_dry_run_creates_nothing(env: Embedded) -> None:
     assert record.state == "previewed"
 
 
+async def test_the_headline_names_the_push_once_with_its_revision(env: Embedded) -> None:
+    push = env.push
+    label = a_test(env, ran=False)
+    latest = await say(env, f"schedule {label} --dry-run")
+    headline = latest.splitlines()[0]
+    where = f"{push.project}@{push.revision[:12]} (latest)"
+    assert f"] schedule {label} --dry-run on {where}:" in headline
+    record = await env.store.request(request_id(latest))
+    assert record is not None
+    assert record.revision == push.revision  # `latest` is recorded as the push it meant
+    pinned = await say(env, f"schedule {label} on {push.project}@{push.revision} --dry-run")
+    headline = pinned.splitlines()[0]
+    assert headline.count(" on ") == 1, headline
+    assert f"on {push.project}@{push.revision[:12]}:" in headline
+    record = await env.store.request(request_id(pinned))
+    assert record is not None
+    assert record.command == f"schedule {label} on {push.project}@{push.revision} --dry-run"
+
+
 async def test_above_the_threshold_it_waits_for_confirm(env: Embedded) -> None:
     env.bot.settings = replace(env.bot.settings, confirm_threshold=2)
     output = await say(env, "schedule 'xpcshell' x3", wait=False)

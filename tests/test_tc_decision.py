@@ -8,8 +8,9 @@ import pytest
 
 from bot.graph import GraphCache, Resolver, plan
 from bot.localtc.seed import SeededPush, seed_push
-from bot.tc.decision import DecisionNotFoundError, DecisionReader
+from bot.tc.decision import DecisionNotFoundError, DecisionReader, revision_in
 from grammar import Name
+from tests.conftest import load_reference_json
 from tests.tcfixtures import Running, local_tc
 
 __all__ = ["local_tc"]
@@ -31,6 +32,24 @@ async def test_find_by_revision_and_latest(local_tc: Running) -> None:
     with pytest.raises(DecisionNotFoundError) as caught:
         await decisions.find(push.project, "0" * 40)
     assert f"`gecko.v2.{push.project}.revision.{'0' * 40}.taskgraph.decision`" in str(caught.value)
+
+
+async def test_the_revision_of_the_latest_push_is_read_from_its_decision_task(
+    local_tc: Running,
+) -> None:
+    push = seeded(local_tc)
+    decisions = reader(local_tc)
+    assert await decisions.revision_of(push.decision_task_id) == push.revision
+    assert await decisions.revision_of("AAAAAAAAAAAAAAAAAAAAAA") is None  # no such task: unknown
+
+
+def test_revision_in_a_real_decision_task() -> None:
+    definition = load_reference_json("taskgraph", "gecko-try-decision-task.json")
+    assert revision_in(definition) == "c5429a8112e41dfabe22da0d7d0876fe05a17e67"
+    # Without index routes, the checkout's *_HEAD_REV says it; with neither, nothing does.
+    env_only = {**definition, "routes": ["notify.email.someone@example.com.on-failed"]}
+    assert revision_in(env_only) == definition["payload"]["env"]["GECKO_HEAD_REV"]
+    assert revision_in({"routes": [], "payload": {"env": {"GECKO_HEAD_REV": "tip"}}}) is None
 
 
 async def test_graph_and_label_to_taskid_come_from_the_artifacts(local_tc: Running) -> None:

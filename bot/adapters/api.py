@@ -174,6 +174,8 @@ class ApiAdapter:
             decision = await decisions.find(project, node, routes)
             graph = await decisions.graph(decision)
             existing = await decisions.label_to_taskid(decision)
+            if node is None:
+                node = await decisions.revision_of(decision)
         except DecisionNotFoundError as error:
             return _error(404, str(error))
         except ArtifactError as error:
@@ -204,6 +206,7 @@ class ApiAdapter:
         body: dict[str, Any] = {
             "project": project,
             "revision": node or "latest",
+            "latest": revision.lower() in LATEST_WORDS,
             "decisionTaskId": decision,
             "total": len(graph),
             "count": len(jobs),

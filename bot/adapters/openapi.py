@@ -266,10 +266,23 @@ OPENAPI: dict[str, Any] = {
             "RunnableJob": _RUNNABLE_JOB,
             "RunnableJobs": {
                 "type": "object",
-                "required": ["project", "revision", "decisionTaskId", "total", "count", "jobs"],
+                "required": [
+                    "project",
+                    "revision",
+                    "latest",
+                    "decisionTaskId",
+                    "total",
+                    "count",
+                    "jobs",
+                ],
                 "properties": {
                     "project": {"type": "string"},
-                    "revision": {"type": "string"},
+                    "revision": {
+                        "type": "string",
+                        "description": "the push's full revision; `latest` only when the "
+                        "decision task names none",
+                    },
+                    "latest": {"type": "boolean", "description": "asked for as `latest`"},
                     "decisionTaskId": {"type": "string"},
                     "total": {"type": "integer", "minimum": 0},
                     "count": {"type": "integer", "minimum": 0},

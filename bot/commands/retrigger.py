@@ -51,9 +51,7 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
             await ctx.reply(str(error))
             return
     labels = [label for label in dict.fromkeys(labels) if label in push.graph]
-    await schedule_labels(
-        ctx, push, labels, times=cmd.times, dry_run=cmd.dry_run, command_text=cmd.canonical()
-    )
+    await schedule_labels(ctx, push, labels, times=cmd.times, dry_run=cmd.dry_run, command=cmd)
 
 
 async def failed_labels(ctx: Context, push: Push) -> list[str]:

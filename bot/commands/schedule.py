@@ -30,6 +30,4 @@ async def schedule(ctx: Context, cmd: Schedule) -> None:
     except ResolveError as error:
         await ctx.reply(str(error))
         return
-    await schedule_labels(
-        ctx, push, labels, times=cmd.times, dry_run=cmd.dry_run, command_text=cmd.canonical()
-    )
+    await schedule_labels(ctx, push, labels, times=cmd.times, dry_run=cmd.dry_run, command=cmd)

@@ -27,5 +27,5 @@ async def try_syntax(ctx: Context, cmd: Try) -> None:
         labels,
         times=cmd.options.rebuild,
         dry_run=cmd.dry_run,
-        command_text=cmd.canonical(),
+        command=cmd,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,6 +42,7 @@ class IndexClient(Protocol):
 
 class QueueClient(Protocol):
     async def getLatestArtifact(self, taskId: str, name: str) -> Any: ...  # noqa: N802, N803
+    async def task(self, taskId: str) -> Any: ...  # noqa: N803
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class DecisionReader:
     attempts: int = 5
     fresh_for: float = 30.0
     _label_maps: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    _revisions: dict[str, str | None] = field(default_factory=dict)
 
     async def find(
         self, project: str, revision: str | None, routes: ProjectRoutes = ProjectRoutes()
@@ -85,6 +88,22 @@ class DecisionReader:
         raise DecisionNotFoundError(
             NO_DECISION.format(what=what, paths=", ".join(f"`{p}`" for p in paths), project=project)
         )
+
+    async def revision_of(self, decision_task_id: str) -> str | None:
+        """The revision a decision task ran for, read from its index routes or its
+        ``*_HEAD_REV`` environment; None when it says neither (or the Queue cannot tell)."""
+        if decision_task_id in self._revisions:
+            return self._revisions[decision_task_id]
+        try:
+            definition = await self._retrying(self.queue.task, decision_task_id)
+        except Exception as error:
+            if not (is_transient(error) or isinstance(error, TaskclusterRestFailure)):
+                raise
+            log.warning("the revision of decision task %s is unknown: %s", decision_task_id, error)
+            return None  # not kept: the next ask tries again
+        found = revision_in(definition) if isinstance(definition, dict) else None
+        self._revisions[decision_task_id] = found
+        return found
 
     async def artifact(self, task_id: str, name: str) -> bytes:
         """An artifact's bytes: the Queue answers 303 with a URL, which is then fetched."""
@@ -154,3 +173,20 @@ class DecisionReader:
                     raise
                 await asyncio.sleep(backoff(attempt))
         raise AssertionError("unreachable")
+
+
+REVISION_IN_ROUTE = re.compile(r"\.revision\.([0-9a-f]{40})\.")
+HEAD_REV = re.compile(r"[0-9a-f]{40}")
+
+
+def revision_in(definition: dict[str, Any]) -> str | None:
+    """The 40-digit revision a decision task definition names, if any."""
+    for route in definition.get("routes") or ():
+        match = REVISION_IN_ROUTE.search(str(route))
+        if match:
+            return match[1]
+    env = (definition.get("payload") or {}).get("env") or {}
+    for name, value in sorted(env.items()) if isinstance(env, dict) else ():
+        if name.endswith("_HEAD_REV") and HEAD_REV.fullmatch(str(value)):
+            return str(value)
+    return None

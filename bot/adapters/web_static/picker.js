@@ -201,7 +201,8 @@ async function loadJobs() {
       state.loaded &&
       (state.loaded.project !== data.project || state.loaded.revision !== data.revision);
     if (pushChanged) clearSelection(); // labels of another push mean nothing here
-    state.loaded = { project: data.project, revision: data.revision };
+    // `latest` resolves to the push's own revision: what is previewed is what gets scheduled.
+    state.loaded = { project: data.project, revision: data.revision, latest: data.latest };
     renderGrid(jobs);
     const shown = Object.keys(jobs).length;
     const count = `${shown} of ${data.total} jobs shown`;
@@ -287,7 +288,10 @@ function updateActions() {
   else if (!state.loaded) help = "Load the jobs of a push first.";
   else if (state.selected.size === 0) help = "Select jobs in the grid to preview or schedule them.";
   else if (state.busy) help = "Waiting for the bot…";
-  else help = `On ${state.loaded.project}@${state.loaded.revision}.`;
+  else {
+    const { project, revision, latest } = state.loaded;
+    help = `On ${project}@${revision.slice(0, 12)}${latest ? " (the latest push)" : ""}.`;
+  }
   const ready = Boolean(token) && Boolean(state.loaded) && state.selected.size > 0 && !state.busy;
   ui.preview.disabled = !ready;
   ui.schedule.disabled = !ready;
