@@ -16,6 +16,7 @@ from taskcluster.exceptions import TaskclusterRestFailure
 from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, plan
 from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
 from bot.request import Replier
+from bot.revisions import RevisionError, expand_revision
 from bot.service import Bot, Context
 from bot.store import PlannedTask, RequestRecord
 from bot.tc.actions import ActionError, render_action, trigger
@@ -69,6 +70,12 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
     node = revision.node if revision is not None else ctx.request.revision
     if revision is not None and revision.node is None:
         node = None  # `on latest` / `on autoland`: the newest push, even on a pull request
+    if node is not None:
+        try:
+            node = await expand_revision(ctx.bot, project, node, ctx.request)
+        except RevisionError as error:
+            await ctx.reply(str(error))
+            return None
     try:
         decision = await ctx.bot.decisions.find(project, node, settings.project(project).routes)
         graph = await ctx.bot.decisions.graph(decision)

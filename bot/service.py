@@ -88,6 +88,8 @@ def default_instance(env: Mapping[str, str]) -> str:
 
 Policy = Callable[[Request, str], Awaitable[str | None]]
 ReplierFactory = Callable[[RequestRecord], Awaitable[Replier | None]]
+# The full revision a short one names where the request came from (a repository's commit).
+RevisionLookup = Callable[[Request, str], Awaitable[str | None]]
 
 
 async def allow_all(request: Request, verb: str) -> str | None:
@@ -132,6 +134,7 @@ class Bot:
     # How to answer again, after a restart, where a request came from (source -> factory);
     # without one, resumed requests report to the default replier.
     repliers: dict[str, ReplierFactory] = field(default_factory=dict)
+    revision_lookups: dict[str, RevisionLookup] = field(default_factory=dict)
     following: set[str] = field(default_factory=set)  # requests this process tracks now
 
     def __post_init__(self) -> None:

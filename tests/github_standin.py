@@ -25,6 +25,7 @@ class GitHubStandIn:
     token: str = "ghs_test_installation_token"
     permissions: dict[tuple[str, str], str] = field(default_factory=dict)
     heads: dict[tuple[str, int], str] = field(default_factory=dict)
+    commits: dict[str, set[str]] = field(default_factory=dict)  # repository -> full SHAs
     # (repository, number) -> (the fork holding the head, the author); else the base, octocat
     forks: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -47,6 +48,7 @@ class GitHubStandIn:
         app.router.add_post("/repos/{owner}/{repo}/issues/comments/{id}/reactions", self._react)
         app.router.add_post("/repos/{owner}/{repo}/pulls/comments/{id}/reactions", self._react)
         app.router.add_get("/repos/{owner}/{repo}/pulls/{number}", self._pull)
+        app.router.add_get("/repos/{owner}/{repo}/commits/{ref}", self._commit)
         app.router.add_post("/app/installations/{id}/access_tokens", self._installation_token)
         return app
 
@@ -126,6 +128,27 @@ class GitHubStandIn:
         content = (await request.json())["content"]
         self.reactions.append((int(request.match_info["id"]), content))
         return web.json_response({"id": next(self._ids), "content": content}, status=201)
+
+    async def _commit(self, request: web.Request) -> web.Response:
+        """A commit by SHA or unique prefix; GitHub answers 422 for an unknown or ambiguous
+        hash, 404 for a repository it does not know."""
+        repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        if repository not in self.commits:
+            return web.json_response({"message": "Not Found"}, status=404)
+        ref = request.match_info["ref"].lower()
+        known = self.commits[repository] | {
+            sha for (repo, _), sha in self.heads.items() if repo == repository
+        }
+        found = [sha for sha in known if sha.startswith(ref)]
+        if len(found) != 1:
+            message = f"No commit found for SHA: {ref}"
+            return web.json_response({"message": message}, status=422)
+        return web.json_response(
+            {
+                "sha": found[0],
+                "url": f"https://api.github.com/repos/{repository}/commits/{found[0]}",
+            }
+        )
 
     async def _pull(self, request: web.Request) -> web.Response:
         repository = f"{request.match_info['owner']}/{request.match_info['repo']}"

@@ -127,6 +127,13 @@ async def test_runnable_jobs_of_a_push_with_search_and_filters(api: Api) -> None
     # `latest` is answered with the revision it stands for, read from the decision task.
     assert (latest_body["revision"], latest_body["latest"]) == (push.revision, True)
     assert (body["revision"], body["latest"]) == (push.revision, False)
+    short = await api.client.get(
+        f"/api/v1/projects/{push.project}/pushes/{push.revision[:7].upper()}/runnable-jobs"
+    )
+    assert (await short.json())["revision"] == push.revision  # expanded, as in chat
+    unknown = await api.client.get(f"/api/v1/projects/{push.project}/pushes/0123abc/runnable-jobs")
+    assert unknown.status == 404
+    assert "`0123abc` is no push of" in (await unknown.json())["error"]
     nothing = await (await api.client.get(url, params={"q": "no-such-job-anywhere"})).json()
     assert nothing["count"] == 0
     assert "no-such-job-anywhere" in nothing["note"]

@@ -20,9 +20,15 @@ from gidgethub import sansio
 from gidgethub.aiohttp import GitHubAPI
 
 from bot.adapters.github.auth import GitHubAuth
-from bot.adapters.github.client import GitHubReplier, PermissionCache, github_policy, with_push
+from bot.adapters.github.client import (
+    GitHubReplier,
+    PermissionCache,
+    github_policy,
+    with_push,
+)
 from bot.adapters.github.events import comment_request
 from bot.embedded import Embedded, embedded
+from bot.localtc.seed import seed_push
 from bot.service import ProjectSettings
 from bot.store import SqliteStore
 from tests.conftest import load_reference_json
@@ -382,3 +388,33 @@ async def test_on_an_issue_a_command_names_its_push(world: World) -> None:
     )
     assert "xpcshell" in last_reply(world)
     assert "Which push?" not in last_reply(world)
+
+
+async def test_a_short_revision_is_found_as_the_head_or_a_commit_of_the_repository(
+    world: World,
+) -> None:
+    from bot.adapters.github.app import GitHubAdapter, GitHubSettings
+
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    env = world.env
+    older = env.push
+    newer = seed_push(env.tc, tasks=300, seed=78, project=older.project)  # now the latest
+    world.github.commits[world.repository] = {older.revision, newer.revision}
+    # The adapter lends the bot its way to ask GitHub for a commit.
+    adapter = GitHubAdapter(env.bot, GitHubSettings("secret", world.github.token), world.auth)
+    adapter.install(web.Application())
+    assert env.bot.revision_lookups["github"] == adapter.commit_of
+    # On the pull request, its head is the push a short hash names first: no lookup.
+    await comment(world, f"@taskbot jobs xpcshell on {older.revision[:7]}")
+    assert "xpcshell" in last_reply(world)
+    commits = [path for _, path, _ in world.github.requests if "/commits/" in path]
+    assert commits == []
+    # On an issue, the repository's commits say which push it is.
+    await comment(world, f"@taskbot jobs xpcshell on {older.revision[:8]}", on_pull_request=False)
+    assert "xpcshell" in last_reply(world)
+    commits = [path for _, path, _ in world.github.requests if "/commits/" in path]
+    assert commits == [f"/repos/{world.repository}/commits/{older.revision[:8]}"]
+    # A hash GitHub does not know (422) gets the same clear answer as anywhere else.
+    await comment(world, "@taskbot jobs xpcshell on 0000000", on_pull_request=False)
+    assert last_reply(world).startswith(f"`0000000` is no push of {older.project}")
+    assert_calls_match_openapi(world.github.requests)

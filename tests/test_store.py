@@ -203,3 +203,31 @@ async def test_one_replica_follows_a_request_until_its_hold_runs_out(store: Stor
     record = await store.request("r7f3a")
     assert record is not None
     assert record.tracker == "replica-b"
+
+
+async def test_revisions_are_found_by_their_beginning_within_a_project(store: Store) -> None:
+    revisions = ["abc1234" + "0" * 33, "abc1234" + "9" * 33, "abc1235" + "0" * 33, "f" * 40]
+    for n, revision in enumerate(revisions):
+        await store.add_request(
+            f"r{n}",
+            source="console",
+            actor="a",
+            place="p",
+            text="t",
+            project="autoland",
+            revision=revision,
+        )
+    await store.add_request(
+        "r9",
+        source="console",
+        actor="a",
+        place="p",
+        text="t",
+        project="try",
+        revision="abc1234" + "1" * 33,
+    )
+    assert await store.revisions_starting("autoland", "abc1234") == revisions[:2]
+    assert await store.revisions_starting("autoland", "abc123") == revisions[:3]
+    assert await store.revisions_starting("autoland", "abc123", limit=1) == revisions[:1]
+    assert await store.revisions_starting("autoland", "fff") == [revisions[3]]
+    assert await store.revisions_starting("autoland", "0") == []

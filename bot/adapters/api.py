@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.adapters.openapi import OPENAPI
 from bot.graph import ResolveError, Resolver
 from bot.request import Request
+from bot.revisions import RevisionError, expand_revision
 from bot.scheduling import group_url, requested_tasks, task_url
 from bot.service import Bot, Policy
 from bot.store import RequestRecord
@@ -171,12 +172,14 @@ class ApiAdapter:
         decisions = self.bot.decisions
         routes = self.bot.settings.project(project).routes
         try:
+            if node is not None:
+                node = await expand_revision(self.bot, project, node)
             decision = await decisions.find(project, node, routes)
             graph = await decisions.graph(decision)
             existing = await decisions.label_to_taskid(decision)
             if node is None:
                 node = await decisions.revision_of(decision)
-        except DecisionNotFoundError as error:
+        except (DecisionNotFoundError, RevisionError) as error:
             return _error(404, str(error))
         except ArtifactError as error:
             return _error(502, f"the push's task graph could not be read: {error}")

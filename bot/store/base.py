@@ -341,6 +341,20 @@ class Store:
                 )
         return [RequestRecord(**row) for row in rows]
 
+    async def revisions_starting(self, project: str, prefix: str, limit: int = 10) -> list[str]:
+        """Full revisions of ``project`` that requests were made on, beginning with ``prefix``
+        (lower-case hex): a range scan, so the index serves it on either database."""
+        async with self.transaction() as db:
+            rows = await db.fetch(
+                "SELECT DISTINCT revision FROM requests WHERE project = ?"
+                " AND revision >= ? AND revision < ? ORDER BY revision LIMIT ?",
+                project,
+                prefix,
+                prefix + "g",  # every hex digit sorts before "g"
+                limit,
+            )
+        return [str(row["revision"]) for row in rows]
+
     # --- plans ---------------------------------------------------------------------------
 
     async def save_plan(self, request_id: str, tasks: Sequence[PlannedTask]) -> None:

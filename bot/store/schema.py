@@ -95,6 +95,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE requests ADD COLUMN tracker TEXT",
         "ALTER TABLE requests ADD COLUMN tracked_until TEXT",
     ),
+    (
+        # Short revisions are expanded against the pushes the bot has worked on.
+        "CREATE INDEX requests_push ON requests (project, revision)",
+    ),
 )
 
 SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

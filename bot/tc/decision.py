@@ -23,8 +23,8 @@ LATEST_ROUTES = ("{trust_domain}.v2.{project}.latest.taskgraph.decision",)
 GRAPH_NAMES = ("public/full-task-graph.json", "public/all_tasks.json")
 
 NO_DECISION = (
-    "no decision task found for {what}: looked in the index at {paths}. Is the revision a "
-    "full 40-digit hash of a push to {project}, and has its decision task finished?"
+    "no decision task found for {what}: looked in the index at {paths}. Is it a push to "
+    "{project}, and has its decision task finished?"
 )
 
 

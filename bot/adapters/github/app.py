@@ -16,7 +16,7 @@ from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 
 from bot.adapters.github.auth import GitHubAuth
-from bot.adapters.github.client import GitHubReplier, with_push
+from bot.adapters.github.client import GitHubReplier, commit_sha, with_push
 from bot.adapters.github.events import comment_request
 from bot.adapters.github.webhook import DeliveryRejectedError, verify
 from bot.metrics import ERRORS
@@ -93,6 +93,7 @@ class GitHubAdapter:
 
     def install(self, app: web.Application) -> None:
         self.bot.repliers[SOURCE] = self.replier_for
+        self.bot.revision_lookups[SOURCE] = self.commit_of
         app.router.add_post(WEBHOOK_PATH, self.webhook)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -189,6 +190,13 @@ class GitHubAdapter:
             return None
         gh = await self.auth.client_for_repository(repository)
         return GitHubReplier(gh, repository, int(number))
+
+    async def commit_of(self, request: Request, ref: str) -> str | None:
+        """A short hash of the request's repository, expanded by GitHub."""
+        repository = request.extra.get("repository")
+        if not repository:
+            return None
+        return await commit_sha(await self.client_for(request), repository, ref)
 
     async def client_for(self, request: Request) -> GitHubAPI:
         installation = request.extra.get("installation")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+import gidgethub
 from gidgethub.abc import GitHubAPI
 
 from bot.adapters.github.limits import with_retries
 from bot.request import Request
 from bot.service import Bot, Policy, ProjectSettings
+
+log = logging.getLogger(__name__)
 
 MARKER = "<!-- taskbot:request:{request} -->"
 REQUEST_AT_START = re.compile(r"^\[(r[0-9a-f]{4,16})\]")
@@ -185,3 +189,19 @@ async def with_push(
         "author": str((pull.get("user") or {}).get("login") or ""),
     }
     return replace(request, revision=str(pull["head"]["sha"]), extra=extra)
+
+
+async def commit_sha(gh: GitHubAPI, repository: str, ref: str) -> str | None:
+    """The full SHA of ``ref`` (a short hash) in ``repository``; None when GitHub knows no
+    such commit (404, or 422 for an unknown or ambiguous hash) or cannot say now."""
+    try:
+        commit = await gh.getitem(f"/repos/{repository}/commits/{ref}")
+    except gidgethub.BadRequest as error:
+        if error.status_code not in (404, 409, 422):
+            log.warning("looking up commit %s of %s: %s", ref, repository, error)
+        return None
+    except gidgethub.GitHubException as error:
+        log.warning("looking up commit %s of %s: %s", ref, repository, error)
+        return None
+    sha = commit.get("sha") if isinstance(commit, dict) else None
+    return str(sha) if sha else None
