@@ -84,3 +84,15 @@ class Config:
     @property
     def limits(self) -> Limits:
         return Limits(max_times=self.max_times)
+
+
+def env_flag(env: Mapping[str, str], key: str, default: bool) -> bool:
+    """A true/false setting (1/0, yes/no, on/off too); ``ValueError`` naming it otherwise."""
+    raw = env.get(key, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{key} must be true or false, not {raw!r}")

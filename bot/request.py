@@ -45,3 +45,21 @@ class Replier(Protocol):
     async def react(self, reaction: str) -> None:
         """Acknowledge the request (eyes, rocket, confused)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a request stands, for a place that shows it beside the chat (GitHub's checks).
+
+    A replier that can show it has ``check_run(reference, progress)``: it creates the
+    check (``reference`` None) or updates it, and answers its reference (None: not shown).
+    """
+
+    request_id: str
+    revision: str  # the commit it is about
+    name: str  # what was asked, short
+    title: str  # where it stands, one line
+    text: str  # the status card
+    details_url: str  # the task group
+    finished: bool = False
+    failed: int = 0  # failed or exception tasks, once finished

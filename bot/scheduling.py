@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -14,8 +15,8 @@ from typing import Any
 from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, plan
-from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
-from bot.request import Replier
+from bot.metrics import ERRORS, SCHEDULE_SECONDS, TASKS_CREATED
+from bot.request import Progress, Replier
 from bot.revisions import RevisionError, expand_revision
 from bot.service import Bot, Context
 from bot.store import PlannedTask, RequestRecord
@@ -131,7 +132,7 @@ async def schedule_labels(
     ctx.request.made.append(request_id)
     earlier = await bot.store.request(request_id)
     if earlier is not None and (
-        earlier.state not in ("received", "planned") or await bot.store.plan(request_id)
+        earlier.state not in ("received", "planned", "failed") or await bot.store.plan(request_id)
     ):
         return await carry_on(ctx, earlier)
     try:
@@ -145,6 +146,7 @@ async def schedule_labels(
     if result.new_task_count > cap:
         await ctx.reply(TOO_MANY_TASKS.format(count=result.new_task_count, cap=cap))
         return None
+    scheduler_id = await bot.decisions.scheduler_of(push.decision_task_id)
     request = ctx.request
     if earlier is None:
         await bot.store.add_request(
@@ -160,22 +162,27 @@ async def schedule_labels(
     if not await hold(bot, request_id):
         await ctx.reply(BUSY.format(request=request_id))
         return request_id
-    scheduler_id = await scheduler_of(bot, push.decision_task_id)
     materializer = Materializer(
         push.graph,
         decision_task_id=push.decision_task_id,
         scheduler_id=scheduler_id,
         root_url=bot.clients.queue.options["rootUrl"],
     )
-    tasks = materializer.definitions(result, dt.datetime.now(dt.UTC))
-    asked = set(result.requested)
-    await bot.store.save_plan(
-        request_id,
-        [
-            PlannedTask(t.task_id, t.label, t.copy, n, t.definition, requested=t.label in asked)
-            for n, t in enumerate(tasks)
-        ],
-    )
+    try:
+        tasks = materializer.definitions(result, dt.datetime.now(dt.UTC))
+        asked = set(result.requested)
+        await bot.store.save_plan(
+            request_id,
+            [
+                PlannedTask(t.task_id, t.label, t.copy, n, t.definition, requested=t.label in asked)
+                for n, t in enumerate(tasks)
+            ],
+        )
+    except Exception as error:
+        # Never left "received" for good: failed, and the same command again plans anew.
+        with contextlib.suppress(Exception):
+            await bot.store.set_state(request_id, "failed", error=f"not planned: {error}")
+        raise
     # The next state is set straight away (previewed, awaiting_confirmation or submitting):
     # a restart resumes "submitting" requests only, never a preview.
     action_mode = bot.settings.project(push.project).mode == "action"
@@ -246,11 +253,6 @@ async def submit_action(
     )
 
 
-async def scheduler_of(bot: Bot, decision_task_id: str) -> str:
-    definition = await bot.clients.queue.task(decision_task_id)
-    return str(definition.get("schedulerId", "-"))
-
-
 def preview(header: str, tasks: list[NewTask]) -> str:
     lines = [header]
     for task in tasks[:SHOWN]:
@@ -268,15 +270,61 @@ async def submit_request(
     header: str | None = None,
     resumed: bool = False,
 ) -> bool:
-    """Submit a stored plan (again, after a crash: same taskIds); reply; follow it."""
+    """Submit a stored plan (again, after a crash: same taskIds); reply; follow it.
+    Once per process at a time: the sweep and a redelivery may both come to carry it on."""
+    if request_id in bot.submitting:
+        return await _after_the_other(bot, replier, request_id, header)
+    bot.submitting.add(request_id)
+    try:
+        return await _submit(bot, replier, request_id, header=header, resumed=resumed)
+    finally:
+        bot.submitting.discard(request_id)
+
+
+async def _after_the_other(bot: Bot, replier: Replier, request_id: str, header: str | None) -> bool:
+    """Another task of this process is submitting the request: wait for it, then answer
+    here as well (the card is edited in place where replies can be, never posted twice)."""
+    log.info("%s is being submitted here already; waiting for it", request_id)
+    while request_id in bot.submitting:
+        await asyncio.sleep(0.05)
+    record = await bot.store.request(request_id)
+    if record is None:
+        return False
+    if record.state == "submitted":
+        await post_card(
+            bot, replier, record, await bot.store.plan(request_id), header, resumed=True
+        )
+        return True
+    if not getattr(replier, "edits_in_place", False):
+        await replier.post(f"[{request_id}] {record.state.replace('_', ' ')}")
+    return record.state == "finished"
+
+
+async def _submit(
+    bot: Bot, replier: Replier, request_id: str, *, header: str | None, resumed: bool
+) -> bool:
     record = await bot.store.request(request_id)
     assert record is not None
     stored = await bot.store.plan(request_id)
     await bot.store.set_state(request_id, "submitting")
     tasks = await _fresh(bot, [NewTask(t.label, t.task_id, t.copy, t.definition) for t in stored])
     started = time.monotonic()
-    results = await submit(bot.clients.queue, tasks)
+    # A slow submission (Taskcluster retrying) keeps its hold, so no other replica takes
+    # the request over while this one is still at it.
+    lost = asyncio.Event()
+    renewer = asyncio.create_task(_keep_lease(bot, request_id, lost))
+    try:
+        results = await submit(bot.clients.queue, tasks)
+    finally:
+        renewer.cancel()
     SCHEDULE_SECONDS.observe(time.monotonic() - started)
+    if lost.is_set() or not await bot.store.claim_request(
+        request_id, bot.instance, lease=bot.lease_seconds
+    ):
+        # It stalled past its hold and another replica carries on (same taskIds): that
+        # one posts the card and follows the tasks; two cards would be one too many.
+        log.warning("another replica took %s over during its submission; it reports", request_id)
+        return False
     TASKS_CREATED.inc(sum(1 for r in results if r.ok))
     for outcome in results:
         await bot.store.mark_submitted(outcome.task_id, ok=outcome.ok, error=outcome.error)
@@ -332,7 +380,45 @@ async def post_card(
     else:
         reference = await replier.post(body)
     await bot.store.save_reply(request_id, "chat", record.place, body, reference)
+    await report_progress(bot, replier, record, body, f"{len(stored)} tasks submitted")
     return {"body": body, "reference": reference}
+
+
+async def report_progress(
+    bot: Bot,
+    replier: Replier,
+    record: RequestRecord,
+    text: str,
+    title: str,
+    *,
+    finished: bool = False,
+    failed: int = 0,
+) -> None:
+    """Show where the request stands beside the chat, where the replier can (a GitHub check
+    run). Best effort: the status card has said it already, so a failure is only logged."""
+    check_run = getattr(replier, "check_run", None)
+    if check_run is None or not record.revision:
+        return
+    earlier = await bot.store.reply(record.id, "check", record.place)
+    reference = str(earlier["reference"]) if earlier and earlier["reference"] else None
+    progress = Progress(
+        record.id,
+        record.revision,
+        f"[{record.id}] {record.command or record.text}",
+        title,
+        text,
+        group_url(bot, record.decision_task_id or ""),
+        finished=finished,
+        failed=failed,
+    )
+    try:
+        reference = await check_run(reference, progress)
+    except Exception as error:
+        ERRORS.labels("github").inc()
+        log.warning("the check run of %s could not be updated: %s", record.id, error)
+        return
+    if reference is not None:
+        await bot.store.save_reply(record.id, "check", record.place, title, reference)
 
 
 # The Queue refuses a `created` more than 15 minutes from its clock; stay well inside.
@@ -423,6 +509,8 @@ async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
                     f"{done}/{len(stored)} done: {_counts(counts)}",
                 )
                 await replier.edit(card["reference"], body)
+                title = f"{done}/{len(stored)} done: {_counts(counts)}"
+                await report_progress(bot, replier, record, body, title)
                 continue
             task = stored[update.task_id]
             line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
@@ -446,6 +534,8 @@ async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
             body = render_card(bot, card["body"], stored, tracker.states, summary)
             await bot.store.save_reply(request_id, "chat", record.place, body, None)
             await replier.edit(card["reference"], body)
+            failed = counts["failed"] + counts["exception"]
+            await report_progress(bot, replier, record, body, summary, finished=True, failed=failed)
         else:
             await replier.post(f"[{request_id}] {summary}")
     except Exception:

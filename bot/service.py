@@ -136,6 +136,7 @@ class Bot:
     repliers: dict[str, ReplierFactory] = field(default_factory=dict)
     revision_lookups: dict[str, RevisionLookup] = field(default_factory=dict)
     following: set[str] = field(default_factory=set)  # requests this process tracks now
+    submitting: set[str] = field(default_factory=set)  # and those it is submitting now
 
     def __post_init__(self) -> None:
         self.commands = commands.load()
@@ -153,7 +154,10 @@ class Bot:
     def triggers(self, request: Request) -> Triggers:
         names = (self.settings.name, *request.names)
         if request.source == "github":
-            return Triggers(names=names, mention=True, slash=True, markdown=True)
+            # direct: a click on a check run's button, said to the bot without a mention
+            return Triggers(
+                names=names, mention=True, slash=True, markdown=True, direct=request.direct
+            )
         if request.source == "irc":
             return Triggers(names=names, address=True, bang=True, direct=request.direct)
         return Triggers(names=names, mention=True, address=True, slash=True, bang=True, direct=True)
@@ -206,8 +210,8 @@ class Bot:
         resumed = []
         for state in ("submitting", "submitted"):
             for record in await self.store.requests_in(state):
-                if record.id in resumed or record.id in self.following:
-                    continue  # already followed here: its hold is being renewed
+                if record.id in resumed or record.id in self.following | self.submitting:
+                    continue  # already in hand here: its hold is being renewed
                 if not await self.store.claim_request(
                     record.id, self.instance, lease=self.lease_seconds
                 ):

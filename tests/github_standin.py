@@ -7,11 +7,13 @@ description in ../shared/reference/github/rest-api-subset.openapi.json.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
 import jwt
 from aiohttp import web
 
@@ -26,6 +28,7 @@ class GitHubStandIn:
     permissions: dict[tuple[str, str], str] = field(default_factory=dict)
     heads: dict[tuple[str, int], str] = field(default_factory=dict)
     commits: dict[str, set[str]] = field(default_factory=dict)  # repository -> full SHAs
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     # (repository, number) -> (the fork holding the head, the author); else the base, octocat
     forks: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -49,6 +52,9 @@ class GitHubStandIn:
         app.router.add_post("/repos/{owner}/{repo}/pulls/comments/{id}/reactions", self._react)
         app.router.add_get("/repos/{owner}/{repo}/pulls/{number}", self._pull)
         app.router.add_get("/repos/{owner}/{repo}/commits/{ref}", self._commit)
+        app.router.add_post("/repos/{owner}/{repo}/check-runs", self._create_check_run)
+        app.router.add_patch("/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run)
+        app.router.add_get("/repos/{owner}/{repo}/commits/{ref}/check-runs", self._check_runs)
         app.router.add_post("/app/installations/{id}/access_tokens", self._installation_token)
         return app
 
@@ -150,6 +156,47 @@ class GitHubStandIn:
             }
         )
 
+    async def _create_check_run(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        problem = invalid_body("post", "/repos/{owner}/{repo}/check-runs", body)
+        if problem:
+            return web.json_response({"message": problem}, status=422)
+        run_id = next(self._ids)
+        repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        run = {
+            "id": run_id,
+            "repository": repository,
+            "status": "queued",
+            "conclusion": None,
+            "external_id": "",
+            "updates": [],
+            **body,
+        }
+        self.check_runs[run_id] = run
+        return web.json_response(run, status=201)
+
+    async def _update_check_run(self, request: web.Request) -> web.Response:
+        run = self.check_runs.get(int(request.match_info["id"]))
+        if run is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        body = await request.json()
+        problem = invalid_body("patch", "/repos/{owner}/{repo}/check-runs/{check_run_id}", body)
+        if problem:
+            return web.json_response({"message": problem}, status=422)
+        run["updates"].append(body)
+        run.update(body)
+        return web.json_response(run)
+
+    async def _check_runs(self, request: web.Request) -> web.Response:
+        repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        ref = request.match_info["ref"]
+        runs = [
+            r
+            for r in self.check_runs.values()
+            if r["repository"] == repository and r["head_sha"] == ref
+        ]
+        return web.json_response({"total_count": len(runs), "check_runs": runs})
+
     async def _pull(self, request: web.Request) -> web.Response:
         repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
         number = int(request.match_info["number"])
@@ -165,6 +212,20 @@ class GitHubStandIn:
                 "base": {"repo": {"full_name": repository}},
             }
         )
+
+
+@functools.cache
+def openapi() -> dict[str, Any]:
+    spec: dict[str, Any] = load_reference_json("github", "rest-api-subset.openapi.json")
+    return spec
+
+
+def invalid_body(method: str, template: str, body: Any) -> str | None:
+    """Why ``body`` is not what GitHub's OpenAPI description takes there, if it is not."""
+    operation = openapi()["paths"][template][method]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    error = jsonschema.exceptions.best_match(jsonschema.Draft4Validator(schema).iter_errors(body))
+    return None if error is None else f"Invalid request: {error.message}"
 
 
 def operations() -> list[tuple[str, re.Pattern[str], list[str]]]:

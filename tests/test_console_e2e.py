@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest_asyncio
 
@@ -291,3 +292,43 @@ async def test_a_requested_build_is_listed_with_its_requested_test(env: Embedded
     assert "2 new tasks (2 requested, 0 dependencies)" in output
     assert f"  {test}: " in output
     assert f"  {build}: " in output
+
+
+async def test_a_request_that_could_not_be_planned_fails_and_is_planned_again_on_retry(
+    env: Embedded,
+) -> None:
+    label = a_test(env, ran=False)
+    store = env.store
+    real_save_plan = store.save_plan
+    calls = 0
+
+    async def save_plan_once_broken(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("the disk is full")
+        await real_save_plan(*args, **kwargs)
+
+    store.save_plan = save_plan_once_broken  # type: ignore[method-assign]
+    request = Request(
+        source="console",
+        actor="sheriff",
+        place="console",
+        text=f"schedule {label}",
+        direct=True,
+        delivery_id="d-1",
+        resumable=True,
+    )
+    out = io.StringIO()
+    await env.bot.handle(request, ConsoleReplier(out))
+    assert f"Something went wrong on my side while handling `schedule {label}`" in out.getvalue()
+    assert "the disk is full" not in out.getvalue()  # the details go to the log only
+    (record,) = await store.recent_requests()
+    assert (record.state, record.error) == ("failed", "not planned: the disk is full")
+    # The same delivery again (a retry) plans it anew under the same id, and submits it.
+    again = io.StringIO()
+    await env.bot.handle(replace(request, made=[]), ConsoleReplier(again))
+    assert await env.bot.idle(30)
+    assert f"[{record.id}] finished: 1 ok" in again.getvalue(), again.getvalue()
+    (record,) = await store.recent_requests()
+    assert record.state == "finished"

@@ -421,27 +421,19 @@ class Store:
     ) -> None:
         """Where a request's status card lives, and what it says now (upserted)."""
         async with self.transaction() as db:
-            updated = await db.execute(
-                "UPDATE replies SET body = ?, reference = COALESCE(?, reference), updated_at = ?"
-                " WHERE request_id = ? AND adapter = ? AND place = ?",
-                body,
-                reference,
-                now_text(),
+            await db.execute(
+                "INSERT INTO replies (request_id, adapter, place, reference, body, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (request_id, adapter, place) DO UPDATE SET body = excluded.body,"
+                " reference = COALESCE(excluded.reference, replies.reference),"
+                " updated_at = excluded.updated_at",
                 request_id,
                 adapter,
                 place,
+                reference,
+                body,
+                now_text(),
             )
-            if not updated:
-                await db.execute(
-                    "INSERT INTO replies (request_id, adapter, place, reference, body, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    request_id,
-                    adapter,
-                    place,
-                    reference,
-                    body,
-                    now_text(),
-                )
 
     async def reply(self, request_id: str, adapter: str, place: str) -> dict[str, Any] | None:
         async with self.transaction() as db:

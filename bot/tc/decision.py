@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 # Where Gecko-style decision tasks are indexed; {project}, {revision}, {trust_domain} filled in.
 REVISION_ROUTES = ("{trust_domain}.v2.{project}.revision.{revision}.taskgraph.decision",)
 LATEST_ROUTES = ("{trust_domain}.v2.{project}.latest.taskgraph.decision",)
+KEPT_DEFINITIONS = 256  # decision task definitions kept (a few kB each)
 GRAPH_NAMES = ("public/full-task-graph.json", "public/all_tasks.json")
 
 NO_DECISION = (
@@ -65,7 +66,7 @@ class DecisionReader:
     attempts: int = 5
     fresh_for: float = 30.0
     _label_maps: dict[str, tuple[float, bytes]] = field(default_factory=dict)
-    _revisions: dict[str, str | None] = field(default_factory=dict)
+    _definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def find(
         self, project: str, revision: str | None, routes: ProjectRoutes = ProjectRoutes()
@@ -89,21 +90,33 @@ class DecisionReader:
             NO_DECISION.format(what=what, paths=", ".join(f"`{p}`" for p in paths), project=project)
         )
 
+    async def definition(self, decision_task_id: str) -> dict[str, Any]:
+        """The decision task's definition, asked of the Queue once (with retries), then kept."""
+        kept = self._definitions.get(decision_task_id)
+        if kept is None:
+            kept = await self._retrying(self.queue.task, decision_task_id)
+            if not isinstance(kept, dict):
+                raise ArtifactError(f"task {decision_task_id}: the Queue gave no definition")
+            self._definitions[decision_task_id] = kept
+            while len(self._definitions) > KEPT_DEFINITIONS:
+                del self._definitions[next(iter(self._definitions))]  # the oldest first
+        return kept
+
     async def revision_of(self, decision_task_id: str) -> str | None:
         """The revision a decision task ran for, read from its index routes or its
         ``*_HEAD_REV`` environment; None when it says neither (or the Queue cannot tell)."""
-        if decision_task_id in self._revisions:
-            return self._revisions[decision_task_id]
         try:
-            definition = await self._retrying(self.queue.task, decision_task_id)
+            definition = await self.definition(decision_task_id)
         except Exception as error:
             if not (is_transient(error) or isinstance(error, TaskclusterRestFailure)):
                 raise
             log.warning("the revision of decision task %s is unknown: %s", decision_task_id, error)
-            return None  # not kept: the next ask tries again
-        found = revision_in(definition) if isinstance(definition, dict) else None
-        self._revisions[decision_task_id] = found
-        return found
+            return None
+        return revision_in(definition)
+
+    async def scheduler_of(self, decision_task_id: str) -> str:
+        """The schedulerId new tasks of the push take: their decision task's."""
+        return str((await self.definition(decision_task_id)).get("schedulerId", "-"))
 
     async def artifact(self, task_id: str, name: str) -> bytes:
         """An artifact's bytes: the Queue answers 303 with a URL, which is then fetched."""

@@ -17,16 +17,19 @@ from gidgethub.abc import GitHubAPI
 
 from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import GitHubReplier, commit_sha, with_push
-from bot.adapters.github.events import comment_request
+from bot.adapters.github.events import check_run_retrigger, comment_request
 from bot.adapters.github.webhook import DeliveryRejectedError, verify
+from bot.config import env_flag
 from bot.metrics import ERRORS
 from bot.request import Request
+from bot.scheduling import requested_tasks
 from bot.service import Bot
 from bot.store import RequestRecord
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/github/webhook"
 SOURCE = "github"
+FAILED = ("failed", "exception")
 
 
 class GitHubSettingsError(ValueError):
@@ -43,6 +46,7 @@ class GitHubSettings:
     bot_login: str = "taskbot"
     app_id: str | None = None
     private_key: str | None = None
+    check_runs: bool = False  # a check run per request on a pull request (Apps only)
 
     def __repr__(self) -> str:  # never show the secret or the token
         return f"GitHubSettings(api_url={self.api_url!r}, bot_login={self.bot_login!r})"
@@ -71,7 +75,24 @@ class GitHubSettings:
                 "GITHUB_PRIVATE_KEY: the GitHub adapter is off"
             )
             return None
-        return cls(secret, env.get("GITHUB_TOKEN") or None, api_url, bot_login, app_id, key)
+        try:
+            checks = env_flag(env, "GITHUB_CHECK_RUNS", default=bool(app_id))
+        except ValueError as error:
+            raise GitHubSettingsError(str(error)) from None
+        if checks and not app_id:
+            raise GitHubSettingsError(
+                "GITHUB_CHECK_RUNS needs a GitHub App (GITHUB_APP_ID and GITHUB_PRIVATE_KEY): "
+                "GitHub lets only Apps create check runs"
+            )
+        return cls(
+            secret,
+            env.get("GITHUB_TOKEN") or None,
+            api_url,
+            bot_login,
+            app_id,
+            key,
+            check_runs=checks,
+        )
 
     def auth(self, session: aiohttp.ClientSession) -> GitHubAuth:
         return GitHubAuth(
@@ -189,7 +210,8 @@ class GitHubAdapter:
         if not repository or not number.isdigit():
             return None
         gh = await self.auth.client_for_repository(repository)
-        return GitHubReplier(gh, repository, int(number))
+        # No head known here: a check run made before the restart is updated, none is made.
+        return GitHubReplier(gh, repository, int(number), checks=self.settings.check_runs)
 
     async def commit_of(self, request: Request, ref: str) -> str | None:
         """A short hash of the request's repository, expanded by GitHub."""
@@ -205,6 +227,8 @@ class GitHubAdapter:
     async def process(self, event: sansio.Event) -> None:
         request = comment_request(event, bot_login=self.settings.bot_login)
         if request is None:
+            request = await self.check_run_request(event)
+        if request is None:
             return
         # The inbox gives a delivery to one replica at a time; if that one died partway,
         # handling it again carries on with what it made (request ids derive from it).
@@ -214,11 +238,45 @@ class GitHubAdapter:
             request = replace(request, extra={**request.extra, "installation": str(installation)})
         gh = await self.client_for(request)
         request = await with_push(request, gh, self.bot.settings.projects)
+        comment_id = request.extra.get("comment_id")
         replier = GitHubReplier(
             gh,
             request.extra["repository"],
             int(request.extra["number"]),
-            int(request.extra["comment_id"]),
+            int(comment_id) if comment_id else None,
             request.extra.get("comment_kind", "issues"),
+            checks=self.settings.check_runs and request.extra.get("pull_request") == "yes",
+            head_sha=request.revision,
         )
         await self.bot.handle(request, replier)
+
+    async def check_run_request(self, event: sansio.Event) -> Request | None:
+        """A click on "Re-run" or "Retrigger failed" of one of the bot's check runs: a
+        retrigger of that request's failed tasks, asked by whoever clicked and checked as
+        a comment would be."""
+        request_id = check_run_retrigger(event, app_id=self.settings.app_id)
+        record = await self.bot.store.request(request_id) if request_id else None
+        repository = (event.data.get("repository") or {}).get("full_name", "")
+        if record is None or record.source != SOURCE or not record.revision:
+            return None
+        place_repository, _, number = record.place.rpartition("#")
+        if place_repository != repository or not number.isdigit():
+            return None  # a check run of another repository's request: not this one's to run
+        stored = await self.bot.store.plan(record.id)
+        # Its failed tasks; if none failed ("Re-run" on a green check), the jobs it asked for.
+        again = [t.task_id for t in stored if t.state in FAILED] or [
+            t.task_id for t in requested_tasks(stored)
+        ]
+        if not again:
+            return None
+        extra = {"repository": repository, "number": number, "pull_request": "yes"}
+        login = str((event.data.get("sender") or {}).get("login", ""))
+        return Request(
+            source=SOURCE,
+            actor=login,
+            place=record.place,
+            text=f"retrigger {' '.join(again)} on {record.project}@{record.revision}",
+            delivery_id=event.delivery_id,
+            direct=True,  # the click says it to the bot: no `@taskbot` needed
+            extra=extra,
+        )

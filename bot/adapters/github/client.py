@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
+from bot.adapters.github.checks import check_run_body
 from bot.adapters.github.limits import with_retries
-from bot.request import Request
+from bot.request import Progress, Request
 from bot.service import Bot, Policy, ProjectSettings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class GitHubReplier:
     comment_kind: str = "issues"  # "pulls" for a comment on a line of the diff
     edits_in_place: bool = True  # the status card is one comment, edited as tasks finish
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # how rate-limit waits pass
+    checks: bool = False  # show each request as a check run (a GitHub App's permission)
+    head_sha: str | None = None  # the pull request's head: the commit checks are made on
 
     async def post(self, text: str) -> str:
         url = f"/repos/{self.repository}/issues/{self.number}/comments"
@@ -79,6 +82,33 @@ class GitHubReplier:
             if marker in str(comment.get("body", "")) and user.get("type") == "Bot":
                 found = str(comment["id"])
         return found
+
+    async def check_run(self, reference: str | None, progress: Progress) -> str | None:
+        """Create the request's check run on the pull request's head, or bring it up to
+        date; its id, or None where there is none (checks off, or another commit)."""
+        if not self.checks:
+            return None
+        if reference is None:
+            if progress.revision != self.head_sha:
+                return None  # a push of another project, or a resumed request: no new check
+            reference = await self._find_check_run(progress)
+        if reference is None:
+            url = f"/repos/{self.repository}/check-runs"
+            body = check_run_body(progress, create=True)
+            created = await with_retries(lambda: self.gh.post(url, data=body), sleep=self.sleep)
+            return str(created["id"])
+        url = f"/repos/{self.repository}/check-runs/{reference}"
+        body = check_run_body(progress, create=False)
+        await with_retries(lambda: self.gh.patch(url, data=body), sleep=self.sleep)
+        return reference
+
+    async def _find_check_run(self, progress: Progress) -> str | None:
+        """The request's check run if an earlier attempt made it without recording it."""
+        url = f"/repos/{self.repository}/commits/{progress.revision}/check-runs"
+        async for run in self.gh.getiter(url, iterable_key="check_runs"):
+            if run.get("external_id") == progress.request_id:
+                return str(run["id"])
+        return None
 
     async def react(self, reaction: str) -> None:
         if self.comment_id is None:

@@ -6,8 +6,10 @@ from typing import Any
 
 from gidgethub import sansio
 
+from bot.adapters.github.checks import RETRIGGER_FAILED
 from bot.request import Request
 from grammar import GITHUB, Triggers, extract_commands
+from grammar.vocabulary import REQUEST_ID
 
 
 def _command_lines(body: str, triggers: Triggers) -> list[str]:
@@ -68,3 +70,23 @@ def comment_request(
             "comment_kind": "pulls" if review else "issues",
         },
     )
+
+
+def check_run_retrigger(event: sansio.Event, *, app_id: str | None) -> str | None:
+    """The request whose failed jobs a person asked to run again from its check run (the
+    check's "Re-run", or its "Retrigger failed" button), or None. Only this App's checks
+    count: another App's check runs on the same commit are none of the bot's business."""
+    if event.event != "check_run" or app_id is None:
+        return None
+    data: dict[str, Any] = event.data
+    run = data.get("check_run") or {}
+    if str((run.get("app") or {}).get("id")) != str(app_id):
+        return None
+    action = data.get("action")
+    if action == "requested_action":
+        if (data.get("requested_action") or {}).get("identifier") != RETRIGGER_FAILED:
+            return None
+    elif action != "rerequested":
+        return None
+    request_id = str(run.get("external_id") or "")
+    return request_id if REQUEST_ID.fullmatch(request_id) else None

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.adapters.irc.accounts import AccountLists
+from bot.config import env_flag
 
 
 class IrcSettingsError(ValueError):
@@ -13,14 +14,10 @@ class IrcSettingsError(ValueError):
 
 
 def _flag(env: Mapping[str, str], key: str, default: bool) -> bool:
-    raw = env.get(key, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise IrcSettingsError(f"{key} must be true or false, not {raw!r}")
+    try:
+        return env_flag(env, key, default)
+    except ValueError as error:
+        raise IrcSettingsError(str(error)) from None
 
 
 def _number(env: Mapping[str, str], key: str, default: float, *, at_least: float) -> float:
