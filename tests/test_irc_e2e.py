@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from irc.client_aio import AioReactor
 
+from bot.adapters.api import CollectingReplier
 from bot.adapters.irc.accounts import AccountLists, account_policy
 from bot.adapters.irc.adapter import IrcAdapter, IrcReplier
 from bot.adapters.irc.outbox import TokenBucket
@@ -364,3 +365,28 @@ async def test_over_tls_the_server_certificate_is_checked(network: Network) -> N
     sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
     sheriff.say("taskbot: status")
     await sheriff.wait_for(lambda: sheriff.replies("No requests yet."))
+
+
+@pytest.mark.parametrize("worker_seconds", [2.0])
+async def test_a_request_taken_up_after_a_restart_reports_in_its_channel(
+    network: Network,
+) -> None:
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    sheriff.say(f"taskbot: schedule {unscheduled_test(network.env)}")
+    (accepted,) = await sheriff.wait_for(lambda: sheriff.replies("1 new task"))
+    found = re.match(r"\[(r[0-9a-f]+)\]", accepted)
+    assert found
+    request_id = found[1]
+    # The bot stops following it (as a process that died would) and comes back.
+    bot = network.env.bot
+    for task in list(bot.background):
+        task.cancel()
+    assert await bot.idle(5)
+    (record,) = await network.env.store.recent_requests()
+    assert record.state == "submitted"
+    await fresh_bot(network)
+    elsewhere = CollectingReplier()
+    assert await bot.resume(elsewhere) == [request_id]
+    done = await sheriff.wait_for(lambda: sheriff.replies(f"[{request_id}] finished"), timeout=30)
+    assert done == [f"[{request_id}] finished: 1 ok"]
+    assert elsewhere.replies == []  # in the channel, not in the log

@@ -28,6 +28,7 @@ from bot.adapters.irc.settings import IrcSettings
 from bot.metrics import ERRORS
 from bot.request import Request
 from bot.service import Bot, ProjectSettings
+from bot.store import RequestRecord
 
 log = logging.getLogger(__name__)
 SOURCE = "irc"
@@ -87,11 +88,19 @@ class IrcAdapter:
         self.connections = 0
         self._pages: dict[tuple[str, str], list[str]] = {}
         self._offered: set[str] = set()
+        bot.repliers[SOURCE] = self.replier_for
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._reactor: AioReactor | None = None
         self._connection: _Connection | None = None
         self._stopping = asyncio.Event()
+
+    async def replier_for(self, record: RequestRecord) -> IrcReplier | None:
+        """Where a request taken up again after a restart reports: the channel it was asked
+        in (addressed to who asked) or the private chat; sent once the bot is back in."""
+        if not record.place:
+            return None
+        return IrcReplier(self, record.place, record.actor)
 
     # --- life cycle ----------------------------------------------------------------------
 
