@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
+import slugid
 
 from bot.adapters.console import ConsoleReplier
 from bot.embedded import Embedded, embedded
+from bot.localtc.seed import seed_push
 from bot.localtc.server import Faults
 from bot.request import Request
 from bot.service import ProjectSettings
@@ -332,3 +334,28 @@ async def test_a_request_that_could_not_be_planned_fails_and_is_planned_again_on
     assert f"[{record.id}] finished: 1 ok" in again.getvalue(), again.getvalue()
     (record,) = await store.recent_requests()
     assert record.state == "finished"
+
+
+async def test_retrigger_by_task_id_of_this_push_of_another_or_of_none(env: Embedded) -> None:
+    ran = env.push.push.label_to_taskid
+    label, task_id = next((x, t) for x, t in ran.items() if x.startswith("test-"))
+    output = await say(env, f"retrigger {task_id}")
+    assert f"] retrigger {task_id} on {env.push.project}@" in output
+    assert f"{label}: {env.tc.root_url}/tasks/" in output  # the job it ran, as a new task
+
+    other = seed_push(env.tc, tasks=200, seed=91, project="mozilla-central")
+    other_label, other_task = next(iter(other.push.label_to_taskid.items()))
+    before = len(env.tc.queue.tasks)
+    output = await say(env, f"retrigger {other_task}")
+    assert output == (
+        f"taskbot> Task `{other_task}` ({other_label}) is not a job of "
+        f"{env.push.project}@{env.push.revision[:12]} (latest): it ran in task group "
+        f"`{other.decision_task_id}`. Add `on REVISION` for the push it belongs to.\n"
+    )
+    missing = slugid.nice()
+    output = await say(env, f"retrigger {missing}")
+    assert output == (
+        f"taskbot> There is no task `{missing}` in the Queue (tasks expire, in a year by "
+        "default).\n"
+    )
+    assert len(env.tc.queue.tasks) == before

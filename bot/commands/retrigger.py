@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskcluster.exceptions import TaskclusterRestFailure
+
 from bot.commands import command
 from bot.graph import ResolveError, Resolver
 from bot.graph.materialize import task_label
@@ -12,6 +14,11 @@ from bot.service import Context
 from grammar import Retrigger, TaskId
 
 NO_FAILURES = "No job failed on {push}, so there is nothing to retrigger."
+NO_SUCH_TASK = "There is no task `{task}` in the Queue (tasks expire, in a year by default)."
+NOT_OF_THIS_PUSH = (
+    "Task `{task}` ({label}) is not a job of {push}: it ran in task group `{group}`. "
+    "Add `on REVISION` for the push it belongs to."
+)
 
 
 @command("retrigger", examples=("retrigger failed x3", "retrigger M(bc3) on autoland@abc123f"))
@@ -25,8 +32,10 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
     selectors = [s for s in cmd.selectors if not isinstance(s, TaskId)]
     for selector in cmd.selectors:
         if isinstance(selector, TaskId):
-            definition = await ctx.bot.clients.queue.task(selector.text)
-            labels.append(task_label(definition))
+            label = await label_of_task(ctx, push, selector.text)
+            if label is None:
+                return
+            labels.append(label)
     resolver = Resolver(push.graph, cmd.filters, shortlist_limit=ctx.bot.settings.shortlist_limit)
     if cmd.failed:
         failed = await failed_labels(ctx, push)
@@ -52,6 +61,25 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
             return
     labels = [label for label in dict.fromkeys(labels) if label in push.graph]
     await schedule_labels(ctx, push, labels, times=cmd.times, dry_run=cmd.dry_run, command=cmd)
+
+
+async def label_of_task(ctx: Context, push: Push, task_id: str) -> str | None:
+    """The job a taskId ran, if it is one of the push's; else None, after saying why."""
+    try:
+        definition = await ctx.bot.clients.queue.task(task_id)
+    except TaskclusterRestFailure as error:
+        if error.status_code != 404:
+            raise
+        await ctx.reply(NO_SUCH_TASK.format(task=task_id))
+        return None
+    label = task_label(definition)
+    group = definition.get("taskGroupId", "?")
+    if group != push.decision_task_id or label not in push.graph:
+        await ctx.reply(
+            NOT_OF_THIS_PUSH.format(task=task_id, label=label, push=push.describe(), group=group)
+        )
+        return None
+    return label
 
 
 async def failed_labels(ctx: Context, push: Push) -> list[str]:
