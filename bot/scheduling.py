@@ -1,4 +1,5 @@
-"""From labels to scheduled, tracked tasks: plan, preview or hold, submit, follow, report."""
+"""From labels to scheduled tasks: find the push, plan, preview or hold, submit (directly or
+through the push's add-new-jobs action), carry on after a crash."""
 
 from __future__ import annotations
 
@@ -8,28 +9,33 @@ import datetime as dt
 import json
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, plan
-from bot.metrics import ERRORS, SCHEDULE_SECONDS, TASKS_CREATED
-from bot.request import Progress, Replier
+from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
+from bot.reporting import (
+    SHOWN,
+    group_url,
+    hold,
+    keep_lease,
+    post_card,
+    task_url,
+    track,
+)
+from bot.request import Replier
 from bot.revisions import RevisionError, expand_revision
 from bot.service import Bot, Context
 from bot.store import PlannedTask, RequestRecord
 from bot.tc.actions import ActionError, render_action, trigger
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.submit import submit
-from bot.tc.tracking import Tracker
 from bot.tctime import format_time, parse_time
 from grammar import Retrigger, Revision, Schedule, Try
 
 log = logging.getLogger(__name__)
 
-SHOWN = 15
 TOO_MANY_TASKS = (
     "That would create {count} tasks; one request may create at most {cap}. "
     "Narrow it with `for PLATFORM`, fewer jobs, or a smaller `xN`."
@@ -93,14 +99,6 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
     return Push(project, node, decision, graph, existing)
 
 
-def task_url(ctx_bot: Bot, task_id: str) -> str:
-    return f"{ctx_bot.clients.queue.options['rootUrl']}/tasks/{task_id}"
-
-
-def group_url(ctx_bot: Bot, group_id: str) -> str:
-    return f"{ctx_bot.clients.queue.options['rootUrl']}/tasks/groups/{group_id}"
-
-
 def describe_plan(result: Plan) -> str:
     requested = sum(len(ids) for ids in (result.copies or {}).values()) or len(result.requested)
     dependencies = result.new_task_count - requested
@@ -158,6 +156,9 @@ async def schedule_labels(
             command=command_text,
             project=push.project,
             revision=push.revision,
+            # Known from the start: a replica that carries on after this one died follows
+            # the tasks (Pulse binds on the task group) and links the group with it.
+            decision_task_id=push.decision_task_id,
         )
     if not await hold(bot, request_id):
         await ctx.reply(BUSY.format(request=request_id))
@@ -312,7 +313,7 @@ async def _submit(
     # A slow submission (Taskcluster retrying) keeps its hold, so no other replica takes
     # the request over while this one is still at it.
     lost = asyncio.Event()
-    renewer = asyncio.create_task(_keep_lease(bot, request_id, lost))
+    renewer = asyncio.create_task(keep_lease(bot, request_id, lost))
     try:
         results = await submit(bot.clients.queue, tasks)
     finally:
@@ -344,83 +345,6 @@ async def _submit(
     return True
 
 
-async def post_card(
-    bot: Bot,
-    replier: Replier,
-    record: RequestRecord,
-    stored: list[PlannedTask],
-    header: str | None = None,
-    *,
-    resumed: bool = False,
-) -> dict[str, Any]:
-    """The status card: what was asked, where the tasks are. Posted once; an attempt that
-    carries on after a crash brings the card it finds up to date instead."""
-    request_id = record.id
-    group = record.decision_task_id or ""
-    lines = [header or f"[{request_id}] {record.command}", f"  task group: {group_url(bot, group)}"]
-    treeherder = bot.settings.project(record.project).treeherder_url
-    if treeherder and record.revision:
-        query = f"repo={record.project}&revision={record.revision}"
-        lines.append(f"  treeherder: {treeherder.rstrip('/')}/jobs?{query}")
-    wanted = requested_tasks(stored)
-    for task in wanted[:SHOWN]:
-        lines.append(f"  {task.label}: {task_url(bot, task.task_id)}")
-    if len(wanted) > SHOWN:
-        lines.append(f"  … and {len(wanted) - SHOWN} more")
-    body = "\n".join(lines)
-    earlier = await bot.store.reply(request_id, "chat", record.place)
-    reference = str(earlier["reference"]) if earlier and earlier["reference"] else None
-    in_place = bool(getattr(replier, "edits_in_place", False))
-    find_card = getattr(replier, "find_card", None)
-    if in_place and reference is None and resumed and find_card is not None:
-        reference = await find_card(request_id)  # posted, then the poster died
-    if in_place and reference is not None:
-        # an earlier attempt posted the card before it stopped: bring that one up to date
-        await replier.edit(reference, body)
-    else:
-        reference = await replier.post(body)
-    await bot.store.save_reply(request_id, "chat", record.place, body, reference)
-    await report_progress(bot, replier, record, body, f"{len(stored)} tasks submitted")
-    return {"body": body, "reference": reference}
-
-
-async def report_progress(
-    bot: Bot,
-    replier: Replier,
-    record: RequestRecord,
-    text: str,
-    title: str,
-    *,
-    finished: bool = False,
-    failed: int = 0,
-) -> None:
-    """Show where the request stands beside the chat, where the replier can (a GitHub check
-    run). Best effort: the status card has said it already, so a failure is only logged."""
-    check_run = getattr(replier, "check_run", None)
-    if check_run is None or not record.revision:
-        return
-    earlier = await bot.store.reply(record.id, "check", record.place)
-    reference = str(earlier["reference"]) if earlier and earlier["reference"] else None
-    progress = Progress(
-        record.id,
-        record.revision,
-        f"[{record.id}] {record.command or record.text}",
-        title,
-        text,
-        group_url(bot, record.decision_task_id or ""),
-        finished=finished,
-        failed=failed,
-    )
-    try:
-        reference = await check_run(reference, progress)
-    except Exception as error:
-        ERRORS.labels("github").inc()
-        log.warning("the check run of %s could not be updated: %s", record.id, error)
-        return
-    if reference is not None:
-        await bot.store.save_reply(record.id, "check", record.place, title, reference)
-
-
 # The Queue refuses a `created` more than 15 minutes from its clock; stay well inside.
 FRESH_FOR = dt.timedelta(minutes=10)
 
@@ -449,102 +373,6 @@ async def _fresh(bot: Bot, tasks: list[NewTask]) -> list[NewTask]:
     return refreshed
 
 
-def requested_tasks(stored: list[PlannedTask]) -> list[PlannedTask]:
-    """The tasks people asked for, not their dependencies (a requested job may also be a
-    dependency of another: a build and its tests). Plans stored before the store kept the
-    flag: every task nothing else in the plan depends on, plus copies."""
-    if any(t.requested for t in stored):
-        return [t for t in stored if t.requested]
-    depended = {d for t in stored for d in t.definition.get("dependencies", [])}
-    return [t for t in stored if t.task_id not in depended or t.copy > 0]
-
-
-async def track(bot: Bot, replier: Replier, request_id: str) -> None:
-    """Follow the request's tasks; the store keeps every state. Where replies can be edited
-    (GitHub) the status card is edited in place; elsewhere (console, IRC) a line is sent
-    as each task finishes. A summary ends it either way. Once per process at a time."""
-    if request_id in bot.following:
-        return
-    bot.following.add(request_id)
-    try:
-        await _follow(bot, replier, request_id)
-    finally:
-        bot.following.discard(request_id)
-
-
-async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
-    record = await bot.store.request(request_id)
-    assert record is not None
-    stored = {t.task_id: t for t in await bot.store.plan(request_id)}
-    card = await bot.store.reply(request_id, "chat", record.place)
-    in_place = bool(getattr(replier, "edits_in_place", False))
-    if in_place and card is None:  # the replica that submitted it died before the card
-        card = await post_card(bot, replier, record, list(stored.values()), resumed=True)
-    tracker = Tracker(
-        bot.clients.queue,
-        record.decision_task_id or "",
-        set(stored),
-        amqp_url=bot.settings.amqp_url,
-        poll_interval=bot.settings.poll_interval,
-    )
-    lost = asyncio.Event()
-    renewer = asyncio.create_task(_keep_lease(bot, request_id, lost))
-    try:
-        async for update in tracker.updates():
-            if lost.is_set():
-                log.warning("another replica follows %s now; this one stops", request_id)
-                return
-            await bot.store.set_task_state(update.task_id, update.state)
-            if update.state not in ("completed", "failed", "exception"):
-                continue
-            counts = tracker.summary()
-            done = sum(counts[s] for s in ("completed", "failed", "exception"))
-            if in_place:
-                assert card is not None
-                body = render_card(
-                    bot,
-                    card["body"],
-                    stored,
-                    tracker.states,
-                    f"{done}/{len(stored)} done: {_counts(counts)}",
-                )
-                await replier.edit(card["reference"], body)
-                title = f"{done}/{len(stored)} done: {_counts(counts)}"
-                await report_progress(bot, replier, record, body, title)
-                continue
-            task = stored[update.task_id]
-            line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
-            if update.state != "completed":
-                line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
-            await replier.post(line)
-    except Exception:
-        log.exception("tracking %s failed", request_id)
-        return
-    finally:
-        renewer.cancel()
-    if lost.is_set():
-        return
-    counts = tracker.summary()
-    summary = f"finished: {_counts(counts)}"
-    # The final reply goes first and the state after it: a replica that dies in between
-    # leaves the request open, and whoever takes it over sends the summary again.
-    try:
-        if in_place:
-            assert card is not None
-            body = render_card(bot, card["body"], stored, tracker.states, summary)
-            await bot.store.save_reply(request_id, "chat", record.place, body, None)
-            await replier.edit(card["reference"], body)
-            failed = counts["failed"] + counts["exception"]
-            await report_progress(bot, replier, record, body, summary, finished=True, failed=failed)
-        else:
-            await replier.post(f"[{request_id}] {summary}")
-    except Exception:
-        # The summary is in the store; the reply is what failed: finish anyway.
-        log.exception("the final reply of %s could not be sent", request_id)
-    if not lost.is_set():
-        await bot.store.set_state(request_id, "finished")
-
-
 async def carry_on(ctx: Context, record: RequestRecord) -> str:
     """The same command again after an earlier attempt stopped partway (a replica died):
     go on from where the store says it got to, with the plan it saved; never plan anew."""
@@ -566,46 +394,3 @@ async def carry_on(ctx: Context, record: RequestRecord) -> str:
     else:
         await ctx.reply(f"[{record.id}] was handled already: {record.state.replace('_', ' ')}.")
     return record.id
-
-
-async def hold(bot: Bot, request_id: str) -> bool:
-    """Take the request for this replica. Another replica holds it: if that one died, its
-    hold runs out within a lease, so wait that long; if it is alive, it keeps it."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + bot.lease_seconds * 1.5
-    while not await bot.store.claim_request(request_id, bot.instance, lease=bot.lease_seconds):
-        if loop.time() > give_up:
-            return False
-        await asyncio.sleep(bot.lease_seconds / 6)
-    return True
-
-
-async def _keep_lease(bot: Bot, request_id: str, lost: asyncio.Event) -> None:
-    """Renew this replica's hold on the request while it follows it; set ``lost`` when
-    another replica took it over (this one stalled past the lease)."""
-    while True:
-        await asyncio.sleep(bot.lease_seconds / 3)
-        if not await bot.store.claim_request(request_id, bot.instance, lease=bot.lease_seconds):
-            lost.set()
-            return
-
-
-def render_card(
-    bot: Bot, header: str, stored: dict[str, PlannedTask], states: dict[str, str], summary: str
-) -> str:
-    """The status card: what was asked, a table of the requested jobs, and where it stands."""
-    lines = [header, "", "| job | state |", "| --- | --- |"]
-    for task in requested_tasks(list(stored.values()))[:SHOWN]:
-        state = states.get(task.task_id, "pending")
-        lines.append(f"| [{task.label}]({task_url(bot, task.task_id)}) | {state} |")
-    lines += ["", f"**{summary}**"]
-    return "\n".join(lines)
-
-
-def _counts(counts: Counter[str]) -> str:
-    parts = [f"{counts['completed']} ok"]
-    if counts["failed"]:
-        parts.append(f"{counts['failed']} failed")
-    if counts["exception"]:
-        parts.append(f"{counts['exception']} exception")
-    return ", ".join(parts)

@@ -205,7 +205,8 @@ class Bot:
         """Requests a crash caught mid-submit are submitted again (same taskIds: the Queue
         answers 200 for what already exists) and followed; those submitted are followed.
         Only requests no live replica holds are taken, and each by one replica only."""
-        from bot.scheduling import submit_request, track
+        from bot.reporting import track
+        from bot.scheduling import submit_request
 
         resumed = []
         for state in ("submitting", "submitted"):

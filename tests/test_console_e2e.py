@@ -336,6 +336,50 @@ async def test_a_request_that_could_not_be_planned_fails_and_is_planned_again_on
     assert record.state == "finished"
 
 
+async def test_a_request_whose_first_attempt_died_after_planning_is_carried_on_in_its_group(
+    env: Embedded,
+) -> None:
+    """The first attempt stops between saving the plan and moving on (its replica died):
+    the retry carries on with the saved plan, links and follows the push's task group."""
+    label = a_test(env, ran=False)
+    store = env.store
+    real_set_state = store.set_state
+    died = False
+
+    async def dies_before_submitting(request_id: str, state: str, **kwargs: Any) -> None:
+        nonlocal died
+        if state == "submitting" and not died:
+            died = True
+            raise ConnectionResetError("the replica went away")
+        await real_set_state(request_id, state, **kwargs)
+
+    store.set_state = dies_before_submitting  # type: ignore[method-assign]
+    request = Request(
+        source="console",
+        actor="sheriff",
+        place="console",
+        text=f"schedule {label}",
+        direct=True,
+        delivery_id="d-2",
+        resumable=True,
+    )
+    await env.bot.handle(request, ConsoleReplier(io.StringIO()))
+    (record,) = await store.recent_requests()
+    assert record.state == "received"
+    assert await store.plan(record.id)
+    assert record.decision_task_id == env.push.decision_task_id
+    again = io.StringIO()
+    await env.bot.handle(replace(request, made=[]), ConsoleReplier(again))
+    assert await env.bot.idle(30)
+    group = f"task group: {env.tc.root_url}/tasks/groups/{env.push.decision_task_id}\n"
+    assert group in again.getvalue(), again.getvalue()
+    assert f"[{record.id}] finished: 1 ok" in again.getvalue()
+    assert (
+        len([t for t in env.tc.queue.tasks.values() if t.definition["metadata"]["name"] == label])
+        == 1
+    )
+
+
 async def test_retrigger_by_task_id_of_this_push_of_another_or_of_none(env: Embedded) -> None:
     ran = env.push.push.label_to_taskid
     label, task_id = next((x, t) for x, t in ran.items() if x.startswith("test-"))

@@ -147,3 +147,38 @@ async def test_polling_when_the_broker_is_unreachable(local_tc: Running) -> None
     assert tracker.summary() == {"completed": 2}
     assert {u.source for u in seen} == {"poll"}
     assert [u.state for u in seen if u.task_id == ids[0]] == ["pending", "completed"]
+
+
+async def test_a_quiet_pulse_is_checked_against_the_queue(broker: str) -> None:
+    """Messages that never come (here: the tasks are of another group than the one bound)
+    delay the report by the resync interval, never stall it."""
+    publisher = AmqpPublisher(broker)
+    await publisher.start()
+    tc = LocalTaskcluster(publish=publisher.publish)
+    runner = await serve(tc)
+    try:
+        ids = [new_id(), new_id()]
+        for task_id in ids:
+            tc.queue.create(task_id, tc.queue.check_definition(task_id, task_definition()))
+        async with aiohttp.ClientSession() as session:
+            queue = tc_aio.Queue(
+                {"rootUrl": tc.root_url, "credentials": tc.credentials()}, session=session
+            )
+            tracker = Tracker(
+                queue, new_id(), set(ids), amqp_url=broker, poll_interval=60, resync_interval=0.2
+            )
+            seen: list[TaskUpdate] = []
+            watching = asyncio.create_task(collect(tracker.updates(), seen))
+            for _ in range(100):
+                if tracker.source == "pulse":
+                    break
+                await asyncio.sleep(0.05)
+            assert tracker.source == "pulse"
+            for task_id in ids:
+                tc.queue.resolve(task_id, tc.queue.claim(task_id, "g", "w"), "completed")
+            await asyncio.wait_for(watching, timeout=10)
+        assert tracker.summary() == {"completed": 2}
+        assert {u.source for u in seen if u.state == "completed"} == {"poll"}
+    finally:
+        await publisher.stop()
+        await runner.cleanup()

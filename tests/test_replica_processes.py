@@ -68,6 +68,17 @@ async def ready(http: aiohttp.ClientSession, url: str, process: subprocess.Popen
     raise AssertionError(f"{url} never became ready")
 
 
+def explain(row: dict[str, object], logs: Path) -> str:
+    """A request left open, with what each replica's log says of it."""
+    lines = [
+        f"{name}: {line}"
+        for name in ("a", "b")
+        for line in (logs / f"{name}.log").read_text(errors="replace").splitlines()
+        if str(row["id"]) in line
+    ]
+    return f"{row} logged: {lines[-12:]}"
+
+
 @pytest.fixture
 def schema() -> Iterator[str]:
     name = f"taskbot_processes_{secrets.token_hex(4)}"
@@ -199,7 +210,14 @@ async def test_a_replica_killed_mid_work_loses_and_duplicates_nothing(
                     total = await store.fetchval("SELECT count(*) FROM requests")
                     if not open_requests and not pending and total == len(fresh):
                         break
-                    assert time.monotonic() < deadline, (open_requests, pending, total)
+                    if time.monotonic() > deadline:
+                        stuck = await store.fetch(
+                            "SELECT * FROM requests WHERE state NOT IN ('finished') LIMIT 3"
+                        )
+                        raise AssertionError(
+                            f"{open_requests} open, {pending} unprocessed, {total} requests: "
+                            + "; ".join(explain(dict(row), tmp_path) for row in stuck)
+                        )
                     await asyncio.sleep(0.5)
                 rows = await store.fetch(
                     "SELECT r.command, count(p.task_id) AS tasks, r.tracker FROM requests r"

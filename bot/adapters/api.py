@@ -16,9 +16,9 @@ from aiohttp import web
 
 from bot.adapters.openapi import OPENAPI
 from bot.graph import ResolveError, Resolver
+from bot.reporting import group_url, requested_tasks, task_url
 from bot.request import Request
 from bot.revisions import RevisionError, expand_revision
-from bot.scheduling import group_url, requested_tasks, task_url
 from bot.service import Bot, Policy
 from bot.store import RequestRecord
 from bot.tc.decision import ArtifactError, DecisionNotFoundError

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.commands import command
-from bot.scheduling import find_push, requested_tasks, submit_action, submit_request
+from bot.reporting import requested_tasks
+from bot.scheduling import find_push, submit_action, submit_request
 from bot.service import Context
 from bot.tctime import parse_time
 from grammar import Confirm, Revision

@@ -247,13 +247,14 @@ class Store:
         command: str | None = None,
         project: str | None = None,
         revision: str | None = None,
+        decision_task_id: str | None = None,
     ) -> RequestRecord:
         stamp = now_text()
         async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO requests (id, source, actor, place, text, command, project, revision,"
                 " decision_task_id, state, error, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 'received', NULL, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', NULL, ?, ?)",
                 request_id,
                 source,
                 actor,
@@ -262,6 +263,7 @@ class Store:
                 command,
                 project,
                 revision,
+                decision_task_id,
                 stamp,
                 stamp,
             )

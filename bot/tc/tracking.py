@@ -61,6 +61,9 @@ class Tracker:
     amqp_url: str | None = None
     poll_interval: float = 5.0
     poll_concurrency: int = 16
+    # With Pulse, the Queue is asked again after this long without a message: a message
+    # lost (a broker restart, a binding made late) delays the report, never stalls it.
+    resync_interval: float = 60.0
     states: dict[str, str] = field(default_factory=dict)
     source: str = "none"
 
@@ -135,7 +138,19 @@ class Tracker:
             async for update in self._poll_once():
                 yield update
             async with queue.iterator() as messages:
-                async for message in messages:
+                while True:
+                    try:
+                        message = await asyncio.wait_for(
+                            messages.__anext__(), timeout=self.resync_interval
+                        )
+                    except TimeoutError:
+                        async for update in self._poll_once():
+                            yield update
+                        if self.is_finished():
+                            return
+                        continue
+                    except StopAsyncIteration:
+                        return  # the channel closed: the caller polls from here on
                     async with message.process():
                         change = self._from_message(message)
                     if change:

@@ -21,8 +21,8 @@ from bot.adapters.github.events import check_run_retrigger, comment_request
 from bot.adapters.github.webhook import DeliveryRejectedError, verify
 from bot.config import env_flag
 from bot.metrics import ERRORS
+from bot.reporting import requested_tasks
 from bot.request import Request
-from bot.scheduling import requested_tasks
 from bot.service import Bot
 from bot.store import RequestRecord
 

@@ -1,0 +1,251 @@
+"""A request's status card, kept current as its tasks finish, and the hold one replica
+keeps on a request while it submits or follows it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from bot.metrics import ERRORS
+from bot.request import Progress, Replier
+from bot.service import Bot
+from bot.store import PlannedTask, RequestRecord
+from bot.tc.tracking import Tracker
+
+log = logging.getLogger(__name__)
+SHOWN = 15  # jobs listed in a card or a preview; the rest are counted
+
+
+def task_url(ctx_bot: Bot, task_id: str) -> str:
+    return f"{ctx_bot.clients.queue.options['rootUrl']}/tasks/{task_id}"
+
+
+def group_url(ctx_bot: Bot, group_id: str) -> str:
+    return f"{ctx_bot.clients.queue.options['rootUrl']}/tasks/groups/{group_id}"
+
+
+def task_group_of(record: RequestRecord, stored: Iterable[PlannedTask]) -> str:
+    """The request's task group (its push's decision task); a request recorded before the
+    group was stored with it finds it in its planned tasks."""
+    if record.decision_task_id:
+        return record.decision_task_id
+    return next((str(t.definition["taskGroupId"]) for t in stored), "")
+
+
+async def post_card(
+    bot: Bot,
+    replier: Replier,
+    record: RequestRecord,
+    stored: list[PlannedTask],
+    header: str | None = None,
+    *,
+    resumed: bool = False,
+) -> dict[str, Any]:
+    """The status card: what was asked, where the tasks are. Posted once; an attempt that
+    carries on after a crash brings the card it finds up to date instead."""
+    request_id = record.id
+    group = task_group_of(record, stored)
+    lines = [header or f"[{request_id}] {record.command}", f"  task group: {group_url(bot, group)}"]
+    treeherder = bot.settings.project(record.project).treeherder_url
+    if treeherder and record.revision:
+        query = f"repo={record.project}&revision={record.revision}"
+        lines.append(f"  treeherder: {treeherder.rstrip('/')}/jobs?{query}")
+    wanted = requested_tasks(stored)
+    for task in wanted[:SHOWN]:
+        lines.append(f"  {task.label}: {task_url(bot, task.task_id)}")
+    if len(wanted) > SHOWN:
+        lines.append(f"  … and {len(wanted) - SHOWN} more")
+    body = "\n".join(lines)
+    earlier = await bot.store.reply(request_id, "chat", record.place)
+    reference = str(earlier["reference"]) if earlier and earlier["reference"] else None
+    in_place = bool(getattr(replier, "edits_in_place", False))
+    find_card = getattr(replier, "find_card", None)
+    if in_place and reference is None and resumed and find_card is not None:
+        reference = await find_card(request_id)  # posted, then the poster died
+    if in_place and reference is not None:
+        # an earlier attempt posted the card before it stopped: bring that one up to date
+        await replier.edit(reference, body)
+    else:
+        reference = await replier.post(body)
+    await bot.store.save_reply(request_id, "chat", record.place, body, reference)
+    await report_progress(bot, replier, record, body, f"{len(stored)} tasks submitted")
+    return {"body": body, "reference": reference}
+
+
+async def report_progress(
+    bot: Bot,
+    replier: Replier,
+    record: RequestRecord,
+    text: str,
+    title: str,
+    *,
+    finished: bool = False,
+    failed: int = 0,
+) -> None:
+    """Show where the request stands beside the chat, where the replier can (a GitHub check
+    run). Best effort: the status card has said it already, so a failure is only logged."""
+    check_run = getattr(replier, "check_run", None)
+    if check_run is None or not record.revision:
+        return
+    earlier = await bot.store.reply(record.id, "check", record.place)
+    reference = str(earlier["reference"]) if earlier and earlier["reference"] else None
+    progress = Progress(
+        record.id,
+        record.revision,
+        f"[{record.id}] {record.command or record.text}",
+        title,
+        text,
+        group_url(bot, record.decision_task_id or ""),
+        finished=finished,
+        failed=failed,
+    )
+    try:
+        reference = await check_run(reference, progress)
+    except Exception as error:
+        ERRORS.labels("github").inc()
+        log.warning("the check run of %s could not be updated: %s", record.id, error)
+        return
+    if reference is not None:
+        await bot.store.save_reply(record.id, "check", record.place, title, reference)
+
+
+def requested_tasks(stored: list[PlannedTask]) -> list[PlannedTask]:
+    """The tasks people asked for, not their dependencies (a requested job may also be a
+    dependency of another: a build and its tests). Plans stored before the store kept the
+    flag: every task nothing else in the plan depends on, plus copies."""
+    if any(t.requested for t in stored):
+        return [t for t in stored if t.requested]
+    depended = {d for t in stored for d in t.definition.get("dependencies", [])}
+    return [t for t in stored if t.task_id not in depended or t.copy > 0]
+
+
+async def track(bot: Bot, replier: Replier, request_id: str) -> None:
+    """Follow the request's tasks; the store keeps every state. Where replies can be edited
+    (GitHub) the status card is edited in place; elsewhere (console, IRC) a line is sent
+    as each task finishes. A summary ends it either way. Once per process at a time."""
+    if request_id in bot.following:
+        return
+    bot.following.add(request_id)
+    try:
+        await _follow(bot, replier, request_id)
+    finally:
+        bot.following.discard(request_id)
+
+
+async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
+    record = await bot.store.request(request_id)
+    assert record is not None
+    stored = {t.task_id: t for t in await bot.store.plan(request_id)}
+    card = await bot.store.reply(request_id, "chat", record.place)
+    in_place = bool(getattr(replier, "edits_in_place", False))
+    if in_place and card is None:  # the replica that submitted it died before the card
+        card = await post_card(bot, replier, record, list(stored.values()), resumed=True)
+    tracker = Tracker(
+        bot.clients.queue,
+        task_group_of(record, stored.values()),
+        set(stored),
+        amqp_url=bot.settings.amqp_url,
+        poll_interval=bot.settings.poll_interval,
+    )
+    lost = asyncio.Event()
+    renewer = asyncio.create_task(keep_lease(bot, request_id, lost))
+    try:
+        async for update in tracker.updates():
+            if lost.is_set():
+                log.warning("another replica follows %s now; this one stops", request_id)
+                return
+            await bot.store.set_task_state(update.task_id, update.state)
+            if update.state not in ("completed", "failed", "exception"):
+                continue
+            counts = tracker.summary()
+            done = sum(counts[s] for s in ("completed", "failed", "exception"))
+            if in_place:
+                assert card is not None
+                body = render_card(
+                    bot,
+                    card["body"],
+                    stored,
+                    tracker.states,
+                    f"{done}/{len(stored)} done: {_counts(counts)}",
+                )
+                await replier.edit(card["reference"], body)
+                title = f"{done}/{len(stored)} done: {_counts(counts)}"
+                await report_progress(bot, replier, record, body, title)
+                continue
+            task = stored[update.task_id]
+            line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
+            if update.state != "completed":
+                line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
+            await replier.post(line)
+    except Exception:
+        log.exception("tracking %s failed", request_id)
+        return
+    finally:
+        renewer.cancel()
+    if lost.is_set():
+        return
+    counts = tracker.summary()
+    summary = f"finished: {_counts(counts)}"
+    # The final reply goes first and the state after it: a replica that dies in between
+    # leaves the request open, and whoever takes it over sends the summary again.
+    try:
+        if in_place:
+            assert card is not None
+            body = render_card(bot, card["body"], stored, tracker.states, summary)
+            await bot.store.save_reply(request_id, "chat", record.place, body, None)
+            await replier.edit(card["reference"], body)
+            failed = counts["failed"] + counts["exception"]
+            await report_progress(bot, replier, record, body, summary, finished=True, failed=failed)
+        else:
+            await replier.post(f"[{request_id}] {summary}")
+    except Exception:
+        # The summary is in the store; the reply is what failed: finish anyway.
+        log.exception("the final reply of %s could not be sent", request_id)
+    if not lost.is_set():
+        await bot.store.set_state(request_id, "finished")
+
+
+async def hold(bot: Bot, request_id: str) -> bool:
+    """Take the request for this replica. Another replica holds it: if that one died, its
+    hold runs out within a lease, so wait that long; if it is alive, it keeps it."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + bot.lease_seconds * 1.5
+    while not await bot.store.claim_request(request_id, bot.instance, lease=bot.lease_seconds):
+        if loop.time() > give_up:
+            return False
+        await asyncio.sleep(bot.lease_seconds / 6)
+    return True
+
+
+async def keep_lease(bot: Bot, request_id: str, lost: asyncio.Event) -> None:
+    """Renew this replica's hold on the request while it follows it; set ``lost`` when
+    another replica took it over (this one stalled past the lease)."""
+    while True:
+        await asyncio.sleep(bot.lease_seconds / 3)
+        if not await bot.store.claim_request(request_id, bot.instance, lease=bot.lease_seconds):
+            lost.set()
+            return
+
+
+def render_card(
+    bot: Bot, header: str, stored: dict[str, PlannedTask], states: dict[str, str], summary: str
+) -> str:
+    """The status card: what was asked, a table of the requested jobs, and where it stands."""
+    lines = [header, "", "| job | state |", "| --- | --- |"]
+    for task in requested_tasks(list(stored.values()))[:SHOWN]:
+        state = states.get(task.task_id, "pending")
+        lines.append(f"| [{task.label}]({task_url(bot, task.task_id)}) | {state} |")
+    lines += ["", f"**{summary}**"]
+    return "\n".join(lines)
+
+
+def _counts(counts: Counter[str]) -> str:
+    parts = [f"{counts['completed']} ok"]
+    if counts["failed"]:
+        parts.append(f"{counts['failed']} failed")
+    if counts["exception"]:
+        parts.append(f"{counts['exception']} exception")
+    return ", ".join(parts)
