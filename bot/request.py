@@ -30,6 +30,8 @@ class Request:
     resumable: bool = False
     # Filled in as it is handled: the requests it made (or carried on), for the caller.
     made: list[str] = field(default_factory=list)
+    # Commands that failed on the bot's side (Taskcluster down, a bug): worth a retry.
+    failed: list[str] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -292,6 +292,7 @@ class Bot:
                 COMMANDS.labels(request.source, verb, "ok").inc()
             except Exception as error:
                 troubled = True
+                request.failed.append(item.where.body)
                 if is_transient(error):
                     COMMANDS.labels(request.source, verb, "unavailable").inc()
                     ERRORS.labels("taskcluster").inc()

@@ -19,6 +19,7 @@ from bot.adapters.api import ApiAdapter, ApiSettings, ApiSettingsError, ApiToken
 from bot.adapters.http import make_app
 from bot.embedded import Embedded, embedded
 from bot.graph import TaskGraphIndex
+from bot.localtc.server import Faults
 from bot.store import SqliteStore
 from tests.conftest import reference_path
 
@@ -268,3 +269,36 @@ def test_token_settings_from_the_environment() -> None:
     ):
         with pytest.raises(ApiSettingsError):
             ApiSettings.from_env(env)
+
+
+async def test_a_command_that_fails_on_the_bots_side_is_a_503_and_a_retry_carries_it_out(
+    api: Api,
+) -> None:
+    """Taskcluster down: the caller sees a 503 with the bot's explanation (not a 200 it would
+    take as done); the same call retried with its Idempotency-Key, once Taskcluster is back,
+    schedules the job, once."""
+    queue = api.env.tc.queue.tasks
+    before = len(queue)
+    label = api.unscheduled_test(skip=3)
+    api.env.bot.decisions.attempts = 2
+    api.env.tc.faults = Faults(error_rate=1.0, only="/api/index/")
+    call = {
+        "json": {"text": f"schedule {label}"},
+        "headers": {**bearer(WRITER), "Idempotency-Key": "k-down"},
+    }
+    failed = await api.client.post("/api/v1/commands", **call)  # type: ignore[arg-type]
+    assert failed.status == 503
+    assert failed.headers["Retry-After"] == "1"
+    body = await failed.json()
+    assert "Taskcluster did not answer" in body["replies"][0]
+    assert "Traceback" not in str(body)
+    assert len(queue) == before
+    api.env.tc.faults = Faults()
+    retried = await api.client.post("/api/v1/commands", **call)  # type: ignore[arg-type]
+    assert retried.status == 200, await retried.text()
+    (request_id,) = (await retried.json())["requestIds"]
+    assert await api.env.bot.idle(30)
+    assert len(queue) == before + 1
+    again = await api.client.post("/api/v1/commands", **call)  # type: ignore[arg-type]
+    assert (await again.json())["requestIds"] == [request_id]
+    assert len(queue) == before + 1

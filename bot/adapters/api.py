@@ -281,7 +281,12 @@ class ApiAdapter:
         replier = CollectingReplier()
         await self.bot.handle(bot_request, replier)
         made = [r for r in dict.fromkeys(bot_request.made) if await self.bot.store.request(r)]
-        return web.json_response({"replies": list(replier.replies), "requestIds": made})
+        body = {"replies": list(replier.replies), "requestIds": made}
+        if bot_request.failed:
+            # Something failed on this side: say so in the status too, so that a client
+            # retries (safely, with its Idempotency-Key) instead of taking it as answered.
+            return web.json_response(body, status=503, headers={"Retry-After": "1"})
+        return web.json_response(body)
 
     # --- requests ---------------------------------------------------------------------------
 

@@ -184,6 +184,12 @@ OPENAPI: dict[str, Any] = {
                     "400": _error("the body is not a command"),
                     "401": _error("no valid token or signature"),
                     "413": _error("the body is too large"),
+                    "503": _ok(
+                        "a command failed on the bot's side (Taskcluster did not answer, "
+                        "or a fault): the replies say which; retry with the same "
+                        "Idempotency-Key",
+                        "Replies",
+                    ),
                 },
             }
         },

@@ -80,10 +80,10 @@ export async function api(path, { method = "GET", token = "", body, signal } = {
     data = null;
   }
   if (!response.ok) {
-    const message =
-      data && typeof data.error === "string"
-        ? data.error
-        : `the bot answered ${response.status} ${response.statusText}`.trim();
+    let message = `the bot answered ${response.status} ${response.statusText}`.trim();
+    if (data && typeof data.error === "string") message = data.error;
+    else if (data && Array.isArray(data.replies) && data.replies.length)
+      message = data.replies.join("\n\n"); // a command failed on the bot's side
     throw new ApiError(message, response.status);
   }
   if (data === null || typeof data !== "object") {
