@@ -79,6 +79,7 @@ class Replica:
     async def crash(self) -> None:
         """Gone at once, as with SIGKILL: nothing finishes, nothing is handed over."""
         self.alive = False
+        self.cut_connections()  # a killed process answers no call it was handling
         self.store._pool.terminate()  # its database connections and its HTTP clients go
         await self.session.close()
         self.sweeper.cancel()
@@ -86,7 +87,16 @@ class Replica:
             task.cancel()
         runner = self.runner
         runner._shutdown_timeout = 0.01  # no grace for requests in flight
+        self.cut_connections()
         await runner.cleanup()
+
+    def cut_connections(self) -> None:
+        """Reset every connection to this replica: a handler still running in this (test)
+        process after the "crash" must not be able to answer, as a dead process could not."""
+        server = self.runner.server
+        for handler in list(server.connections if server is not None else ()):
+            if handler.transport is not None:
+                handler.transport.abort()
 
     async def stop(self) -> None:
         if self.alive:
