@@ -231,3 +231,30 @@ async def test_revisions_are_found_by_their_beginning_within_a_project(store: St
     assert await store.revisions_starting("autoland", "abc123", limit=1) == revisions[:1]
     assert await store.revisions_starting("autoland", "fff") == [revisions[3]]
     assert await store.revisions_starting("autoland", "0") == []
+
+
+async def test_replicas_starting_together_migrate_a_fresh_database_once() -> None:
+    """Two (here four) replicas started at once on an empty schema: one applies the
+    migrations, the others wait for it and find them applied; none fails to start."""
+    try:
+        admin = await asyncio.wait_for(asyncpg.connect(POSTGRES_URL), timeout=5)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL must be running for CI at {POSTGRES_URL}: {error}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({error}); CI runs this for real")
+    schema = f"taskbot_test_{secrets.token_hex(6)}"
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    stores = [
+        await PostgresStore.connect(POSTGRES_URL, server_settings={"search_path": schema})
+        for _ in range(4)
+    ]
+    try:
+        versions = await asyncio.gather(*(store.migrate() for store in stores))
+        assert versions == [len(MIGRATIONS)] * 4
+        applied = await admin.fetchval(f"SELECT count(*) FROM {schema}.schema_migrations")
+        assert applied == len(MIGRATIONS)
+    finally:
+        for store in stores:
+            await store.close()
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()

@@ -81,6 +81,10 @@ class Connection(Protocol):
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]: ...
 
 
+# The advisory lock a PostgreSQL migration holds ("tbot" in ASCII).
+MIGRATION_LOCK = 0x74626F74
+
+
 class Store:
     """Requests, their plans and task states, replies, seen deliveries, and an audit log."""
 
@@ -97,18 +101,23 @@ class Store:
     # --- schema --------------------------------------------------------------------------
 
     async def migrate(self) -> int:
-        """Apply the migrations not yet applied; the schema version afterwards."""
+        """Apply the migrations not yet applied; the schema version afterwards.
+
+        One transaction under a lock: replicas starting together on a fresh database take
+        turns, and those after the first find the migrations applied.
+        """
         async with self.transaction() as db:
+            if self.dialect == "postgresql":  # SQLite's BEGIN IMMEDIATE serializes already
+                await db.execute("SELECT pg_advisory_xact_lock(?)", MIGRATION_LOCK)
             await db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations"
                 " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
             rows = await db.fetch("SELECT MAX(version) AS version FROM schema_migrations")
-        current = rows[0]["version"] or 0
-        for version, statements in enumerate(MIGRATIONS, start=1):
-            if version <= current:
-                continue
-            async with self.transaction() as db:
+            current = int(rows[0]["version"] or 0)
+            for version, statements in enumerate(MIGRATIONS, start=1):
+                if version <= current:
+                    continue
                 for statement in statements:
                     await db.execute(statement.format(serial=SERIAL[self.dialect]))
                 await db.execute(
@@ -116,7 +125,7 @@ class Store:
                     version,
                     now_text(),
                 )
-            current = version
+                current = version
         return current
 
     # --- deliveries ----------------------------------------------------------------------
