@@ -120,3 +120,18 @@ async def test_a_non_collaborator_is_denied_naming_the_permission(world: World) 
     assert "`schedule` needs write" in denial
     assert len(world.env.tc.queue.tasks) == before
     assert_calls_match_openapi(world.github.requests)
+
+
+async def test_the_inbox_worker_stops_even_when_a_delivery_wakes_it_that_instant(
+    world: World,
+) -> None:
+    """A wake-up and shutdown's cancel in the same instant: the worker stops. (Python
+    3.11's asyncio.wait_for swallowed such a cancel, and shutdown waited forever.)"""
+    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.auth)
+    worker = asyncio.create_task(adapter.run())
+    await asyncio.sleep(0.1)  # it waits for a delivery
+    adapter._wake.set()
+    worker.cancel()
+    done, _ = await asyncio.wait({worker}, timeout=3)
+    assert worker in done
+    assert worker.cancelled()

@@ -76,8 +76,9 @@ async def run(args: argparse.Namespace) -> int:
     try:
         while not stopped.is_set():
             tc.queue.check_deadlines()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stopped.wait(), timeout=1.0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):  # wait_for could swallow a cancel
+                    await stopped.wait()
     finally:
         stopped.set()
         await asyncio.gather(*background)

@@ -52,7 +52,8 @@ class SimulatedWorker:
                     running.add(job)
                     job.add_done_callback(running.discard)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.tick)
+                async with asyncio.timeout(self.tick):  # wait_for could swallow a cancel
+                    await stop.wait()
         for job in running:
             job.cancel()
 

@@ -140,9 +140,8 @@ class Tracker:
             async with queue.iterator() as messages:
                 while True:
                     try:
-                        message = await asyncio.wait_for(
-                            messages.__anext__(), timeout=self.resync_interval
-                        )
+                        async with asyncio.timeout(self.resync_interval):
+                            message = await messages.__anext__()
                     except TimeoutError:
                         async for update in self._poll_once():
                             yield update

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/github/webhook"
 SOURCE = "github"
 FAILED = ("failed", "exception")
+STOP_SECONDS = 10.0  # how long shutdown waits for the inbox worker
 
 
 class GitHubSettingsError(ValueError):
@@ -126,8 +127,10 @@ class GitHubAdapter:
     async def _stop(self, app: web.Application) -> None:
         if self._worker is not None:
             self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+            # What it was doing is in the store (the inbox): never hold shutdown up for it.
+            await asyncio.wait({self._worker}, timeout=STOP_SECONDS)
+            if not self._worker.done():
+                log.warning("the GitHub inbox worker did not stop within %s s", STOP_SECONDS)
 
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -150,8 +153,11 @@ class GitHubAdapter:
         """Process deliveries when one arrives, and now and then anyway: another replica's
         deliveries are left to it unless it dies (its claims run out)."""
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow the
+            # cancellation that stops this loop, and shutdown then waits for it forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.bot.lease_seconds / 2)
+                async with asyncio.timeout(self.bot.lease_seconds / 2):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.process_pending()
