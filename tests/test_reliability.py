@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import io
 import json
 import os
 import random
@@ -40,6 +41,7 @@ from tests.test_store import POSTGRES_URL
 
 WRITER, READER = "writer-token-0123456789", "reader-token-0123456789"
 COMMANDS = 1000
+SCENARIO_SECONDS = 240  # it takes about 30
 LEASE = 3.0  # seconds a replica's hold lasts: the survivor takes over this soon
 PULLS = 20
 MIX = (
@@ -266,6 +268,19 @@ async def send(system: System, http: aiohttp.ClientSession, n: int, sent: Sent) 
 async def test_two_replicas_under_faults_and_a_crash_lose_nothing_and_duplicate_nothing(
     system: System,
 ) -> None:
+    """The scenario below, watched: a hang fails in minutes, saying where each task waits."""
+    scenario = asyncio.create_task(two_replicas_under_faults_and_a_crash(system))
+    done, _ = await asyncio.wait({scenario}, timeout=SCENARIO_SECONDS)
+    if not done:
+        stacks = io.StringIO()
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=6, file=stacks)
+        scenario.cancel()
+        raise AssertionError(f"no end within {SCENARIO_SECONDS} s:\n{stacks.getvalue()[-20000:]}")
+    scenario.result()
+
+
+async def two_replicas_under_faults_and_a_crash(system: System) -> None:
     started = time.monotonic()
     rng = random.Random(20261128)
     push = system.push
