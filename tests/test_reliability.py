@@ -239,6 +239,8 @@ async def send(system: System, http: aiohttp.ClientSession, n: int, sent: Sent) 
     dies under it, the sender retries on another (GitHub redelivers; clients retry)."""
     for attempt in range(20):
         alive = system.alive()
+        if not alive:
+            raise AssertionError(f"command {n}: no replica is alive (the scenario ended)")
         replica = alive[(n + attempt) % len(alive)]
         try:
             if sent.delivery is not None:
