@@ -75,6 +75,15 @@ async def post_card(
     return {"body": body, "reference": reference}
 
 
+async def card_again(bot: Bot, replier: Replier, record: RequestRecord, header: str | None) -> None:
+    """Answer a repeated command whose request is submitted: with its card. Where replies
+    are edited in place and this process follows the request, the card is current already;
+    posting it again would set it back (a finished card to a fresh one)."""
+    if getattr(replier, "edits_in_place", False) and record.id in bot.following:
+        return
+    await post_card(bot, replier, record, await bot.store.plan(record.id), header, resumed=True)
+
+
 async def report_progress(
     bot: Bot,
     replier: Replier,

@@ -17,6 +17,7 @@ from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, p
 from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
 from bot.reporting import (
     SHOWN,
+    card_again,
     group_url,
     hold,
     keep_lease,
@@ -292,9 +293,7 @@ async def _after_the_other(bot: Bot, replier: Replier, request_id: str, header: 
     if record is None:
         return False
     if record.state == "submitted":
-        await post_card(
-            bot, replier, record, await bot.store.plan(request_id), header, resumed=True
-        )
+        await card_again(bot, replier, record, header)
         return True
     if not getattr(replier, "edits_in_place", False):
         await replier.post(f"[{request_id}] {record.state.replace('_', ' ')}")
@@ -388,8 +387,7 @@ async def carry_on(ctx: Context, record: RequestRecord) -> str:
         await submit_request(bot, ctx.replier, record.id, resumed=True)
     elif record.state == "submitted":
         # say where it stands now (the card), then follow it as the first attempt would
-        stored = await bot.store.plan(record.id)
-        await post_card(bot, ctx.replier, record, stored, resumed=True)
+        await card_again(bot, ctx.replier, record, None)
         bot.spawn(track(bot, ctx.replier, record.id))
     else:
         await ctx.reply(f"[{record.id}] was handled already: {record.state.replace('_', ' ')}.")

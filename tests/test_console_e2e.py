@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import AsyncIterator
@@ -403,3 +404,47 @@ async def test_retrigger_by_task_id_of_this_push_of_another_or_of_none(env: Embe
         "default).\n"
     )
     assert len(env.tc.queue.tasks) == before
+
+
+class CardReplier:
+    """A place where the bot edits its replies in place (as on GitHub): every body each
+    message had, in order."""
+
+    edits_in_place = True
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, list[str]] = {}
+
+    async def post(self, text: str) -> str:
+        reference = str(len(self.bodies) + 1)
+        self.bodies[reference] = [text]
+        return reference
+
+    async def edit(self, reference: str, text: str) -> None:
+        self.bodies[reference].append(text)
+
+    async def react(self, reaction: str) -> None:
+        return None
+
+
+async def test_a_repeated_command_never_sets_a_followed_card_back(env: Embedded) -> None:
+    """The same delivery again (a redelivery, a client's retry) while this process follows
+    the request: the card keeps its progress and ends finished; nothing is posted twice."""
+    label = a_test(env, ran=False)
+    request = Request(
+        source="console",
+        actor="sheriff",
+        place="console",
+        text=f"schedule {label}",
+        direct=True,
+        delivery_id="d-3",
+        resumable=True,
+    )
+    replier = CardReplier()
+    await env.bot.handle(request, replier)
+    await asyncio.sleep(0.01)  # its tracker is following it
+    await env.bot.handle(replace(request, made=[]), replier)
+    assert await env.bot.idle(30)
+    (card,) = [bodies for bodies in replier.bodies.values() if "task group:" in bodies[0]]
+    assert "**finished: 1 ok**" in card[-1]
+    assert all("| job | state |" in body for body in card[1:]), card  # progress only

@@ -381,7 +381,7 @@ async def two_replicas_under_faults_and_a_crash(system: System) -> None:
             found = [c for c in cards if marker in c and "task group:" in c]
             assert len(found) == 1, (record, found)
             (card,) = found
-            assert "**finished: 1 ok**" in card, card
+            assert "**finished: 1 ok**" in card, (record, card)
         else:
             assert any(f"[{record.id}]" in reply for reply in item.replies), (
                 record,
