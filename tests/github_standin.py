@@ -29,6 +29,7 @@ class GitHubStandIn:
     heads: dict[tuple[str, int], str] = field(default_factory=dict)
     commits: dict[str, set[str]] = field(default_factory=dict)  # repository -> full SHAs
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    statuses: list[dict[str, Any]] = field(default_factory=list)  # commit statuses, in order
     # (repository, number) -> (the fork holding the head, the author); else the base, octocat
     forks: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -55,6 +56,7 @@ class GitHubStandIn:
         app.router.add_post("/repos/{owner}/{repo}/check-runs", self._create_check_run)
         app.router.add_patch("/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run)
         app.router.add_get("/repos/{owner}/{repo}/commits/{ref}/check-runs", self._check_runs)
+        app.router.add_post("/repos/{owner}/{repo}/statuses/{sha}", self._create_status)
         app.router.add_post("/app/installations/{id}/access_tokens", self._installation_token)
         return app
 
@@ -174,6 +176,35 @@ class GitHubStandIn:
         }
         self.check_runs[run_id] = run
         return web.json_response(run, status=201)
+
+    async def _create_status(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        problem = invalid_body("post", "/repos/{owner}/{repo}/statuses/{sha}", body)
+        if problem:
+            return web.json_response({"message": problem}, status=422)
+        repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        sha, context = request.match_info["sha"], body.get("context", "default")
+        if len(body.get("description") or "") > 140:
+            return web.json_response({"message": "description is too long"}, status=422)
+        same = [
+            s
+            for s in self.statuses
+            if (s["repository"], s["sha"], s["context"]) == (repository, sha, context)
+        ]
+        if len(same) >= 1000:  # GitHub's documented limit per commit and context
+            return web.json_response(
+                {"message": "This SHA and context has reached the maximum number of statuses."},
+                status=422,
+            )
+        status = {
+            "id": next(self._ids),
+            "repository": repository,
+            "sha": sha,
+            **body,
+            "context": context,
+        }
+        self.statuses.append(status)
+        return web.json_response(status, status=201)
 
     async def _update_check_run(self, request: web.Request) -> web.Response:
         run = self.check_runs.get(int(request.match_info["id"]))

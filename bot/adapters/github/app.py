@@ -48,6 +48,7 @@ class GitHubSettings:
     app_id: str | None = None
     private_key: str | None = None
     check_runs: bool = False  # a check run per request on a pull request (Apps only)
+    commit_statuses: bool = False  # else a commit status per request (a token may)
 
     def __repr__(self) -> str:  # never show the secret or the token
         return f"GitHubSettings(api_url={self.api_url!r}, bot_login={self.bot_login!r})"
@@ -78,6 +79,7 @@ class GitHubSettings:
             return None
         try:
             checks = env_flag(env, "GITHUB_CHECK_RUNS", default=bool(app_id))
+            statuses = env_flag(env, "GITHUB_COMMIT_STATUSES", default=not checks)
         except ValueError as error:
             raise GitHubSettingsError(str(error)) from None
         if checks and not app_id:
@@ -93,6 +95,7 @@ class GitHubSettings:
             app_id,
             key,
             check_runs=checks,
+            commit_statuses=statuses and not checks,
         )
 
     def auth(self, session: aiohttp.ClientSession) -> GitHubAuth:
@@ -217,7 +220,13 @@ class GitHubAdapter:
             return None
         gh = await self.auth.client_for_repository(repository)
         # No head known here: a check run made before the restart is updated, none is made.
-        return GitHubReplier(gh, repository, int(number), checks=self.settings.check_runs)
+        return GitHubReplier(
+            gh,
+            repository,
+            int(number),
+            checks=self.settings.check_runs,
+            statuses=self.settings.commit_statuses,
+        )
 
     async def commit_of(self, request: Request, ref: str) -> str | None:
         """A short hash of the request's repository, expanded by GitHub."""
@@ -245,13 +254,15 @@ class GitHubAdapter:
         gh = await self.client_for(request)
         request = await with_push(request, gh, self.bot.settings.projects)
         comment_id = request.extra.get("comment_id")
+        on_pull_request = request.extra.get("pull_request") == "yes"
         replier = GitHubReplier(
             gh,
             request.extra["repository"],
             int(request.extra["number"]),
             int(comment_id) if comment_id else None,
             request.extra.get("comment_kind", "issues"),
-            checks=self.settings.check_runs and request.extra.get("pull_request") == "yes",
+            checks=self.settings.check_runs and on_pull_request,
+            statuses=self.settings.commit_statuses and on_pull_request,
             head_sha=request.revision,
         )
         await self.bot.handle(request, replier)

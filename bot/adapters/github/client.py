@@ -14,6 +14,7 @@ from gidgethub.abc import GitHubAPI
 
 from bot.adapters.github.checks import check_run_body
 from bot.adapters.github.limits import with_retries
+from bot.adapters.github.statuses import status_body
 from bot.request import Progress, Request
 from bot.service import Bot, Policy, ProjectSettings
 
@@ -56,6 +57,7 @@ class GitHubReplier:
     edits_in_place: bool = True  # the status card is one comment, edited as tasks finish
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # how rate-limit waits pass
     checks: bool = False  # show each request as a check run (a GitHub App's permission)
+    statuses: bool = False  # else as a commit status (what a token may do)
     head_sha: str | None = None  # the pull request's head: the commit checks are made on
 
     async def post(self, text: str) -> str:
@@ -85,9 +87,10 @@ class GitHubReplier:
 
     async def check_run(self, reference: str | None, progress: Progress) -> str | None:
         """Create the request's check run on the pull request's head, or bring it up to
-        date; its id, or None where there is none (checks off, or another commit)."""
+        date; its id, or None where there is none (checks off, or another commit). With
+        commit statuses instead, the request's status on the head."""
         if not self.checks:
-            return None
+            return await self._commit_status(reference, progress) if self.statuses else None
         if reference is None:
             if progress.revision != self.head_sha:
                 return None  # a push of another project, or a resumed request: no new check
@@ -101,6 +104,18 @@ class GitHubReplier:
         body = check_run_body(progress, create=False)
         await with_retries(lambda: self.gh.patch(url, data=body), sleep=self.sleep)
         return reference
+
+    async def _commit_status(self, reference: str | None, progress: Progress) -> str | None:
+        """Pending when submitted, success or failure when finished: two statuses a
+        request (GitHub keeps at most 1,000 per commit and context); the card has the rest."""
+        if reference is None and progress.revision != self.head_sha:
+            return None  # not the pull request's head, or a resumed request: none is made
+        if reference is not None and not progress.finished:
+            return reference
+        url = f"/repos/{self.repository}/statuses/{progress.revision}"
+        body = status_body(progress)
+        await with_retries(lambda: self.gh.post(url, data=body), sleep=self.sleep)
+        return str(body["context"])
 
     async def _find_check_run(self, progress: Progress) -> str | None:
         """The request's check run if an earlier attempt made it without recording it."""
