@@ -23,6 +23,7 @@ PROJECT_KEYS = {
     "repositories",
     "irc_channels",
     "permissions",
+    "teams",
     "max_new_tasks",
     "confirm_threshold",
 }
@@ -53,6 +54,25 @@ def _permissions(value: Any, where: str) -> dict[str, str]:
         if level not in PERMISSION_LEVELS:
             raise ConfigError(f"{where}.{verb} must be one of {', '.join(PERMISSION_LEVELS)}")
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _teams(value: Any, where: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must map GitHub teams (org/team-slug) to lists of commands")
+    teams: dict[str, tuple[str, ...]] = {}
+    for team, verbs in value.items():
+        org, _, slug = str(team).partition("/")
+        if not org or not slug or "/" in slug:
+            raise ConfigError(f"{where}: `{team}` must be a team as org/team-slug")
+        if not isinstance(verbs, list) or not verbs:
+            raise ConfigError(f"{where}.{team} must be a list of commands, e.g. [retrigger]")
+        for verb in verbs:
+            if verb not in VERBS:
+                raise ConfigError(
+                    f"{where}.{team}: {verb!r} is not a command; commands: {', '.join(VERBS)}"
+                )
+        teams[str(team)] = tuple(str(v) for v in verbs)
+    return teams
 
 
 def _count(value: Any, where: str) -> int | None:
@@ -114,6 +134,7 @@ def load_projects(
             repositories=_names(settings.get("repositories", []), f"{where}.repositories", "/"),
             irc_channels=_names(settings.get("irc_channels", []), f"{where}.irc_channels", "#"),
             permissions=_permissions(settings.get("permissions", {}), f"{where}.permissions"),
+            teams=_teams(settings.get("teams", {}), f"{where}.teams"),
             max_new_tasks=_count(settings.get("max_new_tasks"), f"{where}.max_new_tasks"),
             confirm_threshold=_count(
                 settings.get("confirm_threshold"), f"{where}.confirm_threshold"

@@ -56,6 +56,9 @@ class ProjectSettings:
     ] = ()  # GitHub repositories (owner/name) whose PRs are this project
     irc_channels: tuple[str, ...] = ()  # IRC channels whose commands mean this project
     permissions: dict[str, str] = field(default_factory=dict)  # verb -> GitHub permission level
+    # GitHub teams ("org/team-slug") whose members may run these verbs whatever their
+    # permission on the repository (sheriffs retriggering on any project's pull requests).
+    teams: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_new_tasks: int | None = None  # overrides the bot-wide caps for this project
     confirm_threshold: int | None = None
 

@@ -30,6 +30,8 @@ class GitHubStandIn:
     commits: dict[str, set[str]] = field(default_factory=dict)  # repository -> full SHAs
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)  # commit statuses, in order
+    # (org, team slug) -> {login: "active" or "pending"}
+    teams: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     # (repository, number) -> (the fork holding the head, the author); else the base, octocat
     forks: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -57,6 +59,9 @@ class GitHubStandIn:
         app.router.add_patch("/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run)
         app.router.add_get("/repos/{owner}/{repo}/commits/{ref}/check-runs", self._check_runs)
         app.router.add_post("/repos/{owner}/{repo}/statuses/{sha}", self._create_status)
+        app.router.add_get(
+            "/orgs/{org}/teams/{team_slug}/memberships/{username}", self._team_membership
+        )
         app.router.add_post("/app/installations/{id}/access_tokens", self._installation_token)
         return app
 
@@ -103,6 +108,21 @@ class GitHubStandIn:
         user = request.match_info["user"]
         level = self.permissions.get((repository, user.lower()), "read")
         return web.json_response({"permission": level, "role_name": level, "user": {"login": user}})
+
+    async def _team_membership(self, request: web.Request) -> web.Response:
+        org, slug = request.match_info["org"], request.match_info["team_slug"]
+        user = request.match_info["username"]
+        members = {k.lower(): v for k, v in self.teams.get((org, slug), {}).items()}
+        state = members.get(user.lower())
+        if state is None:  # GitHub: "404 if user has no team membership"
+            return web.json_response({"message": "Not Found"}, status=404)
+        return web.json_response(
+            {
+                "url": f"https://api.github.com/teams/1/memberships/{user}",
+                "role": "member",
+                "state": state,
+            }
+        )
 
     async def _comment(self, request: web.Request) -> web.Response:
         body = await request.json()

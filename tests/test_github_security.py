@@ -7,6 +7,7 @@ import asyncio
 import copy
 import json
 import random
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -135,3 +136,50 @@ async def test_the_inbox_worker_stops_even_when_a_delivery_wakes_it_that_instant
     done, _ = await asyncio.wait({worker}, timeout=3)
     assert worker in done
     assert worker.cancelled()
+
+
+async def test_a_team_may_be_granted_a_command_whatever_its_repository_permission(
+    world: World,
+) -> None:
+    """`teams: {org/sheriffs: [retrigger]}`: an active member of the team may retrigger with
+    read permission; a pending invitee or an outsider is told which team would do; the team
+    grants nothing else."""
+    project = world.env.push.project
+    settings = world.env.bot.settings
+    world.env.bot.settings = replace(
+        settings,
+        projects={
+            project: replace(settings.projects[project], teams={"mozilla/sheriffs": ("retrigger",)})
+        },
+    )
+    world.github.teams[("mozilla", "sheriffs")] = {"Codertocat": "active", "newcomer": "pending"}
+    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.auth)
+    app = web.Application()
+    adapter.install(app)
+    ran = world.env.push.push.label_to_taskid
+    label = next(x for x in ran if x.startswith("test-"))
+    queue = world.env.tc.queue.tasks
+    async with TestClient(TestServer(app)) as client:
+        retrigger = comment_payload(f"@taskbot retrigger {label}")
+        assert await deliver(client, retrigger, "d-team-1") == 202
+        await drain(world)
+        named = [t for t in queue.values() if t.definition["metadata"]["name"] == label]
+        assert len(named) == 2  # the member (read permission only) retriggered it
+        schedule = comment_payload("@taskbot schedule xpcshell")
+        schedule["comment"]["id"] += 1
+        assert await deliver(client, schedule, "d-team-2") == 202
+        await drain(world)
+        invitee = comment_payload(f"@taskbot retrigger {label}")
+        invitee["comment"]["id"] += 2
+        invitee["comment"]["user"]["login"] = "newcomer"
+        assert await deliver(client, invitee, "d-team-3") == 202
+        await drain(world)
+    denials = [c["body"] for c in world.github.comments.values() if "permission on" in c["body"]]
+    assert denials == [
+        f"You may not `schedule` here: @Codertocat has read permission on {world.repository}; "
+        "`schedule` needs write.",
+        f"You may not `retrigger` here: @newcomer has read permission on {world.repository}; "
+        "`retrigger` needs write or membership in mozilla/sheriffs.",
+    ]
+    assert len([t for t in queue.values() if t.definition["metadata"]["name"] == label]) == 2
+    assert_calls_match_openapi(world.github.requests)

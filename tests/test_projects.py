@@ -22,6 +22,7 @@ projects:
     repositories: [mozilla/gecko-dev]
     irc_channels: ["#sheriffs"]
     permissions: {schedule: write, status: read}
+    teams: {mozilla/sheriffs: [retrigger, cancel]}
     max_new_tasks: 200
     confirm_threshold: 20
   translations:
@@ -42,6 +43,7 @@ def test_projects_are_read() -> None:
     assert central.repositories == ("mozilla/gecko-dev",)
     assert central.irc_channels == ("#sheriffs",)
     assert central.permissions == {"schedule": "write", "status": "read"}
+    assert central.teams == {"mozilla/sheriffs": ("retrigger", "cancel")}
     assert (central.max_new_tasks, central.confirm_threshold) == (200, 20)
     translations = projects["translations"]
     assert translations.mode == "direct"
@@ -75,6 +77,10 @@ def test_projects_are_read() -> None:
         ("projects:\n  a:\n    permissions: {schedule: god}\n", "must be one of read, triage"),
         ("projects:\n  a:\n    repositories: [gecko]\n", "like \\[owner/repo\\]"),
         ("projects:\n  a:\n    max_new_tasks: 0\n", "at least 1"),
+        ("projects:\n  a:\n    teams: {sheriffs: [retrigger]}\n", "must be a team as org/"),
+        ("projects:\n  a:\n    teams: {m/s: retrigger}\n", "projects.a.teams.m/s must be a list"),
+        ("projects:\n  a:\n    teams: {m/s: [retrigga]}\n", "'retrigga' is not a command"),
+        ("projects:\n  a:\n    teams: [m/s]\n", "must map GitHub teams"),
     ],
 )
 def test_bad_files_name_the_key(text: str, words: str) -> None:

@@ -35,7 +35,7 @@ DEFAULT_LEVELS = {
     "help": "read",
     "approve": "write",
 }
-DENIED = "@{user} has {have} permission on {repository}; `{verb}` needs {need}."
+DENIED = "@{user} has {have} permission on {repository}; `{verb}` needs {need}{teams}."
 # Verbs that run code from the pull request's head; on a fork they wait for approval.
 GATED = frozenset({"schedule", "retrigger", "try"})
 UNAPPROVED = (
@@ -151,6 +151,7 @@ class PermissionCache:
     seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
     _seen: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+    _members: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
 
     async def level(self, gh: GitHubAPI, repository: str, user: str) -> str:
         key = (repository, user.lower())
@@ -161,6 +162,24 @@ class PermissionCache:
         level = str(answer.get("role_name") or answer.get("permission") or "none")
         self._seen[key] = (self.clock(), level)
         return level
+
+    async def in_team(self, gh: GitHubAPI, team: str, user: str) -> bool:
+        """Whether ``user`` is an active member of ``team`` (org/team-slug; members of its
+        child teams count). A team the bot cannot see has no members for it."""
+        key = (team.lower(), user.lower())
+        cached = self._members.get(key)
+        if cached and self.clock() - cached[0] < self.seconds:
+            return cached[1]
+        org, _, slug = team.partition("/")
+        try:
+            answer = await gh.getitem(f"/orgs/{org}/teams/{slug}/memberships/{user}")
+            member = bool(answer.get("state") == "active")  # "pending": invited, not in yet
+        except gidgethub.BadRequest as error:
+            if error.status_code != 404:
+                raise
+            member = False
+        self._members[key] = (self.clock(), member)
+        return member
 
 
 def rank(level: str) -> int:
@@ -179,15 +198,26 @@ def github_policy(
     cache = permissions or PermissionCache()
 
     async def check(request: Request, verb: str) -> str | None:
-        levels = {**DEFAULT_LEVELS, **bot.settings.project(request.project).permissions}
+        project = bot.settings.project(request.project)
+        levels = {**DEFAULT_LEVELS, **project.permissions}
         repository = request.extra.get("repository", "")
         need = levels.get(verb, "write")
         gh = await client_for(request)
         have = await cache.level(gh, repository, request.actor)
         if rank(have) < rank(need):
-            return DENIED.format(
-                user=request.actor, have=have, repository=repository, verb=verb, need=need
-            )
+            granting = [t for t, verbs in project.teams.items() if verb in verbs]
+            for team in granting:
+                if await cache.in_team(gh, team, request.actor):
+                    break
+            else:
+                return DENIED.format(
+                    user=request.actor,
+                    have=have,
+                    repository=repository,
+                    verb=verb,
+                    need=need,
+                    teams="".join(f" or membership in {t}" for t in granting),
+                )
         if verb not in GATED or request.extra.get("fork") != "yes":
             return None
         trusted = levels["approve"]
