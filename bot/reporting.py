@@ -4,6 +4,7 @@ keeps on a request while it submits or follows it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -162,33 +163,34 @@ async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
     lost = asyncio.Event()
     renewer = asyncio.create_task(keep_lease(bot, request_id, lost))
     try:
-        async for update in tracker.updates():
-            if lost.is_set():
-                log.warning("another replica follows %s now; this one stops", request_id)
-                return
-            await bot.store.set_task_state(update.task_id, update.state)
-            if update.state not in ("completed", "failed", "exception"):
-                continue
-            counts = tracker.summary()
-            done = sum(counts[s] for s in ("completed", "failed", "exception"))
-            if in_place:
-                assert card is not None
-                body = render_card(
-                    bot,
-                    card["body"],
-                    stored,
-                    tracker.states,
-                    f"{done}/{len(stored)} done: {_counts(counts)}",
-                )
-                await replier.edit(card["reference"], body)
-                title = f"{done}/{len(stored)} done: {_counts(counts)}"
-                await report_progress(bot, replier, record, body, title)
-                continue
-            task = stored[update.task_id]
-            line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
-            if update.state != "completed":
-                line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
-            await replier.post(line)
+        async with contextlib.aclosing(tracker.updates()) as updates:
+            async for update in updates:
+                if lost.is_set():
+                    log.warning("another replica follows %s now; this one stops", request_id)
+                    return
+                await bot.store.set_task_state(update.task_id, update.state)
+                if update.state not in ("completed", "failed", "exception"):
+                    continue
+                counts = tracker.summary()
+                done = sum(counts[s] for s in ("completed", "failed", "exception"))
+                if in_place:
+                    assert card is not None
+                    body = render_card(
+                        bot,
+                        card["body"],
+                        stored,
+                        tracker.states,
+                        f"{done}/{len(stored)} done: {_counts(counts)}",
+                    )
+                    await replier.edit(card["reference"], body)
+                    title = f"{done}/{len(stored)} done: {_counts(counts)}"
+                    await report_progress(bot, replier, record, body, title)
+                    continue
+                task = stored[update.task_id]
+                line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
+                if update.state != "completed":
+                    line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
+                await replier.post(line)
     except Exception:
         log.exception("tracking %s failed", request_id)
         return

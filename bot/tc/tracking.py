@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,7 +79,7 @@ class Tracker:
         self.states[task_id] = state
         return TaskUpdate(task_id, state, run_id, source)
 
-    async def updates(self) -> AsyncIterator[TaskUpdate]:
+    async def updates(self) -> AsyncGenerator[TaskUpdate, None]:
         """Every change until all tracked tasks are resolved."""
         # Start from the current states: messages sent before we listened are not lost.
         async for update in self._poll_once():
@@ -88,10 +88,13 @@ class Tracker:
             return
         if self.amqp_url:
             try:
-                async for update in self._pulse():
-                    yield update
-                    if self.is_finished():
-                        return
+                # Closed here, not left to the garbage collector: its connection goes now,
+                # never in a finalizer the event loop might be shutting down under.
+                async with contextlib.aclosing(self._pulse()) as pulse:
+                    async for update in pulse:
+                        yield update
+                        if self.is_finished():
+                            return
             except (TimeoutError, aio_pika.exceptions.AMQPError, OSError) as error:
                 log.warning("Pulse unavailable (%s); polling instead", error)
         while not self.is_finished():
@@ -99,7 +102,7 @@ class Tracker:
             async for update in self._poll_once():
                 yield update
 
-    async def _poll_once(self) -> AsyncIterator[TaskUpdate]:
+    async def _poll_once(self) -> AsyncGenerator[TaskUpdate, None]:
         """Ask the Queue for every unresolved task, a bounded number at a time."""
         self.source = self.source if self.source == "pulse" else "poll"
         gate = asyncio.Semaphore(self.poll_concurrency)
@@ -123,7 +126,7 @@ class Tracker:
             if update:
                 yield update
 
-    async def _pulse(self) -> AsyncIterator[TaskUpdate]:
+    async def _pulse(self) -> AsyncGenerator[TaskUpdate, None]:
         connection = await asyncio.wait_for(aio_pika.connect(self.amqp_url), timeout=10)
         try:
             channel = await connection.channel()
