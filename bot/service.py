@@ -171,8 +171,7 @@ class Bot:
         request = ctx.request
         if request.delivery_id is None:
             return await self.new_request_id()
-        key = f"{request.source}\0{request.delivery_id}\0{ctx.position}"
-        return "r" + hashlib.sha256(key.encode()).hexdigest()[:10]
+        return derived_request_id(request.source, request.delivery_id, ctx.position)
 
     async def new_request_id(self) -> str:
         while True:
@@ -314,6 +313,13 @@ class Bot:
                 current_request.reset(token)
         await replier.react("confused" if troubled else "rocket")
         return len(parsed)
+
+
+def derived_request_id(source: str, delivery_id: str, position: int) -> str:
+    """The id of the request made by the command at ``position`` of a delivery: the same
+    on every attempt, so a retry finds what the first attempt made."""
+    key = f"{source}\0{delivery_id}\0{position}"
+    return "r" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
 def _short(error: BaseException) -> str:

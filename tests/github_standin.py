@@ -194,6 +194,8 @@ class GitHubStandIn:
             "updates": [],
             **body,
         }
+        if self.app_id:  # GitHub stamps a run with the App that made it
+            run["app"] = {"id": int(self.app_id)}
         self.check_runs[run_id] = run
         return web.json_response(run, status=201)
 
@@ -246,6 +248,9 @@ class GitHubStandIn:
             for r in self.check_runs.values()
             if r["repository"] == repository and r["head_sha"] == ref
         ]
+        app_id = request.query.get("app_id")
+        if app_id is not None:
+            runs = [r for r in runs if str((r.get("app") or {}).get("id")) == app_id]
         return web.json_response({"total_count": len(runs), "check_runs": runs})
 
     async def _pull(self, request: web.Request) -> web.Response:

@@ -164,3 +164,54 @@ def test_check_runs_need_a_github_app() -> None:
         GitHubSettings.from_env(
             {**base, "GITHUB_TOKEN": "t", "GITHUB_CHECK_RUNS": "maybe"}, bot_login="taskbot"
         )
+
+
+async def suite_rerun(world: World, github: GitHubAdapter, *, login: str, n: int) -> None:
+    """GitHub's real delivery of "Re-run all checks" on the bot's suite of the head."""
+    data = copy.deepcopy(
+        load_reference_json("github", "webhook-examples", "check_suite.rerequested.7.json")
+    )
+    data["check_suite"]["app"]["id"] = int(APP_ID)
+    data["check_suite"]["head_sha"] = world.env.push.revision
+    data["repository"]["full_name"] = world.repository
+    data["sender"]["login"] = login
+    await github.process(sansio.Event(data, event="check_suite", delivery_id=f"suite-{n}"))
+    assert await world.env.bot.idle(30)
+
+
+async def test_rerun_all_runs_the_failed_jobs_of_every_failed_check_again(world: World) -> None:
+    world.github.app_id = APP_ID  # the stand-in stamps the runs with the App
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    github = adapter(world)
+    first = an_unscheduled(world, "*-crashtest-2")  # the demo worker fails these
+    second = next(
+        label
+        for label in world.env.push.push.graph
+        if label.endswith("-crashtest-2")
+        and label != first
+        and label not in world.env.push.push.label_to_taskid
+    )
+    green = an_unscheduled(world, "test-*xpcshell*")
+    for n, label in enumerate((first, second, green)):
+        await comment(world, github, f"@taskbot schedule {label}", n)
+    assert sorted(r["conclusion"] for r in runs(world)) == ["failure", "failure", "success"]
+    # Another App's failed run carrying the green request's id is none of the bot's.
+    (green_run,) = [r for r in runs(world) if r["conclusion"] == "success"]
+    world.github.check_runs[1] = {**green_run, "id": 1, "conclusion": "failure", "app": {"id": 1}}
+    queue = world.env.tc.queue.tasks
+
+    def copies(label: str) -> int:
+        return sum(1 for t in queue.values() if t.definition["metadata"]["name"] == label)
+
+    await suite_rerun(world, github, login="drive-by", n=1)
+    assert (copies(first), copies(second), copies(green)) == (1, 1, 1)
+    assert "`retrigger` needs write" in list(world.github.comments.values())[-1]["body"]
+
+    await suite_rerun(world, github, login="codertocat", n=2)
+    assert (copies(first), copies(second), copies(green)) == (2, 2, 1)
+    retriggers = [r for r in runs(world) if "retrigger" in r["name"]]
+    assert len(retriggers) == 2  # each a request with a check run of its own
+    # The same delivery again schedules nothing more.
+    await suite_rerun(world, github, login="codertocat", n=2)
+    assert (copies(first), copies(second), copies(green)) == (2, 2, 1)
+    assert_calls_match_openapi(world.github.requests)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,13 +24,14 @@ from bot.config import env_flag
 from bot.metrics import ERRORS
 from bot.reporting import requested_tasks
 from bot.request import Request
-from bot.service import Bot
+from bot.service import Bot, derived_request_id
 from bot.store import RequestRecord
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/github/webhook"
 SOURCE = "github"
 FAILED = ("failed", "exception")
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
 STOP_SECONDS = 10.0  # how long shutdown waits for the inbox worker
 
 
@@ -243,8 +245,13 @@ class GitHubAdapter:
         request = comment_request(event, bot_login=self.settings.bot_login)
         if request is None:
             request = await self.check_run_request(event)
-        if request is None:
+        if request is not None:
+            await self._handle(event, request)
             return
+        for each in await self.check_suite_requests(event):
+            await self._handle(event, each)
+
+    async def _handle(self, event: sansio.Event, request: Request) -> None:
         # The inbox gives a delivery to one replica at a time; if that one died partway,
         # handling it again carries on with what it made (request ids derive from it).
         request = replace(request, resumable=True)
@@ -266,6 +273,61 @@ class GitHubAdapter:
             head_sha=request.revision,
         )
         await self.bot.handle(request, replier)
+
+    async def check_suite_requests(self, event: sansio.Event) -> list[Request]:
+        """A click on "Re-run all checks" of the bot's check suite of a commit: every
+        request there whose check run failed runs its failed jobs again (a `retrigger`
+        request each, asked by whoever clicked, checked as a comment would be)."""
+        data: dict[str, Any] = event.data
+        app_id = self.settings.app_id
+        if event.event != "check_suite" or data.get("action") != "rerequested" or not app_id:
+            return []
+        suite = data.get("check_suite") or {}
+        if str((suite.get("app") or {}).get("id")) != str(app_id):
+            return []  # another App's suite
+        repository = str((data.get("repository") or {}).get("full_name", ""))
+        head = str(suite.get("head_sha") or "")
+        if not repository or not FULL_SHA.fullmatch(head):
+            return []
+        installation = (data.get("installation") or {}).get("id")
+        gh = await self.auth.client(int(installation) if installation else None)
+        url = f"/repos/{repository}/commits/{head}/check-runs?app_id={app_id}&filter=latest"
+        failed: dict[str, tuple[RequestRecord, list[str]]] = {}
+        async for run in gh.getiter(url, iterable_key="check_runs"):
+            if run.get("conclusion") != "failure" or not run.get("external_id"):
+                continue
+            record = await self.bot.store.request(str(run["external_id"]))
+            if record is None or record.source != SOURCE or record.revision != head:
+                continue
+            if record.place.rpartition("#")[0] != repository:
+                continue
+            tasks = [t.task_id for t in await self.bot.store.plan(record.id) if t.state in FAILED]
+            if tasks:
+                failed[record.id] = (record, tasks)
+        # One request per failed one, its id derived from both: handling this delivery again
+        # (a replica died) finds them, and does not take them for failed checks to re-run.
+        made_here = {
+            derived_request_id(SOURCE, f"{event.delivery_id}:{request_id}", 0)
+            for request_id in failed
+        }
+        login = str((data.get("sender") or {}).get("login", ""))
+        return [
+            Request(
+                source=SOURCE,
+                actor=login,
+                place=record.place,
+                text=f"retrigger {' '.join(tasks)} on {record.project}@{record.revision}",
+                delivery_id=f"{event.delivery_id}:{request_id}",
+                direct=True,
+                extra={
+                    "repository": repository,
+                    "number": record.place.rpartition("#")[2],
+                    "pull_request": "yes",
+                },
+            )
+            for request_id, (record, tasks) in sorted(failed.items())
+            if request_id not in made_here
+        ]
 
     async def check_run_request(self, event: sansio.Event) -> Request | None:
         """A click on "Re-run" or "Retrigger failed" of one of the bot's check runs: a
