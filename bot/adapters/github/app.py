@@ -296,10 +296,8 @@ class GitHubAdapter:
         async for run in gh.getiter(url, iterable_key="check_runs"):
             if run.get("conclusion") != "failure" or not run.get("external_id"):
                 continue
-            record = await self.bot.store.request(str(run["external_id"]))
-            if record is None or record.source != SOURCE or record.revision != head:
-                continue
-            if record.place.rpartition("#")[0] != repository:
+            record = await self._request_on(repository, str(run["external_id"]))
+            if record is None or record.revision != head:
                 continue
             tasks = [t.task_id for t in await self.bot.store.plan(record.id) if t.state in FAILED]
             if tasks:
@@ -310,37 +308,32 @@ class GitHubAdapter:
             derived_request_id(SOURCE, f"{event.delivery_id}:{request_id}", 0)
             for request_id in failed
         }
-        login = str((data.get("sender") or {}).get("login", ""))
         return [
-            Request(
-                source=SOURCE,
-                actor=login,
-                place=record.place,
-                text=f"retrigger {' '.join(tasks)} on {record.project}@{record.revision}",
-                delivery_id=f"{event.delivery_id}:{request_id}",
-                direct=True,
-                extra={
-                    "repository": repository,
-                    "number": record.place.rpartition("#")[2],
-                    "pull_request": "yes",
-                },
-            )
+            _retrigger(event, record, tasks, f"{event.delivery_id}:{request_id}")
             for request_id, (record, tasks) in sorted(failed.items())
             if request_id not in made_here
         ]
+
+    async def _request_on(self, repository: str, request_id: str) -> RequestRecord | None:
+        """The bot's request on a pull request or issue of ``repository`` that a check run
+        names, or None: a request of another repository is not this delivery's to run."""
+        record = await self.bot.store.request(request_id) if request_id else None
+        if record is None or record.source != SOURCE or not record.revision:
+            return None
+        place_repository, _, number = record.place.rpartition("#")
+        if place_repository != repository or not number.isdigit():
+            return None
+        return record
 
     async def check_run_request(self, event: sansio.Event) -> Request | None:
         """A click on "Re-run" or "Retrigger failed" of one of the bot's check runs: a
         retrigger of that request's failed tasks, asked by whoever clicked and checked as
         a comment would be."""
         request_id = check_run_retrigger(event, app_id=self.settings.app_id)
-        record = await self.bot.store.request(request_id) if request_id else None
-        repository = (event.data.get("repository") or {}).get("full_name", "")
-        if record is None or record.source != SOURCE or not record.revision:
+        repository = str((event.data.get("repository") or {}).get("full_name", ""))
+        record = await self._request_on(repository, request_id or "")
+        if record is None:
             return None
-        place_repository, _, number = record.place.rpartition("#")
-        if place_repository != repository or not number.isdigit():
-            return None  # a check run of another repository's request: not this one's to run
         stored = await self.bot.store.plan(record.id)
         # Its failed tasks; if none failed ("Re-run" on a green check), the jobs it asked for.
         again = [t.task_id for t in stored if t.state in FAILED] or [
@@ -348,14 +341,21 @@ class GitHubAdapter:
         ]
         if not again:
             return None
-        extra = {"repository": repository, "number": number, "pull_request": "yes"}
-        login = str((event.data.get("sender") or {}).get("login", ""))
-        return Request(
-            source=SOURCE,
-            actor=login,
-            place=record.place,
-            text=f"retrigger {' '.join(again)} on {record.project}@{record.revision}",
-            delivery_id=event.delivery_id,
-            direct=True,  # the click says it to the bot: no `@taskbot` needed
-            extra=extra,
-        )
+        return _retrigger(event, record, again, event.delivery_id)
+
+
+def _retrigger(
+    event: sansio.Event, record: RequestRecord, task_ids: list[str], delivery_id: str
+) -> Request:
+    """A click on one of the bot's checks, as a command: retrigger these tasks of the
+    request's push, asked by whoever clicked, on the request's pull request."""
+    repository, _, number = record.place.rpartition("#")
+    return Request(
+        source=SOURCE,
+        actor=str((event.data.get("sender") or {}).get("login", "")),
+        place=record.place,
+        text=f"retrigger {' '.join(task_ids)} on {record.project}@{record.revision}",
+        delivery_id=delivery_id,
+        direct=True,  # the click says it to the bot: no `@taskbot` needed
+        extra={"repository": repository, "number": number, "pull_request": "yes"},
+    )
