@@ -48,6 +48,19 @@ def request_id(output: str) -> str:
     return found[1]
 
 
+def delivered(text: str, delivery_id: str) -> Request:
+    """A command with a delivery id, which handling again is safe for (as a webhook's)."""
+    return Request(
+        source="console",
+        actor="sheriff",
+        place="console",
+        text=text,
+        direct=True,
+        delivery_id=delivery_id,
+        resumable=True,
+    )
+
+
 def a_test(env: Embedded, *, ran: bool) -> str:
     ran_labels = env.push.push.label_to_taskid
     return next(
@@ -313,15 +326,7 @@ async def test_a_request_that_could_not_be_planned_fails_and_is_planned_again_on
         await real_save_plan(*args, **kwargs)
 
     store.save_plan = save_plan_once_broken  # type: ignore[method-assign]
-    request = Request(
-        source="console",
-        actor="sheriff",
-        place="console",
-        text=f"schedule {label}",
-        direct=True,
-        delivery_id="d-1",
-        resumable=True,
-    )
+    request = delivered(f"schedule {label}", "d-1")
     out = io.StringIO()
     await env.bot.handle(request, ConsoleReplier(out))
     assert f"Something went wrong on my side while handling `schedule {label}`" in out.getvalue()
@@ -355,15 +360,7 @@ async def test_a_request_whose_first_attempt_died_after_planning_is_carried_on_i
         await real_set_state(request_id, state, **kwargs)
 
     store.set_state = dies_before_submitting  # type: ignore[method-assign]
-    request = Request(
-        source="console",
-        actor="sheriff",
-        place="console",
-        text=f"schedule {label}",
-        direct=True,
-        delivery_id="d-2",
-        resumable=True,
-    )
+    request = delivered(f"schedule {label}", "d-2")
     await env.bot.handle(request, ConsoleReplier(io.StringIO()))
     (record,) = await store.recent_requests()
     assert record.state == "received"
@@ -431,15 +428,7 @@ async def test_a_repeated_command_never_sets_a_followed_card_back(env: Embedded)
     """The same delivery again (a redelivery, a client's retry) while this process follows
     the request: the card keeps its progress and ends finished; nothing is posted twice."""
     label = a_test(env, ran=False)
-    request = Request(
-        source="console",
-        actor="sheriff",
-        place="console",
-        text=f"schedule {label}",
-        direct=True,
-        delivery_id="d-3",
-        resumable=True,
-    )
+    request = delivered(f"schedule {label}", "d-3")
     replier = CardReplier()
     await env.bot.handle(request, replier)
     await asyncio.sleep(0.01)  # its tracker is following it

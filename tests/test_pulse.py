@@ -43,6 +43,17 @@ async def collect(updates: AsyncIterator[TaskUpdate], into: list[TaskUpdate]) ->
         into.append(update)
 
 
+async def listening(tracker: Tracker, seen: list[TaskUpdate]) -> asyncio.Task[None]:
+    """Follow the tracker's updates into ``seen``, once it listens on Pulse."""
+    watching = asyncio.create_task(collect(tracker.updates(), seen))
+    for _ in range(100):
+        if tracker.source == "pulse":
+            break
+        await asyncio.sleep(0.05)
+    assert tracker.source == "pulse"
+    return watching
+
+
 async def test_messages_reach_rabbitmq_with_real_routing_keys(broker: str) -> None:
     publisher = AmqpPublisher(broker)
     await publisher.start()
@@ -110,12 +121,7 @@ async def test_tracker_follows_a_task_group_over_pulse(broker: str) -> None:
             )
             tracker = Tracker(queue, group, set(ids), amqp_url=broker, poll_interval=60)
             seen: list[TaskUpdate] = []
-            watching = asyncio.create_task(collect(tracker.updates(), seen))
-            for _ in range(100):
-                if tracker.source == "pulse":
-                    break
-                await asyncio.sleep(0.05)
-            assert tracker.source == "pulse"
+            watching = await listening(tracker, seen)
             for task_id, outcome in zip(ids, ("completed", "failed", "completed"), strict=True):
                 run = tc.queue.claim(task_id, "g", "w")
                 tc.queue.resolve(task_id, run, outcome)
@@ -168,12 +174,7 @@ async def test_a_quiet_pulse_is_checked_against_the_queue(broker: str) -> None:
                 queue, new_id(), set(ids), amqp_url=broker, poll_interval=60, resync_interval=0.2
             )
             seen: list[TaskUpdate] = []
-            watching = asyncio.create_task(collect(tracker.updates(), seen))
-            for _ in range(100):
-                if tracker.source == "pulse":
-                    break
-                await asyncio.sleep(0.05)
-            assert tracker.source == "pulse"
+            watching = await listening(tracker, seen)
             for task_id in ids:
                 tc.queue.resolve(task_id, tc.queue.claim(task_id, "g", "w"), "completed")
             await asyncio.wait_for(watching, timeout=10)

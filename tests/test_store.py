@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -21,14 +22,9 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        sqlite = SqliteStore(tmp_path / "taskbot.sqlite3")
-        await sqlite.migrate()
-        yield sqlite
-        await sqlite.close()
-        return
+@contextlib.asynccontextmanager
+async def empty_schema() -> AsyncIterator[tuple[asyncpg.Connection, str]]:
+    """An administrator's connection and a new, empty schema, dropped afterwards."""
     try:
         admin = await asyncio.wait_for(asyncpg.connect(POSTGRES_URL), timeout=5)
     except (TimeoutError, OSError, asyncpg.PostgresError) as error:
@@ -37,14 +33,30 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({error}); CI runs this for real")
     schema = f"taskbot_test_{secrets.token_hex(6)}"
     await admin.execute(f"CREATE SCHEMA {schema}")
-    postgres = await PostgresStore.connect(POSTGRES_URL, server_settings={"search_path": schema})
     try:
-        await postgres.migrate()
-        yield postgres
+        yield admin, schema
     finally:
-        await postgres.close()
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        sqlite = SqliteStore(tmp_path / "taskbot.sqlite3")
+        await sqlite.migrate()
+        yield sqlite
+        await sqlite.close()
+        return
+    async with empty_schema() as (_, schema):
+        postgres = await PostgresStore.connect(
+            POSTGRES_URL, server_settings={"search_path": schema}
+        )
+        try:
+            await postgres.migrate()
+            yield postgres
+        finally:
+            await postgres.close()
 
 
 async def test_migrations_run_once(store: Store) -> None:
@@ -236,25 +248,16 @@ async def test_revisions_are_found_by_their_beginning_within_a_project(store: St
 async def test_replicas_starting_together_migrate_a_fresh_database_once() -> None:
     """Two (here four) replicas started at once on an empty schema: one applies the
     migrations, the others wait for it and find them applied; none fails to start."""
-    try:
-        admin = await asyncio.wait_for(asyncpg.connect(POSTGRES_URL), timeout=5)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL must be running for CI at {POSTGRES_URL}: {error}")
-        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({error}); CI runs this for real")
-    schema = f"taskbot_test_{secrets.token_hex(6)}"
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    stores = [
-        await PostgresStore.connect(POSTGRES_URL, server_settings={"search_path": schema})
-        for _ in range(4)
-    ]
-    try:
-        versions = await asyncio.gather(*(store.migrate() for store in stores))
-        assert versions == [len(MIGRATIONS)] * 4
-        applied = await admin.fetchval(f"SELECT count(*) FROM {schema}.schema_migrations")
-        assert applied == len(MIGRATIONS)
-    finally:
-        for store in stores:
-            await store.close()
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
+    async with empty_schema() as (admin, schema):
+        stores = [
+            await PostgresStore.connect(POSTGRES_URL, server_settings={"search_path": schema})
+            for _ in range(4)
+        ]
+        try:
+            versions = await asyncio.gather(*(store.migrate() for store in stores))
+            assert versions == [len(MIGRATIONS)] * 4
+            applied = await admin.fetchval(f"SELECT count(*) FROM {schema}.schema_migrations")
+            assert applied == len(MIGRATIONS)
+        finally:
+            for store in stores:
+                await store.close()
