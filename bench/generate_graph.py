@@ -13,7 +13,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.graph.synthetic import generate
+from bot.localtc.synthetic import generate
 
 
 def write(out: Path, tasks: int, seed: int) -> tuple[Path, Path]:

@@ -36,10 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.results import Measure, add_json_option, write_json
 from bot.adapters.github.app import GitHubAdapter, GitHubSettings
 from bot.adapters.github.auth import GitHubAuth
-from bot.adapters.github.client import PermissionCache, github_policy
+from bot.core.settings import ProjectSettings
 from bot.embedded import embedded
 from bot.graph.materialize import task_label
-from bot.service import ProjectSettings
 from bot.store import SqliteStore
 from tests.github_standin import GitHubStandIn
 
@@ -84,9 +83,6 @@ async def main_async(args: argparse.Namespace) -> None:
             # Poll task states at the production default (the console demo polls faster).
             env.bot.settings = replace(env.bot.settings, poll_interval=args.poll)
             adapter = GitHubAdapter(env.bot, GitHubSettings(SECRET, github.token), auth)
-            env.bot.policies["github"] = github_policy(
-                env.bot, adapter.client_for, PermissionCache()
-            )
             github.heads[(repository, example["issue"]["number"])] = env.push.revision
             created_at: dict[str, float] = {}
             original_create = env.tc.queue.create

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import Measure, add_json_option, write_json
 from bot.graph import Materializer, TaskGraphIndex, plan
-from bot.graph.synthetic import generate, labels_planning
 from bot.localtc.process import local_taskcluster
+from bot.localtc.synthetic import generate, labels_planning
 from bot.tc.submit import SubmitPolicy, submit
 
 CONCURRENCY = 50

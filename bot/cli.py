@@ -19,9 +19,10 @@ from bot.adapters.api import ApiSettings
 from bot.adapters.github.app import GitHubSettings
 from bot.adapters.irc.settings import IrcSettings
 from bot.config import Config, ConfigError
+from bot.core.settings import DEFAULT_POLL_INTERVAL, ProjectSettings, Settings
 from bot.localtc import main as localtc_main
 from bot.projects import load_projects_file
-from bot.service import DEFAULT_POLL_INTERVAL, Bot, ProjectSettings, Settings
+from bot.service import Bot
 from grammar import Limits, parse_message
 
 EXIT_PARSE_ERROR = 2
@@ -158,7 +159,6 @@ async def _on_taskcluster(args: argparse.Namespace, startup: Startup) -> int:
     import aiohttp
 
     from bot.embedded import data_dir
-    from bot.service import Bot
     from bot.store import open_store
     from bot.tc.clients import TaskclusterSettings, TaskclusterSettingsError, make_clients
 
@@ -173,6 +173,7 @@ async def _on_taskcluster(args: argparse.Namespace, startup: Startup) -> int:
         settings = startup.bot_settings(config.project, poll_interval=DEFAULT_POLL_INTERVAL)
         bot = Bot(settings, store, make_clients(tc_settings, session))
         bot.lease_seconds = float(config.lease_seconds)
+        bot.register(console.ConsoleAdapter())
         try:
             greeting = f"taskbot console on {tc_settings.root_url}"
             return await _converse(args, bot, greeting, startup)
@@ -190,11 +191,9 @@ async def github_installers(bot: Bot, settings: GitHubSettings | None) -> AsyncI
     import aiohttp
 
     from bot.adapters.github.app import GitHubAdapter
-    from bot.adapters.github.client import PermissionCache, github_policy
 
     async with aiohttp.ClientSession() as session:
         adapter = GitHubAdapter(bot, settings, settings.auth(session))
-        bot.policies["github"] = github_policy(bot, adapter.client_for, PermissionCache())
         yield [adapter.install]
 
 
@@ -204,13 +203,9 @@ async def irc_connection(bot: Bot, settings: IrcSettings | None) -> AsyncIterato
     if settings is None:
         yield
         return
-    from bot.adapters.irc.accounts import account_policy
     from bot.adapters.irc.adapter import IrcAdapter
 
     adapter = IrcAdapter(bot, settings)
-    bot.policies["irc"] = account_policy(
-        settings.accounts, lambda project: bot.settings.project(project).permissions
-    )
     await adapter.start()
     try:
         yield

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.adapters.console import ConsoleAdapter
+from bot.core.settings import ProjectSettings, Settings
 from bot.localtc.hooks import Hook, action_hook_template
 from bot.localtc.seed import SeededPush, seed_push
 from bot.localtc.server import LocalTaskcluster, serve
 from bot.localtc.worker import Rule, SimulatedWorker
-from bot.service import Bot, ProjectSettings, Settings
+from bot.service import Bot
 from bot.store import SqliteStore, Store
 from bot.tc.clients import TaskclusterSettings, make_clients
 
@@ -86,6 +88,7 @@ async def embedded(
         poll_interval=0.5,
     )
     bot = Bot(settings, store, make_clients(tc_settings, session))
+    bot.register(ConsoleAdapter())
     try:
         yield Embedded(tc, push, bot, store)
     finally:

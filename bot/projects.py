@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 
 from bot.config import ConfigError
-from bot.service import ProjectSettings
+from bot.core.access import Level
+from bot.core.settings import Mode, ProjectSettings
 from bot.tc.decision import LATEST_ROUTES, REVISION_ROUTES, ProjectRoutes
 from grammar.vocabulary import VERBS
 
@@ -27,9 +28,9 @@ PROJECT_KEYS = {
     "max_new_tasks",
     "confirm_threshold",
 }
-MODES = ("direct", "action")
-# GitHub's repository permission levels, lowest first.
-PERMISSION_LEVELS = ("read", "triage", "write", "maintain", "admin")
+MODES = tuple(mode.value for mode in Mode)
+# The levels a project may ask of a command (GitHub's repository roles, lowest first).
+PERMISSION_LEVELS = tuple(level.label for level in Level if level > Level.NONE)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -129,7 +130,7 @@ def load_projects(
         projects[str(name)] = ProjectSettings(
             str(name),
             routes,
-            mode,
+            Mode(mode),
             treeherder,
             repositories=_names(settings.get("repositories", []), f"{where}.repositories", "/"),
             irc_channels=_names(settings.get("irc_channels", []), f"{where}.irc_channels", "#"),

@@ -1,30 +1,30 @@
-"""A request's status card, kept current as its tasks finish, and the hold one replica
-keeps on a request while it submits or follows it."""
+"""A request's status card, kept current as its tasks finish, and its progress beside the chat
+where the place can show it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from bot.core.replies import EditsInPlace, FindsCard, Replier, ShowsProgress
+from bot.core.request import Progress
+from bot.core.runtime import Runtime
 from bot.metrics import ERRORS
-from bot.request import Progress, Replier
-from bot.service import Bot
-from bot.store import PlannedTask, RequestRecord
+from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.tracking import Tracker
 
 log = logging.getLogger(__name__)
 SHOWN = 15  # jobs listed in a card or a preview; the rest are counted
 
 
-def task_url(ctx_bot: Bot, task_id: str) -> str:
+def task_url(ctx_bot: Runtime, task_id: str) -> str:
     return f"{ctx_bot.clients.queue.options['rootUrl']}/tasks/{task_id}"
 
 
-def group_url(ctx_bot: Bot, group_id: str) -> str:
+def group_url(ctx_bot: Runtime, group_id: str) -> str:
     return f"{ctx_bot.clients.queue.options['rootUrl']}/tasks/groups/{group_id}"
 
 
@@ -37,7 +37,7 @@ def task_group_of(record: RequestRecord, stored: Iterable[PlannedTask]) -> str:
 
 
 async def post_card(
-    bot: Bot,
+    bot: Runtime,
     replier: Replier,
     record: RequestRecord,
     stored: list[PlannedTask],
@@ -62,11 +62,9 @@ async def post_card(
     body = "\n".join(lines)
     earlier = await bot.store.reply(request_id, "chat", record.place)
     reference = str(earlier["reference"]) if earlier and earlier["reference"] else None
-    in_place = bool(getattr(replier, "edits_in_place", False))
-    find_card = getattr(replier, "find_card", None)
-    if in_place and reference is None and resumed and find_card is not None:
-        reference = await find_card(request_id)  # posted, then the poster died
-    if in_place and reference is not None:
+    if reference is None and resumed and isinstance(replier, FindsCard):
+        reference = await replier.find_card(request_id)  # posted, then the poster died
+    if isinstance(replier, EditsInPlace) and reference is not None:
         # an earlier attempt posted the card before it stopped: bring that one up to date
         await replier.edit(reference, body)
     else:
@@ -76,17 +74,19 @@ async def post_card(
     return {"body": body, "reference": reference}
 
 
-async def card_again(bot: Bot, replier: Replier, record: RequestRecord, header: str | None) -> None:
+async def card_again(
+    bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
+) -> None:
     """Answer a repeated command whose request is submitted: with its card. Where replies
     are edited in place and this process follows the request, the card is current already;
     posting it again would set it back (a finished card to a fresh one)."""
-    if getattr(replier, "edits_in_place", False) and record.id in bot.following:
+    if isinstance(replier, EditsInPlace) and record.id in bot.following:
         return
     await post_card(bot, replier, record, await bot.store.plan(record.id), header, resumed=True)
 
 
 async def report_progress(
-    bot: Bot,
+    bot: Runtime,
     replier: Replier,
     record: RequestRecord,
     text: str,
@@ -97,8 +97,7 @@ async def report_progress(
 ) -> None:
     """Show where the request stands beside the chat, where the replier can (a GitHub check
     run). Best effort: the status card has said it already, so a failure is only logged."""
-    check_run = getattr(replier, "check_run", None)
-    if check_run is None or not record.revision:
+    if not isinstance(replier, ShowsProgress) or not record.revision:
         return
     earlier = await bot.store.reply(record.id, "check", record.place)
     reference = str(earlier["reference"]) if earlier and earlier["reference"] else None
@@ -113,9 +112,9 @@ async def report_progress(
         failed=failed,
     )
     try:
-        reference = await check_run(reference, progress)
+        reference = await replier.show_progress(reference, progress)
     except Exception as error:
-        ERRORS.labels("github").inc()
+        ERRORS.labels(record.source).inc()
         log.warning("the check run of %s could not be updated: %s", record.id, error)
         return
     if reference is not None:
@@ -132,7 +131,7 @@ def requested_tasks(stored: list[PlannedTask]) -> list[PlannedTask]:
     return [t for t in stored if t.task_id not in depended or t.copy > 0]
 
 
-async def track(bot: Bot, replier: Replier, request_id: str) -> None:
+async def track(bot: Runtime, replier: Replier, request_id: str) -> None:
     """Follow the request's tasks; the store keeps every state. Where replies can be edited
     (GitHub) the status card is edited in place; elsewhere (console, IRC) a line is sent
     as each task finishes. A summary ends it either way. Once per process at a time."""
@@ -145,13 +144,13 @@ async def track(bot: Bot, replier: Replier, request_id: str) -> None:
         bot.following.discard(request_id)
 
 
-async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
+async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
     record = await bot.store.request(request_id)
     assert record is not None
     stored = {t.task_id: t for t in await bot.store.plan(request_id)}
     card = await bot.store.reply(request_id, "chat", record.place)
-    in_place = bool(getattr(replier, "edits_in_place", False))
-    if in_place and card is None:  # the replica that submitted it died before the card
+    in_place = replier if isinstance(replier, EditsInPlace) else None
+    if in_place is not None and card is None:  # the replica that submitted it died before the card
         card = await post_card(bot, replier, record, list(stored.values()), resumed=True)
     tracker = Tracker(
         bot.clients.queue,
@@ -160,10 +159,11 @@ async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
         amqp_url=bot.settings.amqp_url,
         poll_interval=bot.settings.poll_interval,
     )
-    lost = asyncio.Event()
-    renewer = asyncio.create_task(keep_lease(bot, request_id, lost))
     try:
-        async with contextlib.aclosing(tracker.updates()) as updates:
+        async with (
+            bot.renewing(request_id) as lost,
+            contextlib.aclosing(tracker.updates()) as updates,
+        ):
             async for update in updates:
                 if lost.is_set():
                     log.warning("another replica follows %s now; this one stops", request_id)
@@ -173,7 +173,7 @@ async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
                     continue
                 counts = tracker.summary()
                 done = sum(counts[s] for s in ("completed", "failed", "exception"))
-                if in_place:
+                if in_place is not None:
                     assert card is not None
                     body = render_card(
                         bot,
@@ -182,7 +182,7 @@ async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
                         tracker.states,
                         f"{done}/{len(stored)} done: {_counts(counts)}",
                     )
-                    await replier.edit(card["reference"], body)
+                    await in_place.edit(card["reference"], body)
                     title = f"{done}/{len(stored)} done: {_counts(counts)}"
                     await report_progress(bot, replier, record, body, title)
                     continue
@@ -194,8 +194,6 @@ async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
     except Exception:
         log.exception("tracking %s failed", request_id)
         return
-    finally:
-        renewer.cancel()
     if lost.is_set():
         return
     counts = tracker.summary()
@@ -203,11 +201,11 @@ async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
     # The final reply goes first and the state after it: a replica that dies in between
     # leaves the request open, and whoever takes it over sends the summary again.
     try:
-        if in_place:
+        if in_place is not None:
             assert card is not None
             body = render_card(bot, card["body"], stored, tracker.states, summary)
             await bot.store.save_reply(request_id, "chat", record.place, body, None)
-            await replier.edit(card["reference"], body)
+            await in_place.edit(card["reference"], body)
             failed = counts["failed"] + counts["exception"]
             await report_progress(bot, replier, record, body, summary, finished=True, failed=failed)
         else:
@@ -216,33 +214,11 @@ async def _follow(bot: Bot, replier: Replier, request_id: str) -> None:
         # The summary is in the store; the reply is what failed: finish anyway.
         log.exception("the final reply of %s could not be sent", request_id)
     if not lost.is_set():
-        await bot.store.set_state(request_id, "finished")
-
-
-async def hold(bot: Bot, request_id: str) -> bool:
-    """Take the request for this replica. Another replica holds it: if that one died, its
-    hold runs out within a lease, so wait that long; if it is alive, it keeps it."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + bot.lease_seconds * 1.5
-    while not await bot.store.claim_request(request_id, bot.instance, lease=bot.lease_seconds):
-        if loop.time() > give_up:
-            return False
-        await asyncio.sleep(bot.lease_seconds / 6)
-    return True
-
-
-async def keep_lease(bot: Bot, request_id: str, lost: asyncio.Event) -> None:
-    """Renew this replica's hold on the request while it follows it; set ``lost`` when
-    another replica took it over (this one stalled past the lease)."""
-    while True:
-        await asyncio.sleep(bot.lease_seconds / 3)
-        if not await bot.store.claim_request(request_id, bot.instance, lease=bot.lease_seconds):
-            lost.set()
-            return
+        await bot.store.set_state(request_id, RequestState.FINISHED)
 
 
 def render_card(
-    bot: Bot, header: str, stored: dict[str, PlannedTask], states: dict[str, str], summary: str
+    bot: Runtime, header: str, stored: dict[str, PlannedTask], states: dict[str, str], summary: str
 ) -> str:
     """The status card: what was asked, a table of the requested jobs, and where it stands."""
     lines = [header, "", "| job | state |", "| --- | --- |"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from bot.request import Request
-from bot.service import Bot
+from bot.core.adapter import Adapter
+from bot.core.request import Request
+from bot.core.runtime import Runtime
 from bot.tc.decision import DecisionNotFoundError
 
 FULL_LENGTH = 40
@@ -21,15 +22,20 @@ class RevisionError(LookupError):
 
 
 async def expand_revision(
-    bot: Bot, project: str, revision: str, request: Request | None = None
+    bot: Runtime,
+    project: str,
+    revision: str,
+    request: Request | None = None,
+    adapter: Adapter | None = None,
 ) -> str:
     """The full revision ``revision`` abbreviates, found (in order) as the place's own push
     (a pull request's head), a push the bot has worked on, the project's latest push, or
-    a commit of the place's repository; ``RevisionError`` says why when none or several."""
+    a commit of the place's repository (asked of ``adapter``); ``RevisionError`` says why
+    when none or several."""
     prefix = revision.lower()
     if len(prefix) >= FULL_LENGTH:
         return prefix
-    async for candidates in _candidates(bot, project, prefix, request):
+    async for candidates in _candidates(bot, project, prefix, request, adapter):
         found = sorted(
             {
                 c.lower()
@@ -46,7 +52,7 @@ async def expand_revision(
 
 
 async def _candidates(
-    bot: Bot, project: str, prefix: str, request: Request | None
+    bot: Runtime, project: str, prefix: str, request: Request | None, adapter: Adapter | None
 ) -> AsyncIterator[list[str]]:
     """Full revisions from each place that may know the push, cheapest first."""
     here = request is not None and (request.project or bot.settings.default_project) == project
@@ -59,6 +65,5 @@ async def _candidates(
         pass
     else:
         yield [await bot.decisions.revision_of(latest) or ""]
-    lookup = bot.revision_lookups.get(request.source) if here and request is not None else None
-    if lookup is not None and request is not None:
-        yield [await lookup(request, prefix) or ""]
+    if here and request is not None and adapter is not None:
+        yield [await adapter.expand_revision(request, prefix) or ""]

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from bot.graph import TaskGraphIndex
-from bot.graph.synthetic import SyntheticPush, generate
+from bot.localtc.synthetic import SyntheticPush, generate
 from tests.conftest import reference_path
 
 

@@ -17,6 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.adapters.api import ApiAdapter, ApiSettings, ApiSettingsError, ApiToken
 from bot.adapters.http import make_app
+from bot.core.access import Level
+from bot.core.commands import Command, Context
 from bot.embedded import Embedded, embedded
 from bot.graph import TaskGraphIndex
 from bot.localtc.server import Faults
@@ -302,3 +304,36 @@ async def test_a_command_that_fails_on_the_bots_side_is_a_503_and_a_retry_carrie
     again = await api.client.post("/api/v1/commands", **call)  # type: ignore[arg-type]
     assert (await again.json())["requestIds"] == [request_id]
     assert len(queue) == before + 1
+
+
+async def test_a_read_token_is_refused_every_write_command_even_a_new_one(api: Api) -> None:
+    """The API keeps no list of its own: what a command needs comes from the command table,
+    so a write command added to it is refused to a read token like the others."""
+    bot = api.env.bot
+    before = len(api.env.tc.queue.tasks)
+    writes = [c for c in bot.commands if c.level > Level.TRIAGE]
+    assert {c.verb for c in writes} >= {"schedule", "retrigger", "cancel", "confirm", "try"}
+    for each in writes:
+        answer = await command(api, each.examples[0], token=READER)
+        assert answer["replies"] == [
+            f"You may not `{each.verb}` here: the token of dashboard may read only; "
+            f"`{each.verb}` needs a token with write access (TASKBOT_API_TOKENS)."
+        ], each.verb
+    ran: list[str] = []
+
+    async def page_for_writers(ctx: Context, cmd: object) -> None:
+        """more
+        The next page, for writers only (a command the API has never heard of)."""
+        ran.append(ctx.request.actor)
+        await ctx.reply("the next page")
+
+    bot.commands = bot.commands.with_commands(Command("more", page_for_writers, Level.WRITE))
+    refused = await command(api, "more", token=READER)
+    assert refused["replies"] == [
+        "You may not `more` here: the token of dashboard may read only; `more` needs a token "
+        "with write access (TASKBOT_API_TOKENS)."
+    ]
+    allowed = await command(api, "more", token=WRITER)
+    assert allowed["replies"] == ["the next page"]
+    assert ran == ["alice"]
+    assert len(api.env.tc.queue.tasks) == before

@@ -13,12 +13,13 @@ from typing import Any
 import pytest_asyncio
 import slugid
 
-from bot.adapters.console import ConsoleReplier
+from bot.adapters.console import ConsoleAdapter, ConsoleReplier
+from bot.core.access import Level
+from bot.core.request import Request
+from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
 from bot.localtc.seed import seed_push
 from bot.localtc.server import Faults
-from bot.request import Request
-from bot.service import ProjectSettings
 from bot.store import SqliteStore
 
 
@@ -241,13 +242,18 @@ async def test_treeherder_link_when_configured(env: Embedded) -> None:
     )
 
 
-async def test_a_denial_says_why_and_is_audited(env: Embedded) -> None:
-    async def read_only(request: Request, verb: str) -> str | None:
-        if verb in ("schedule", "retrigger", "cancel", "confirm", "try"):
-            return f"{request.actor} has read access to this project; `{verb}` needs write."
-        return None
+class ReadOnlyConsole(ConsoleAdapter):
+    """A console whose people may only read."""
 
-    env.bot.policies["console"] = read_only
+    async def level_of(self, request: Request) -> Level:
+        return Level.READ
+
+    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str:
+        return f"{request.actor} has read access to this project; `{verb}` needs write."
+
+
+async def test_a_denial_says_why_and_is_audited(env: Embedded) -> None:
+    env.bot.register(ReadOnlyConsole())
     before = len(env.tc.queue.tasks)
     output = await say(env, f"schedule {a_test(env, ran=False)}", actor="visitor", wait=False)
     assert output.startswith("taskbot> You may not `schedule` here: visitor has read access")
@@ -335,7 +341,7 @@ async def test_a_request_that_could_not_be_planned_fails_and_is_planned_again_on
     assert (record.state, record.error) == ("failed", "not planned: the disk is full")
     # The same delivery again (a retry) plans it anew under the same id, and submits it.
     again = io.StringIO()
-    await env.bot.handle(replace(request, made=[]), ConsoleReplier(again))
+    await env.bot.handle(request, ConsoleReplier(again))
     assert await env.bot.idle(30)
     assert f"[{record.id}] finished: 1 ok" in again.getvalue(), again.getvalue()
     (record,) = await store.recent_requests()
@@ -367,7 +373,7 @@ async def test_a_request_whose_first_attempt_died_after_planning_is_carried_on_i
     assert await store.plan(record.id)
     assert record.decision_task_id == env.push.decision_task_id
     again = io.StringIO()
-    await env.bot.handle(replace(request, made=[]), ConsoleReplier(again))
+    await env.bot.handle(request, ConsoleReplier(again))
     assert await env.bot.idle(30)
     group = f"task group: {env.tc.root_url}/tasks/groups/{env.push.decision_task_id}\n"
     assert group in again.getvalue(), again.getvalue()
@@ -432,7 +438,7 @@ async def test_a_repeated_command_never_sets_a_followed_card_back(env: Embedded)
     replier = CardReplier()
     await env.bot.handle(request, replier)
     await asyncio.sleep(0.01)  # its tracker is following it
-    await env.bot.handle(replace(request, made=[]), replier)
+    await env.bot.handle(request, replier)
     assert await env.bot.idle(30)
     (card,) = [bodies for bodies in replier.bodies.values() if "task group:" in bodies[0]]
     assert "**finished: 1 ok**" in card[-1]

@@ -12,8 +12,8 @@ from typing import Any
 
 import taskcluster
 
-from bot.graph.synthetic import generate
 from bot.localtc.process import local_taskcluster
+from bot.localtc.synthetic import generate
 from bot.store import SqliteStore
 from tests.conftest import ROOT
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from gidgethub import sansio
 
-from bot.adapters.github.events import comment_request
+from bot.adapters.github.events import GitHubOrigin, comment_request
 from bot.adapters.github.webhook import DeliveryRejectedError, verify
 from tests.conftest import load_reference_json, reference_path
 
@@ -95,7 +95,8 @@ def test_a_comment_with_commands_becomes_a_request() -> None:
     assert request.actor == data["comment"]["user"]["login"]
     assert request.place == f"{data['repository']['full_name']}#{data['issue']['number']}"
     assert request.delivery_id == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
-    assert request.extra["comment_id"] == str(data["comment"]["id"])
+    assert isinstance(request.origin, GitHubOrigin)
+    assert request.origin.comment_id == data["comment"]["id"]
 
 
 def test_comments_without_commands_and_by_bots_make_none() -> None:
@@ -138,7 +139,8 @@ def test_a_comment_on_a_line_of_the_diff_is_a_pull_request_command() -> None:
     assert request is not None
     pull = event.data["pull_request"]
     assert request.place == f"{event.data['repository']['full_name']}#{pull['number']}"
-    assert (request.extra["pull_request"], request.extra["comment_kind"]) == ("yes", "pulls")
+    assert isinstance(request.origin, GitHubOrigin)
+    assert (request.origin.pull_request, request.origin.comment_kind) == (True, "pulls")
     assert not request.needs_revision  # the pull request's head is the push
     edited = comment_event(
         "@taskbot schedule xpcshell-2",
@@ -156,4 +158,5 @@ def test_on_an_issue_commands_must_name_a_push() -> None:
     request = comment_request(event, bot_login="taskbot")
     assert request is not None
     assert request.needs_revision
-    assert (request.extra["pull_request"], request.extra["comment_kind"]) == ("no", "issues")
+    assert isinstance(request.origin, GitHubOrigin)
+    assert (request.origin.pull_request, request.origin.comment_kind) == (False, "issues")

@@ -19,17 +19,13 @@ from aiohttp import web
 from gidgethub import sansio
 from gidgethub.aiohttp import GitHubAPI
 
+from bot.adapters.github.app import GitHubAdapter, GitHubSettings
 from bot.adapters.github.auth import GitHubAuth
-from bot.adapters.github.client import (
-    GitHubReplier,
-    PermissionCache,
-    github_policy,
-    with_push,
-)
-from bot.adapters.github.events import comment_request
+from bot.adapters.github.client import GitHubReplier, with_push
+from bot.adapters.github.events import GitHubOrigin, comment_request
+from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
 from bot.localtc.seed import seed_push
-from bot.service import ProjectSettings
 from bot.store import SqliteStore
 from tests.conftest import load_reference_json
 from tests.github_standin import GitHubStandIn, assert_calls_match_openapi
@@ -68,9 +64,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             poll_interval=0.05,
             projects={project: ProjectSettings(project, repositories=(repository,))},
         )
-        env.bot.policies["github"] = github_policy(
-            env.bot, lambda request: auth.client(None), PermissionCache()
-        )
+        # Permissions are asked of the stand-in, as the adapter asks GitHub.
+        GitHubAdapter(env.bot, GitHubSettings("secret", github.token), auth)
         github.heads[(repository, payload["issue"]["number"])] = env.push.revision
         yield World(env, github, gh, auth, repository, payload["issue"]["number"])
     await runner.cleanup()
@@ -101,12 +96,13 @@ async def deliver(world: World, data: dict[str, Any], event_name: str) -> None:
     request = comment_request(event, bot_login="taskbot")
     assert request is not None
     request = await with_push(request, world.gh, world.env.bot.settings.projects)
+    assert isinstance(request.origin, GitHubOrigin)
     replier = GitHubReplier(
         world.gh,
         world.repository,
         world.number,
         data["comment"]["id"],
-        request.extra["comment_kind"],
+        request.origin.comment_kind,
     )
     await world.env.bot.handle(request, replier)
     assert await world.env.bot.idle(30)
@@ -245,9 +241,6 @@ async def test_github_app_installation_tokens_are_fetched_and_cached(world: Worl
     from tests.test_github_events import SECRET, signed
 
     adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET), adapter_auth)
-    world.env.bot.policies["github"] = github_policy(
-        world.env.bot, adapter.client_for, PermissionCache()
-    )
     app = web.Application()
     adapter.install(app)
     data = copy.deepcopy(
@@ -403,7 +396,7 @@ async def test_a_short_revision_is_found_as_the_head_or_a_commit_of_the_reposito
     # The adapter lends the bot its way to ask GitHub for a commit.
     adapter = GitHubAdapter(env.bot, GitHubSettings("secret", world.github.token), world.auth)
     adapter.install(web.Application())
-    assert env.bot.revision_lookups["github"] == adapter.commit_of
+    assert env.bot.adapter("github") is adapter
     # On the pull request, its head is the push a short hash names first: no lookup.
     await comment(world, f"@taskbot jobs xpcshell on {older.revision[:7]}")
     assert "xpcshell" in last_reply(world)

@@ -11,7 +11,7 @@ from gidgethub import sansio
 
 from bot.adapters.github.app import GitHubAdapter, GitHubSettings, GitHubSettingsError
 from bot.adapters.github.statuses import DESCRIPTION_LIMIT, status_body
-from bot.request import Progress
+from bot.core.request import Progress
 from tests.conftest import load_reference_json
 from tests.github_standin import assert_calls_match_openapi
 from tests.test_github_checks import an_unscheduled, comment

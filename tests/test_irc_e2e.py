@@ -15,12 +15,12 @@ import pytest_asyncio
 from irc.client_aio import AioReactor
 
 from bot.adapters.api import CollectingReplier
-from bot.adapters.irc.accounts import AccountLists, account_policy
+from bot.adapters.irc.accounts import AccountLists
 from bot.adapters.irc.adapter import IrcAdapter, IrcReplier
 from bot.adapters.irc.outbox import TokenBucket
 from bot.adapters.irc.settings import IrcSettings
+from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
-from bot.service import ProjectSettings
 from bot.store import SqliteStore
 from tests.ircserver import FLOOD_BURST, FLOOD_COMMANDS_PER_SECOND, IrcServer, irc_server
 
@@ -147,7 +147,6 @@ async def network(
             reconnect_base=0.2,  # burst and rate: the defaults (4 lines, then 1 a second)
         )
         adapter = IrcAdapter(env.bot, settings)
-        env.bot.policies["irc"] = account_policy(settings.accounts)
         await adapter.start()
         net = Network(irc_server, env, adapter, [])
         try:

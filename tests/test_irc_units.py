@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
+import aiohttp
 import pytest
 
-from bot.adapters.irc.accounts import AccountLists, Accounts, account_policy
+from bot.adapters.irc.accounts import AccountLists, Accounts, IrcOrigin
+from bot.adapters.irc.adapter import IrcAdapter
 from bot.adapters.irc.outbox import Line, Outbox, TokenBucket
 from bot.adapters.irc.settings import IrcSettings, IrcSettingsError
-from bot.request import Request
+from bot.core.request import Request
+from bot.core.settings import ProjectSettings, Settings
+from bot.service import Bot
+from bot.store import SqliteStore
+from bot.tc.clients import TaskclusterSettings, make_clients
 
 
 class Clock:
@@ -108,16 +116,39 @@ def irc_request(nick: str, account: str | None, *, known: bool = True) -> Reques
         actor=account or nick,
         place="#sheriffs",
         text="taskbot: retrigger failed",
-        extra={
-            "nick": nick,
-            "account": account or "",
-            "accounts": "known" if known else "unknown",
-        },
+        origin=IrcOrigin(nick, account, known),
     )
 
 
+Check = Callable[[Request, str], Awaitable[str | None]]
+
+
+@contextlib.asynccontextmanager
+async def account_check(
+    lists: AccountLists, levels: dict[str, dict[str, str]] | None = None
+) -> AsyncIterator[Check]:
+    """The bot's own permission check, with an IRC adapter of these account lists (it never
+    connects) and projects of these levels: (request, verb) -> None or why not."""
+    projects = {
+        name: ProjectSettings(name, permissions=own) for name, own in (levels or {}).items()
+    }
+    async with aiohttp.ClientSession() as session:
+        clients = make_clients(TaskclusterSettings("http://127.0.0.1:9", None, None), session)
+        bot = Bot(Settings(projects=projects), SqliteStore(":memory:"), clients)
+        adapter = IrcAdapter(bot, IrcSettings("irc.invalid", accounts=lists))
+
+        async def check(request: Request, verb: str) -> str | None:
+            return await bot.authorize(adapter, request, bot.commands[verb])
+
+        yield check
+
+
 async def test_the_policy_goes_by_account_and_says_why() -> None:
-    check = account_policy(AccountLists.of(["aryx", "Sheriff-Bot"], ["*"]))
+    async with account_check(AccountLists.of(["aryx", "Sheriff-Bot"], ["*"])) as check:
+        await _goes_by_account(check)
+
+
+async def _goes_by_account(check: Check) -> None:
     assert await check(irc_request("aryx", "aryx"), "retrigger") is None
     assert await check(irc_request("someone_else", "aryx"), "retrigger") is None  # any nick
     assert await check(irc_request("visitor", None), "status") is None  # reading is open
@@ -144,8 +175,11 @@ async def test_the_policy_goes_by_account_and_says_why() -> None:
 
 async def test_project_levels_and_a_closed_read_list() -> None:
     lists = AccountLists.of(["aryx"], ["reader"])
-    levels = {"autoland": {"status": "write"}}
-    check = account_policy(lists, lambda project: levels.get(project or "", {}))
+    async with account_check(lists, {"autoland": {"status": "write"}}) as check:
+        await _project_levels(check)
+
+
+async def _project_levels(check: Check) -> None:
     request = irc_request("reader", "reader")
     assert await check(request, "jobs") is None
     denied = await check(request, "cancel")

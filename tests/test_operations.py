@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.adapters.console import ConsoleReplier
 from bot.adapters.http import make_app
+from bot.core.request import Request
 from bot.embedded import Embedded, embedded
 from bot.localtc.server import Faults
 from bot.logs import JsonFormatter
-from bot.request import Request
 from bot.store import SqliteStore
 
 Served = tuple[Embedded, TestClient[web.Request, web.Application]]

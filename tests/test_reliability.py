@@ -24,13 +24,13 @@ from aiohttp import web
 from bot.adapters.api import ApiAdapter, ApiSettings, ApiToken
 from bot.adapters.github.app import GitHubAdapter, GitHubSettings
 from bot.adapters.github.auth import GitHubAuth
-from bot.adapters.github.client import PermissionCache, github_policy
 from bot.adapters.http import make_app
+from bot.core.settings import ProjectSettings, Settings
 from bot.localtc.events import AmqpPublisher
 from bot.localtc.seed import SeededPush, seed_push
 from bot.localtc.server import Faults, LocalTaskcluster, serve
 from bot.localtc.worker import SimulatedWorker
-from bot.service import Bot, ProjectSettings, Settings
+from bot.service import Bot
 from bot.store.postgres import PostgresStore
 from bot.tc.clients import TaskclusterSettings, make_clients
 from tests.conftest import load_reference_json
@@ -55,13 +55,8 @@ MIX = (
 class Silent:
     """Where requests resumed without a place of their own report (none here)."""
 
-    edits_in_place = False
-
     async def post(self, text: str) -> str:
         return "0"
-
-    async def edit(self, reference: str, text: str) -> None:
-        return None
 
     async def react(self, reaction: str) -> None:
         return None
@@ -143,7 +138,6 @@ class System:
         bot = Bot(settings, store, clients, instance=name, lease_seconds=LEASE)
         auth = GitHubAuth(session, self.github_url, "taskbot", token=self.github.token)
         github = GitHubAdapter(bot, GitHubSettings(SECRET, self.github.token), auth)
-        bot.policies["github"] = github_policy(bot, github.client_for, PermissionCache())
         api = ApiAdapter(
             bot, ApiSettings({WRITER: ApiToken("alice", "write"), READER: ApiToken("dash", "read")})
         )

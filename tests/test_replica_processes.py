@@ -22,8 +22,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from bot.graph.synthetic import generate
 from bot.localtc.process import PROJECT_ROOT, local_taskcluster
+from bot.localtc.synthetic import generate
 from tests.conftest import load_reference_json
 from tests.github_standin import GitHubStandIn
 from tests.test_github_events import SECRET, signed

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 
 from bot.adapters.console import ConsoleReplier
+from bot.core.request import Request
 from bot.embedded import Embedded, embedded
 from bot.localtc.seed import seed_push
-from bot.request import Request
 from bot.revisions import RevisionError, expand_revision
 from bot.store import SqliteStore
 

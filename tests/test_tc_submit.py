@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from bot.graph import Materializer, NewTask, TaskGraphIndex, plan
-from bot.graph.synthetic import generate, labels_planning
 from bot.localtc.server import Faults
+from bot.localtc.synthetic import generate, labels_planning
 from bot.tc.submit import SubmitPolicy, submit
 from tests.tcfixtures import Running, local_tc, new_id, start, stop, task_definition
 

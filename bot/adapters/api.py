@@ -15,15 +15,17 @@ from typing import Any
 from aiohttp import web
 
 from bot.adapters.openapi import OPENAPI
+from bot.core.access import Level
+from bot.core.adapter import Adapter
+from bot.core.request import Origin, Request
 from bot.graph import ResolveError, Resolver
 from bot.reporting import group_url, requested_tasks, task_url
-from bot.request import Request
 from bot.revisions import RevisionError, expand_revision
-from bot.service import Bot, Policy
+from bot.service import Bot
 from bot.store import RequestRecord
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.retry import is_transient
-from grammar import Jobs, ParseError, Query, parse_command
+from grammar import Jobs, ParseError, Query, Triggers, parse_command
 from grammar.vocabulary import HEX_NODE, LATEST_WORDS, PROJECT_NAME
 
 log = logging.getLogger(__name__)
@@ -33,8 +35,13 @@ MAX_BODY = 64 * 1024  # a command is a few lines; anything bigger is refused
 MAX_COMMAND_LINES = 20
 SIGNATURE_HEADER = "X-Taskbot-Signature-256"
 ACTOR_HEADER = "X-Taskbot-Actor"
-# What each verb needs from an API client; a project's `permissions` overrides it.
-WRITE_VERBS = frozenset({"schedule", "retrigger", "cancel", "confirm", "try", "approve"})
+# A token's tier as a level: read tokens may do what read or triage allows (the command
+# table and projects' `permissions` say what each command needs), write tokens anything.
+TIERS = {"read": Level.TRIAGE, "write": Level.ADMIN}
+READ_ONLY = (
+    "the token of {actor} may read only; `{verb}` needs a token with write access "
+    "(TASKBOT_API_TOKENS)."
+)
 
 
 class ApiSettingsError(ValueError):
@@ -81,20 +88,11 @@ class ApiSettings:
         return cls(tokens, secret)
 
 
-def api_policy(bot: Bot) -> Policy:
-    """Read commands for every client; the others need a write token (or a signed body)."""
+@dataclass(frozen=True, slots=True)
+class ApiOrigin(Origin):
+    """A call to the API: the tier of the token (or signed body) that made it."""
 
-    async def check(request: Request, verb: str) -> str | None:
-        own = bot.settings.project(request.project).permissions.get(verb)
-        needs_write = own not in ("read", "triage", "none") if own else verb in WRITE_VERBS
-        if needs_write and request.extra.get("level") != "write":
-            return (
-                f"the token of {request.actor} may read only; `{verb}` needs a token with "
-                "write access (TASKBOT_API_TOKENS)."
-            )
-        return None
-
-    return check
+    tier: str = "read"
 
 
 @dataclass
@@ -102,14 +100,10 @@ class CollectingReplier:
     """Keeps what the bot answers, for the HTTP response."""
 
     replies: list[str] = field(default_factory=list)
-    edits_in_place: bool = False
 
     async def post(self, text: str) -> str:
         self.replies.append(text)
         return str(len(self.replies))
-
-    async def edit(self, reference: str, text: str) -> None:
-        self.replies.append(text)
 
     async def react(self, reaction: str) -> None:
         return None
@@ -119,13 +113,26 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-class ApiAdapter:
-    """Installs the API's routes on the bot's HTTP server."""
+class ApiAdapter(Adapter):
+    """The API's routes on the bot's HTTP server, and commands over HTTP: every line of a
+    body is a command; a token's tier is its level."""
+
+    source = SOURCE
 
     def __init__(self, bot: Bot, settings: ApiSettings) -> None:
         self.bot = bot
         self.settings = settings
-        bot.policies[SOURCE] = api_policy(bot)
+        bot.register(self)
+
+    def triggers(self, request: Request, names: tuple[str, ...]) -> Triggers:
+        return Triggers(names=names, mention=True, address=True, slash=True, bang=True, direct=True)
+
+    async def level_of(self, request: Request) -> Level:
+        origin = request.origin
+        return TIERS.get(origin.tier, Level.NONE) if isinstance(origin, ApiOrigin) else Level.NONE
+
+    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str | None:
+        return READ_ONLY.format(actor=request.actor, verb=verb)
 
     def install(self, app: web.Application) -> None:
         router = app.router
@@ -276,13 +283,13 @@ class ApiAdapter:
             # A client retrying with the same key (its call died with a replica) gets the
             # requests of the first attempt carried on and reported, never new ones.
             resumable=key is not None,
-            extra={"level": caller.level},
+            origin=ApiOrigin(caller.level),
         )
         replier = CollectingReplier()
-        await self.bot.handle(bot_request, replier)
-        made = [r for r in dict.fromkeys(bot_request.made) if await self.bot.store.request(r)]
+        outcome = await self.bot.run(bot_request, replier)
+        made = [r for r in dict.fromkeys(outcome.made) if await self.bot.store.request(r)]
         body = {"replies": list(replier.replies), "requestIds": made}
-        if bot_request.failed:
+        if outcome.failed:
             # Something failed on this side: say so in the status too, so that a client
             # retries (safely, with its Idempotency-Key) instead of taking it as answered.
             return web.json_response(body, status=503, headers={"Retry-After": "1"})

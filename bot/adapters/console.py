@@ -9,7 +9,9 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from bot.request import Request
+from bot.core.access import Level
+from bot.core.adapter import Adapter
+from bot.core.request import Request
 from bot.service import Bot
 from grammar import Triggers
 
@@ -21,8 +23,23 @@ GREETING = (
 )
 
 
+SOURCE = "console"
+
+
+class ConsoleAdapter(Adapter):
+    """The terminal: every line is for the bot, and the person at it may do anything."""
+
+    source = SOURCE
+
+    def triggers(self, request: Request, names: tuple[str, ...]) -> Triggers:
+        return console_triggers(*names)
+
+    async def level_of(self, request: Request) -> Level:
+        return Level.ADMIN
+
+
 class ConsoleReplier:
-    """Replies printed as ``taskbot>`` lines; an edit prints the new text again."""
+    """Replies printed as ``taskbot>`` lines, one after the other."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -31,9 +48,6 @@ class ConsoleReplier:
     async def post(self, text: str) -> str:
         self._print(text)
         return str(next(self._numbers))
-
-    async def edit(self, reference: str, text: str) -> None:
-        self._print(text)
 
     async def react(self, reaction: str) -> None:
         return None
@@ -46,9 +60,9 @@ class ConsoleReplier:
         self.out.flush()
 
 
-def console_triggers(name: str) -> Triggers:
+def console_triggers(*names: str) -> Triggers:
     """In the console every line is for the bot; ``@name``, ``name:`` and ``/verb`` work too."""
-    return Triggers(names=(name,), mention=True, address=True, slash=True, bang=True, direct=True)
+    return Triggers(names=names, mention=True, address=True, slash=True, bang=True, direct=True)
 
 
 async def chat(bot: Bot, lines: Iterable[str], out: TextIO, *, prompt: bool, wait: float) -> None:
@@ -67,7 +81,7 @@ async def chat(bot: Bot, lines: Iterable[str], out: TextIO, *, prompt: bool, wai
         text = line.rstrip("\n")
         if not text.strip():
             continue
-        request = Request(source="console", actor=actor, place="console", text=text, direct=True)
+        request = Request(source=SOURCE, actor=actor, place="console", text=text, direct=True)
         await bot.handle(request, replier)
     if prompt:
         out.write("\n")

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from bot.core.runtime import Runtime
 from bot.metrics import ERRORS, exposition
-from bot.service import Bot
 
 DEFAULT_PORT = 8080
 
@@ -18,7 +18,7 @@ DEFAULT_PORT = 8080
 Installer = Callable[[web.Application], None]
 
 
-def make_app(bot: Bot, installers: Sequence[Installer] = ()) -> web.Application:
+def make_app(bot: Runtime, installers: Sequence[Installer] = ()) -> web.Application:
     """The app with /healthz and whatever the configured adapters install (webhooks)."""
     app = web.Application()
     for install in installers:
@@ -56,7 +56,7 @@ def make_app(bot: Bot, installers: Sequence[Installer] = ()) -> web.Application:
 
 
 async def serve_until_stopped(
-    bot: Bot, port: int, host: str = "0.0.0.0", installers: Sequence[Installer] = ()
+    bot: Runtime, port: int, host: str = "0.0.0.0", installers: Sequence[Installer] = ()
 ) -> None:
     """Serve on ``port`` until SIGINT or SIGTERM; in-flight work is then cancelled (and
     resumed from the store on the next start)."""

@@ -9,7 +9,7 @@ from string import Template
 
 from aiohttp import web
 
-from bot.service import Bot
+from bot.core.runtime import Runtime
 
 STATIC_DIR = Path(__file__).with_name("web_static")
 STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9-]*\.(css|js)")
@@ -161,7 +161,7 @@ class WebAdapter:
     """Serves the picker (/), the requests dashboard (/requests) and their static files; the
     pages call the JSON API (bot.adapters.api) from the browser."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Runtime) -> None:
         self.bot = bot
 
     def install(self, app: web.Application) -> None:

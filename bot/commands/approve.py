@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.commands import command
-from bot.service import Context
+from bot.core.access import Level
+from bot.core.commands import Command, Context
+from bot.core.request import ReviewedCode
 from grammar import Approve
 
 NO_PULL_REQUEST = (
@@ -22,7 +23,6 @@ APPROVED = (
 ALREADY = "{head} of {place} was approved by @{approver} already."
 
 
-@command("approve", examples=("approve", "approve 0d1a26e"))
 async def approve(ctx: Context, cmd: Approve) -> None:
     """approve [REVISION]
     Lets jobs be scheduled on a GitHub pull request from a fork at its current head, by people
@@ -30,7 +30,8 @@ async def approve(ctx: Context, cmd: Approve) -> None:
     made since; a new push needs a new approval."""
     request = ctx.request
     head = request.revision
-    if request.source != "github" or request.extra.get("pull_request") != "yes" or not head:
+    origin = request.origin
+    if not isinstance(origin, ReviewedCode) or not origin.pull_request or not head:
         await ctx.reply(NO_PULL_REQUEST)
         return
     short = head[:12]
@@ -40,7 +41,7 @@ async def approve(ctx: Context, cmd: Approve) -> None:
         asked = cmd.revision.canonical()
         await ctx.reply(MOVED.format(place=request.place, head=short, asked=asked))
         return
-    if request.extra.get("fork") != "yes":
+    if not origin.fork:
         await ctx.reply(NOT_A_FORK.format(place=request.place))
         return
     store = ctx.bot.store
@@ -56,3 +57,11 @@ async def approve(ctx: Context, cmd: Approve) -> None:
         detail={"revision": head},
     )
     await ctx.reply(APPROVED.format(head=short, place=request.place))
+
+
+COMMAND = Command(
+    "approve",
+    approve,
+    Level.WRITE,
+    examples=("approve", "approve 0d1a26e"),
+)

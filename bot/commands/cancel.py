@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
-from bot.commands import command
-from bot.service import Context
+from bot.core.access import Level
+from bot.core.commands import Command, Context
+from bot.store import RequestState
 from grammar import Cancel, RequestId
 
 
-@command("cancel", examples=("cancel r7f3a", "cancel all on autoland@abc123f"))
 async def cancel(ctx: Context, cmd: Cancel) -> None:
     """cancel REQUEST-ID|TASKID|all [on REVISION]
     Cancels the tasks of a request, one task, or everything the bot scheduled on the push."""
@@ -21,7 +21,8 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         requests = [
             r
             for r in await bot.store.recent_requests(limit=1000)
-            if r.revision == revision and r.state in ("submitted", "submitting")
+            if r.revision == revision
+            and r.state in (RequestState.SUBMITTED, RequestState.SUBMITTING)
         ]
     for target in cmd.targets:
         if isinstance(target, RequestId):
@@ -44,7 +45,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
                 await ctx.reply(f"Could not cancel {task_id}: {error.status_code} {error}")
                 return
     for record in requests:
-        await bot.store.set_state(record.id, "cancelled")
+        await bot.store.set_state(record.id, RequestState.CANCELLED)
     await bot.store.audit(
         actor=ctx.request.actor,
         source=ctx.request.source,
@@ -56,3 +57,11 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         f"Cancelled {cancelled} task{'s' if cancelled != 1 else ''}"
         + (f" of {', '.join(r.id for r in requests)}." if requests else ".")
     )
+
+
+COMMAND = Command(
+    "cancel",
+    cancel,
+    Level.WRITE,
+    examples=("cancel r7f3a", "cancel all on autoland@abc123f"),
+)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.commands import REGISTRY, command
-from bot.service import Context
+from bot.core.access import Level
+from bot.core.commands import Command, Context
 from grammar import Help
 
 TOPICS = {
@@ -27,19 +27,31 @@ TOPICS = {
 }
 
 
-@command("help", examples=("help", "help schedule"))
 async def help_(ctx: Context, cmd: Help) -> None:
     """help [COMMAND]
     Lists the commands, or explains one of them with examples."""
     if cmd.topic in TOPICS:
         await ctx.reply(TOPICS[cmd.topic])
         return
+    offered = [c for c in ctx.commands or () if c.offered_by(ctx.replier)]
     if cmd.topic is not None:
-        spec = REGISTRY[cmd.topic]
+        spec = next((c for c in offered if c.verb == cmd.topic), None)
+        if spec is None:
+            await ctx.reply(f"`{cmd.topic}` is not a command here; `help` lists the ones that are.")
+            return
         examples = "\n".join(f"  {e}" for e in spec.examples)
-        await ctx.reply(f"{spec.help}\nExamples:\n{examples}")
+        aliases = f"\nAlso: {', '.join(spec.aliases)}" if spec.aliases else ""
+        await ctx.reply(f"{spec.help}{aliases}\nExamples:\n{examples}")
         return
     lines = ["Commands (`help COMMAND` for more):"]
-    for spec in REGISTRY.values():
-        lines.append(f"  {spec.help.splitlines()[0]}")
+    for spec in offered:
+        lines.append(f"  {spec.usage}")
     await ctx.reply("\n".join(lines))
+
+
+COMMAND = Command(
+    "help",
+    help_,
+    Level.READ,
+    examples=("help", "help schedule"),
+)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from bot.commands import command
+from bot.core.access import Level
+from bot.core.commands import Command, Context
 from bot.graph import ResolveError, Resolver
 from bot.scheduling import find_push
-from bot.service import Context
 from grammar import Glob, Jobs, Query
 
 SHOWN = 20
 
 
-@command(
-    "jobs", examples=("jobs mochitest !asan for linux64", "jobs 'xpcshell' on autoland@abc123f")
-)
 async def jobs(ctx: Context, cmd: Jobs) -> None:
     """jobs [QUERY] [on REVISION] [for PLATFORMS]
     Lists the jobs of the push that match an fzf-style query (and the platform filters)."""
@@ -33,3 +30,11 @@ async def jobs(ctx: Context, cmd: Jobs) -> None:
     if len(labels) > SHOWN:
         lines.append(f"  … and {len(labels) - SHOWN} more; narrow the query")
     await ctx.reply("\n".join(lines))
+
+
+COMMAND = Command(
+    "jobs",
+    jobs,
+    Level.READ,
+    examples=("jobs mochitest !asan for linux64", "jobs 'xpcshell' on autoland@abc123f"),
+)

@@ -6,11 +6,11 @@ from typing import Any
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
-from bot.commands import command
+from bot.core.access import Level
+from bot.core.commands import Command, Context
 from bot.graph import ResolveError, Resolver
 from bot.graph.materialize import task_label
 from bot.scheduling import Push, find_push, schedule_labels
-from bot.service import Context
 from grammar import Retrigger, TaskId
 
 NO_FAILURES = "No job failed on {push}, so there is nothing to retrigger."
@@ -21,7 +21,6 @@ NOT_OF_THIS_PUSH = (
 )
 
 
-@command("retrigger", examples=("retrigger failed x3", "retrigger M(bc3) on autoland@abc123f"))
 async def retrigger(ctx: Context, cmd: Retrigger) -> None:
     """retrigger JOBS|TASKIDS|failed [on REVISION] [for PLATFORMS] [xN]
     Runs the jobs again as fresh tasks; `failed` means every job of the push that failed."""
@@ -95,3 +94,12 @@ async def failed_labels(ctx: Context, push: Push) -> list[str]:
         if "continuationToken" not in page:
             return sorted(set(found))
         query = {"continuationToken": page["continuationToken"]}
+
+
+COMMAND = Command(
+    "retrigger",
+    retrigger,
+    Level.WRITE,
+    gated=True,
+    examples=("retrigger failed x3", "retrigger M(bc3) on autoland@abc123f"),
+)

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from bot.commands import command
+from bot.core.access import Level
+from bot.core.commands import Command, Context
 from bot.graph import ResolveError, Resolver
 from bot.scheduling import find_push, schedule_labels
-from bot.service import Context
 from grammar import Schedule
 
 
-@command(
-    "schedule",
-    examples=(
-        "schedule mochitest-browser-chrome-3 for linux64 debug",
-        "schedule M(bc3) R(R4) on autoland@abc123f x3",
-        "schedule 'mochitest !asan' for windows11-64 --dry-run",
-    ),
-)
 async def schedule(ctx: Context, cmd: Schedule) -> None:
     """schedule JOBS [on REVISION] [for PLATFORMS] [xN] [--dry-run]
     Adds the jobs to the push with the dependencies they need, reusing what already ran.
@@ -31,3 +23,16 @@ async def schedule(ctx: Context, cmd: Schedule) -> None:
         await ctx.reply(str(error))
         return
     await schedule_labels(ctx, push, labels, times=cmd.times, dry_run=cmd.dry_run, command=cmd)
+
+
+COMMAND = Command(
+    "schedule",
+    schedule,
+    Level.WRITE,
+    gated=True,
+    examples=(
+        "schedule mochitest-browser-chrome-3 for linux64 debug",
+        "schedule M(bc3) R(R4) on autoland@abc123f x3",
+        "schedule 'mochitest !asan' for windows11-64 --dry-run",
+    ),
+)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bot.commands import command
-from bot.service import Context
+from bot.core.access import Level
+from bot.core.commands import Command, Context
 from bot.store import RequestRecord
 from grammar import Status
 
 
-@command("status", examples=("status r7f3a", "status", "status autoland@abc123f"))
 async def status(ctx: Context, cmd: Status) -> None:
     """status [REQUEST-ID|REVISION]
     Shows a request's tasks, the bot's requests on a push, or your recent requests."""
@@ -45,6 +44,14 @@ async def describe(ctx: Context, record: RequestRecord) -> str:
     tasks = await ctx.bot.store.plan(record.id)
     states = Counter(t.state or ("unsubmitted" if not t.submitted else "pending") for t in tasks)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
-    return f"[{record.id}] {record.command or record.text}: {record.state.replace('_', ' ')}" + (
+    return f"[{record.id}] {record.command or record.text}: {record.state.words}" + (
         f" ({counts})" if tasks else ""
     )
+
+
+COMMAND = Command(
+    "status",
+    status,
+    Level.READ,
+    examples=("status r7f3a", "status", "status autoland@abc123f"),
+)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from bot.commands import command
+from bot.core.access import Level
+from bot.core.commands import Command, Context
 from bot.graph import ResolveError, select_try
 from bot.scheduling import find_push, schedule_labels
-from bot.service import Context
 from grammar import Try
 
 
-@command("try", examples=("try: -b do -p linux64 -u mochitest-1", "try: -b o -p all -u none"))
 async def try_syntax(ctx: Context, cmd: Try) -> None:
     """try: -b o|d|do -p PLATFORMS -u TESTS [-t TALOS] [--rebuild N] [on REVISION]
     Schedules what Gecko's try option syntax selects on the push, by Gecko's rules."""
@@ -29,3 +28,12 @@ async def try_syntax(ctx: Context, cmd: Try) -> None:
         dry_run=cmd.dry_run,
         command=cmd,
     )
+
+
+COMMAND = Command(
+    "try",
+    try_syntax,
+    Level.WRITE,
+    gated=True,
+    examples=("try: -b do -p linux64 -u mochitest-1", "try: -b o -p all -u none"),
+)

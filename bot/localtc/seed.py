@@ -18,9 +18,9 @@ import msgspec
 
 from bot.graph import Materializer, Plan, TaskGraphIndex, task_id_for
 from bot.graph.plan import _postorder
-from bot.graph.synthetic import SyntheticPush, generate
 from bot.localtc.queue import Artifact
 from bot.localtc.server import LocalTaskcluster
+from bot.localtc.synthetic import SyntheticPush, generate
 from bot.tctime import format_time
 
 GRAPH_ARTIFACTS = ("public/full-task-graph.json", "public/label-to-taskid.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.store.base import STATES, PlannedTask, RequestRecord, Store
+from bot.store.base import STATES, PlannedTask, RequestRecord, RequestState, Store
 from bot.store.sqlite import SqliteStore
 
 
@@ -21,4 +21,12 @@ async def open_store(database_url: str | None, sqlite_path: str | Path) -> Store
     return store
 
 
-__all__ = ["STATES", "PlannedTask", "RequestRecord", "SqliteStore", "Store", "open_store"]
+__all__ = [
+    "STATES",
+    "PlannedTask",
+    "RequestRecord",
+    "RequestState",
+    "SqliteStore",
+    "Store",
+    "open_store",
+]

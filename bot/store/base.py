@@ -7,25 +7,35 @@ import json
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.store.schema import MIGRATIONS, SERIAL
 from bot.tctime import format_time
 
-# A request's life: parsed and recorded → planned → (held for confirmation) → submitting →
-# submitted → finished; or failed / cancelled. "submitting" survives a crash and is resumed.
-STATES = (
-    "received",
-    "planned",
-    "previewed",
-    "awaiting_confirmation",
-    "submitting",
-    "triggering",  # action mode: the hook is being triggered (not resumed after a crash)
-    "submitted",
-    "finished",
-    "failed",
-    "cancelled",
-)
+
+class RequestState(StrEnum):
+    """A request's life: recorded, planned, (held for confirmation,) submitting, submitted,
+    finished; or failed or cancelled. ``submitting`` survives a crash and is resumed."""
+
+    RECEIVED = "received"
+    PLANNED = "planned"
+    PREVIEWED = "previewed"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    SUBMITTING = "submitting"
+    TRIGGERING = "triggering"  # an in-tree action's hook is being triggered (never resumed)
+    SUBMITTED = "submitted"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def words(self) -> str:
+        """The state as a reply says it: ``awaiting confirmation``."""
+        return self.value.replace("_", " ")
+
+
+STATES = tuple(state.value for state in RequestState)
 
 
 def now_text(later: float = 0.0) -> str:
@@ -50,12 +60,15 @@ class RequestRecord:
     project: str | None
     revision: str | None
     decision_task_id: str | None
-    state: str
+    state: RequestState
     error: str | None
     created_at: str
     updated_at: str
     tracker: str | None = None  # the replica following it, until tracked_until
     tracked_until: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", RequestState(self.state))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +207,11 @@ class Store:
 
     async def renew_delivery(
         self, source: str, delivery_id: str, owner: str, *, lease: float = LEASE_SECONDS
-    ) -> None:
-        """Keep holding a delivery that is taking long to process."""
+    ) -> bool:
+        """Keep holding a delivery that is taking long to process; False when this owner
+        no longer holds it."""
         async with self.transaction() as db:
-            await db.execute(
+            changed = await db.execute(
                 "UPDATE inbox SET claimed_until = ?"
                 " WHERE source = ? AND delivery_id = ? AND claimed_by = ?",
                 now_text(lease),
@@ -205,6 +219,7 @@ class Store:
                 delivery_id,
                 owner,
             )
+        return changed == 1
 
     async def processed(self, source: str, delivery_id: str) -> None:
         async with self.transaction() as db:
@@ -288,7 +303,7 @@ class Store:
     async def set_state(
         self,
         request_id: str,
-        state: str,
+        state: RequestState,
         *,
         error: str | None = None,
         decision_task_id: str | None = None,
@@ -327,7 +342,7 @@ class Store:
             )
         return changed == 1
 
-    async def requests_in(self, *states: str) -> list[RequestRecord]:
+    async def requests_in(self, *states: RequestState) -> list[RequestRecord]:
         marks = ", ".join("?" for _ in states)
         async with self.transaction() as db:
             rows = await db.fetch(

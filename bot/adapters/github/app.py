@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,19 +17,35 @@ from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 
 from bot.adapters.github.auth import GitHubAuth
-from bot.adapters.github.client import GitHubReplier, commit_sha, with_push
-from bot.adapters.github.events import check_run_retrigger, comment_request
+from bot.adapters.github.client import (
+    DENIED,
+    UNAPPROVED,
+    GitHubReplier,
+    PermissionCache,
+    commit_sha,
+    with_push,
+)
+from bot.adapters.github.events import (
+    SOURCE,
+    GitHubOrigin,
+    check_run_retrigger,
+    comment_request,
+    installation_of,
+)
 from bot.adapters.github.webhook import DeliveryRejectedError, verify
 from bot.config import env_flag
+from bot.core import leases
+from bot.core.access import Level
+from bot.core.adapter import Adapter
+from bot.core.request import Request, derived_request_id
 from bot.metrics import ERRORS
 from bot.reporting import requested_tasks
-from bot.request import Request
-from bot.service import Bot, derived_request_id
+from bot.service import Bot
 from bot.store import RequestRecord
+from grammar import Triggers
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/github/webhook"
-SOURCE = "github"
 FAILED = ("failed", "exception")
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 STOP_SECONDS = 10.0  # how long shutdown waits for the inbox worker
@@ -106,21 +122,99 @@ class GitHubSettings:
         )
 
 
-class GitHubAdapter:
-    """Receives deliveries at ``/github/webhook`` and turns their comments into requests."""
+class GitHubAdapter(Adapter):
+    """Receives deliveries at ``/github/webhook`` and turns their comments into requests;
+    people's levels are their permission on the repository, as GitHub says."""
 
-    def __init__(self, bot: Bot, settings: GitHubSettings, auth: GitHubAuth) -> None:
+    source = SOURCE
+
+    def __init__(
+        self,
+        bot: Bot,
+        settings: GitHubSettings,
+        auth: GitHubAuth,
+        permissions: PermissionCache | None = None,
+    ) -> None:
         self.bot = bot
         self.settings = settings
         self.auth = auth
+        self.permissions = permissions or PermissionCache()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._in_progress: set[str] = set()
         self.concurrency = 8
+        bot.register(self)
+
+    # --- the adapter interface ---------------------------------------------------------------
+
+    def triggers(self, request: Request, names: tuple[str, ...]) -> Triggers:
+        """``@taskbot verb`` or ``/verb`` outside code and quotes; a click on a check run's
+        button is said to the bot without a mention (``request.direct``)."""
+        return Triggers(names=names, mention=True, slash=True, markdown=True, direct=request.direct)
+
+    async def level_of(self, request: Request) -> Level:
+        origin = _origin(request)
+        gh = await self.client_for(request)
+        return await self.permissions.level(gh, origin.repository, request.actor)
+
+    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str | None:
+        """Denied, unless a GitHub team the project grants ``verb`` to has the person."""
+        project = self.bot.settings.project(request.project)
+        granting = [team for team, verbs in project.teams.items() if verb in verbs]
+        gh = await self.client_for(request)
+        for team in granting:
+            if await self.permissions.in_team(gh, team, request.actor):
+                return None
+        return DENIED.format(
+            user=request.actor,
+            have=have.label,
+            repository=_origin(request).repository,
+            verb=verb,
+            need=need.label,
+            teams="".join(f" or membership in {t}" for t in granting),
+        )
+
+    async def untrusted(
+        self, request: Request, verb: str, have: Level, need: Callable[[str], Level]
+    ) -> str | None:
+        """A pull request from a fork runs the fork's code: it waits until someone trusted
+        (whoever may `approve`) approved its head, unless the person or the author is trusted."""
+        origin = _origin(request)
+        if not origin.fork:
+            return None
+        trusted = need("approve")
+        if have >= trusted:
+            return None
+        gh = await self.client_for(request)
+        author = origin.author
+        author_level = (
+            await self.permissions.level(gh, origin.repository, author) if author else Level.NONE
+        )
+        head = request.revision or ""
+        if author_level >= trusted or (
+            head and await self.bot.store.approver(request.source, request.place, head)
+        ):
+            return None
+        return UNAPPROVED.format(
+            place=request.place,
+            author=author or "a deleted account",
+            author_level=author_level.label,
+            repository=origin.repository,
+            head=head[:12] or "(unknown)",
+            trusted=trusted.label,
+            bot=self.bot.settings.name,
+        )
+
+    async def expand_revision(self, request: Request, prefix: str) -> str | None:
+        """A short hash of the request's repository, expanded by GitHub."""
+        origin = request.origin
+        if not isinstance(origin, GitHubOrigin) or not origin.repository:
+            return None
+        return await commit_sha(await self.client_for(request), origin.repository, prefix)
+
+    # --- the webhook -------------------------------------------------------------------------
 
     def install(self, app: web.Application) -> None:
-        self.bot.repliers[SOURCE] = self.replier_for
-        self.bot.revision_lookups[SOURCE] = self.commit_of
         app.router.add_post(WEBHOOK_PATH, self.webhook)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -185,11 +279,10 @@ class GitHubAdapter:
             if delivery in self._in_progress:
                 return  # still being processed here; its hold was renewed meanwhile
             self._in_progress.add(delivery)
-            renewer = asyncio.create_task(self._keep_claim(delivery))
             try:
-                await handle_one(row)
+                async with leases.renewed(self._claim(delivery), self.bot.lease_seconds):
+                    await handle_one(row)
             finally:
-                renewer.cancel()
                 self._in_progress.discard(delivery)
 
         async def handle_one(row: dict[str, Any]) -> None:
@@ -209,11 +302,11 @@ class GitHubAdapter:
         await asyncio.gather(*(handle(row) for row in rows))
         return len(rows)
 
-    async def _keep_claim(self, delivery: str) -> None:
+    def _claim(self, delivery: str) -> leases.Claim:
         bot = self.bot
-        while True:
-            await asyncio.sleep(bot.lease_seconds / 3)
-            await bot.store.renew_delivery(SOURCE, delivery, bot.instance, lease=bot.lease_seconds)
+        return lambda: bot.store.renew_delivery(
+            SOURCE, delivery, bot.instance, lease=bot.lease_seconds
+        )
 
     async def replier_for(self, record: RequestRecord) -> GitHubReplier | None:
         """Where a resumed request's status card lives: its pull request or issue."""
@@ -230,16 +323,10 @@ class GitHubAdapter:
             statuses=self.settings.commit_statuses,
         )
 
-    async def commit_of(self, request: Request, ref: str) -> str | None:
-        """A short hash of the request's repository, expanded by GitHub."""
-        repository = request.extra.get("repository")
-        if not repository:
-            return None
-        return await commit_sha(await self.client_for(request), repository, ref)
-
     async def client_for(self, request: Request) -> GitHubAPI:
-        installation = request.extra.get("installation")
-        return await self.auth.client(int(installation) if installation else None)
+        origin = request.origin
+        installation = origin.installation if isinstance(origin, GitHubOrigin) else None
+        return await self.auth.client(installation)
 
     async def process(self, event: sansio.Event) -> None:
         request = comment_request(event, bot_login=self.settings.bot_login)
@@ -255,21 +342,17 @@ class GitHubAdapter:
         # The inbox gives a delivery to one replica at a time; if that one died partway,
         # handling it again carries on with what it made (request ids derive from it).
         request = replace(request, resumable=True)
-        installation = (event.data.get("installation") or {}).get("id")
-        if installation is not None:
-            request = replace(request, extra={**request.extra, "installation": str(installation)})
         gh = await self.client_for(request)
         request = await with_push(request, gh, self.bot.settings.projects)
-        comment_id = request.extra.get("comment_id")
-        on_pull_request = request.extra.get("pull_request") == "yes"
+        origin = _origin(request)
         replier = GitHubReplier(
             gh,
-            request.extra["repository"],
-            int(request.extra["number"]),
-            int(comment_id) if comment_id else None,
-            request.extra.get("comment_kind", "issues"),
-            checks=self.settings.check_runs and on_pull_request,
-            statuses=self.settings.commit_statuses and on_pull_request,
+            origin.repository,
+            origin.number,
+            origin.comment_id,
+            origin.comment_kind,
+            checks=self.settings.check_runs and origin.pull_request,
+            statuses=self.settings.commit_statuses and origin.pull_request,
             head_sha=request.revision,
         )
         await self.bot.handle(request, replier)
@@ -289,8 +372,7 @@ class GitHubAdapter:
         head = str(suite.get("head_sha") or "")
         if not repository or not FULL_SHA.fullmatch(head):
             return []
-        installation = (data.get("installation") or {}).get("id")
-        gh = await self.auth.client(int(installation) if installation else None)
+        gh = await self.auth.client(installation_of(data))
         url = f"/repos/{repository}/commits/{head}/check-runs?app_id={app_id}&filter=latest"
         failed: dict[str, tuple[RequestRecord, list[str]]] = {}
         async for run in gh.getiter(url, iterable_key="check_runs"):
@@ -357,5 +439,17 @@ def _retrigger(
         text=f"retrigger {' '.join(task_ids)} on {record.project}@{record.revision}",
         delivery_id=delivery_id,
         direct=True,  # the click says it to the bot: no `@taskbot` needed
-        extra={"repository": repository, "number": number, "pull_request": "yes"},
+        origin=GitHubOrigin(
+            repository,
+            int(number),
+            pull_request=True,
+            installation=installation_of(event.data),
+        ),
     )
+
+
+def _origin(request: Request) -> GitHubOrigin:
+    origin = request.origin
+    if not isinstance(origin, GitHubOrigin):
+        raise TypeError(f"{request.source} request {request.place} has no GitHub origin")
+    return origin

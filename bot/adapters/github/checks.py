@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.request import Progress
+from bot.core.request import Progress
 
 RETRIGGER_FAILED = "retrigger-failed"  # the identifier of the button on a failed check
 NAME_LIMIT = 100

@@ -13,31 +13,18 @@ import gidgethub
 from gidgethub.abc import GitHubAPI
 
 from bot.adapters.github.checks import check_run_body
+from bot.adapters.github.events import GitHubOrigin
 from bot.adapters.github.limits import with_retries
 from bot.adapters.github.statuses import status_body
-from bot.request import Progress, Request
-from bot.service import Bot, Policy, ProjectSettings
+from bot.core.access import Level
+from bot.core.request import Progress, Request
+from bot.core.settings import ProjectSettings
 
 log = logging.getLogger(__name__)
 
 MARKER = "<!-- taskbot:request:{request} -->"
 REQUEST_AT_START = re.compile(r"^\[(r[0-9a-f]{4,16})\]")
-LEVELS = ("none", "read", "triage", "write", "maintain", "admin")
-# What each command needs by default; a project's `permissions` overrides it.
-DEFAULT_LEVELS = {
-    "schedule": "write",
-    "retrigger": "write",
-    "cancel": "write",
-    "confirm": "write",
-    "try": "write",
-    "status": "read",
-    "jobs": "read",
-    "help": "read",
-    "approve": "write",
-}
 DENIED = "@{user} has {have} permission on {repository}; `{verb}` needs {need}{teams}."
-# Verbs that run code from the pull request's head; on a fork they wait for approval.
-GATED = frozenset({"schedule", "retrigger", "try"})
 UNAPPROVED = (
     "{place} comes from a fork by @{author}, who has {author_level} permission on "
     "{repository}, and its head {head} is not approved: someone with {trusted} permission "
@@ -47,14 +34,14 @@ UNAPPROVED = (
 
 @dataclass
 class GitHubReplier:
-    """Replies as comments on the pull request (or issue), reactions on the command's comment."""
+    """Replies as comments on the pull request (or issue), reactions on the command's comment;
+    a request's status card is one comment, edited in place as its tasks finish."""
 
     gh: GitHubAPI
     repository: str
     number: int
     comment_id: int | None = None
     comment_kind: str = "issues"  # "pulls" for a comment on a line of the diff
-    edits_in_place: bool = True  # the status card is one comment, edited as tasks finish
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # how rate-limit waits pass
     checks: bool = False  # show each request as a check run (a GitHub App's permission)
     statuses: bool = False  # else as a commit status (what a token may do)
@@ -85,7 +72,7 @@ class GitHubReplier:
                 found = str(comment["id"])
         return found
 
-    async def check_run(self, reference: str | None, progress: Progress) -> str | None:
+    async def show_progress(self, reference: str | None, progress: Progress) -> str | None:
         """Create the request's check run on the pull request's head, or bring it up to
         date; its id, or None where there is none (checks off, or another commit). With
         commit statuses instead, the request's status on the head."""
@@ -150,16 +137,16 @@ class PermissionCache:
 
     seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
-    _seen: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+    _seen: dict[tuple[str, str], tuple[float, Level]] = field(default_factory=dict)
     _members: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
 
-    async def level(self, gh: GitHubAPI, repository: str, user: str) -> str:
+    async def level(self, gh: GitHubAPI, repository: str, user: str) -> Level:
         key = (repository, user.lower())
         cached = self._seen.get(key)
         if cached and self.clock() - cached[0] < self.seconds:
             return cached[1]
         answer = await gh.getitem(f"/repos/{repository}/collaborators/{user}/permission")
-        level = str(answer.get("role_name") or answer.get("permission") or "none")
+        level = as_level(str(answer.get("role_name") or answer.get("permission") or "none"))
         self._seen[key] = (self.clock(), level)
         return level
 
@@ -182,65 +169,12 @@ class PermissionCache:
         return member
 
 
-def rank(level: str) -> int:
-    return LEVELS.index(level) if level in LEVELS else 0
-
-
-ClientFor = Callable[[Request], Awaitable[GitHubAPI]]
-
-
-def github_policy(
-    bot: Bot, client_for: ClientFor, permissions: PermissionCache | None = None
-) -> Policy:
-    """A policy that asks GitHub for the commenter's permission on the repository, against
-    the levels of the request's project (``permissions`` in the projects file), and holds
-    commands that run a fork's code until a maintainer approves its head."""
-    cache = permissions or PermissionCache()
-
-    async def check(request: Request, verb: str) -> str | None:
-        project = bot.settings.project(request.project)
-        levels = {**DEFAULT_LEVELS, **project.permissions}
-        repository = request.extra.get("repository", "")
-        need = levels.get(verb, "write")
-        gh = await client_for(request)
-        have = await cache.level(gh, repository, request.actor)
-        if rank(have) < rank(need):
-            granting = [t for t, verbs in project.teams.items() if verb in verbs]
-            for team in granting:
-                if await cache.in_team(gh, team, request.actor):
-                    break
-            else:
-                return DENIED.format(
-                    user=request.actor,
-                    have=have,
-                    repository=repository,
-                    verb=verb,
-                    need=need,
-                    teams="".join(f" or membership in {t}" for t in granting),
-                )
-        if verb not in GATED or request.extra.get("fork") != "yes":
-            return None
-        trusted = levels["approve"]
-        author = request.extra.get("author", "")
-        if rank(have) >= rank(trusted):
-            return None
-        author_level = await cache.level(gh, repository, author) if author else "none"
-        head = request.revision or ""
-        if rank(author_level) >= rank(trusted) or (
-            head and await bot.store.approver(request.source, request.place, head)
-        ):
-            return None
-        return UNAPPROVED.format(
-            place=request.place,
-            author=author or "a deleted account",
-            author_level=author_level,
-            repository=repository,
-            head=head[:12] or "(unknown)",
-            trusted=trusted,
-            bot=bot.settings.name,
-        )
-
-    return check
+def as_level(role: str) -> Level:
+    """A repository role as a level; a custom role GitHub names otherwise counts as none."""
+    try:
+        return Level.named(role)
+    except ValueError:
+        return Level.NONE
 
 
 async def with_push(
@@ -249,21 +183,23 @@ async def with_push(
     """The request with its project (by repository) and, on a pull request, the head
     commit pinned now (a later push to the branch does not change what it is about),
     whether that head lives in a fork, and who opened the pull request."""
-    repository = request.extra.get("repository", "")
+    origin = request.origin
+    assert isinstance(origin, GitHubOrigin)
+    repository = origin.repository
     project = next((p.name for p in projects.values() if repository in p.repositories), None)
     request = replace(request, project=project or request.project)
-    if request.extra.get("pull_request") != "yes":
+    if not origin.pull_request:
         return request
-    pull = await gh.getitem(f"/repos/{repository}/pulls/{int(request.extra['number'])}")
+    pull = await gh.getitem(f"/repos/{repository}/pulls/{origin.number}")
     head_repository = ((pull["head"].get("repo") or {}).get("full_name")) or ""
     base_repository = ((pull.get("base") or {}).get("repo") or {}).get("full_name") or repository
-    extra = {
-        **request.extra,
+    pinned = replace(
+        origin,
         # A deleted fork has no repository any more: it is still not the base.
-        "fork": "yes" if head_repository.lower() != base_repository.lower() else "no",
-        "author": str((pull.get("user") or {}).get("login") or ""),
-    }
-    return replace(request, revision=str(pull["head"]["sha"]), extra=extra)
+        fork=head_repository.lower() != base_repository.lower(),
+        author=str((pull.get("user") or {}).get("login") or ""),
+    )
+    return replace(request, revision=str(pull["head"]["sha"]), origin=pinned)
 
 
 async def commit_sha(gh: GitHubAPI, repository: str, ref: str) -> str | None:

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from gidgethub import sansio
 
 from bot.adapters.github.checks import RETRIGGER_FAILED
-from bot.request import Request
+from bot.core.request import Origin, Request
 from grammar import GITHUB, Triggers, extract_commands
 from grammar.vocabulary import REQUEST_ID
+
+SOURCE = "github"
+
+
+@dataclass(frozen=True, slots=True)
+class GitHubOrigin(Origin):
+    """Where on GitHub a request was made: the repository, the pull request or issue, the
+    comment (to react to), the App installation, and, on a pull request, whether its head
+    lives in a fork and who opened it (filled in when the head is pinned)."""
+
+    repository: str = ""
+    number: int = 0
+    comment_id: int | None = None
+    pull_request: bool = False
+    comment_kind: str = "issues"  # "pulls" for a comment on a line of the diff
+    installation: int | None = None
+    fork: bool = False
+    author: str = ""
 
 
 def _command_lines(body: str, triggers: Triggers) -> list[str]:
@@ -55,21 +74,28 @@ def comment_request(
     review = event.event == "pull_request_review_comment"
     issue = data["pull_request"] if review else data["issue"]
     return Request(
-        source="github",
+        source=SOURCE,
         actor=login,
         place=f"{repository}#{issue['number']}",
         text="\n".join(lines),
         delivery_id=event.delivery_id,
         needs_revision=not (review or "pull_request" in issue),
-        extra={
-            "repository": repository,
-            "number": str(issue["number"]),
-            "comment_id": str(comment["id"]),
-            "pull_request": "yes" if review or "pull_request" in issue else "no",
+        origin=GitHubOrigin(
+            repository,
+            int(issue["number"]),
+            int(comment["id"]),
+            pull_request=review or "pull_request" in issue,
             # Reactions to a comment on the diff go to the pull request's comment endpoint.
-            "comment_kind": "pulls" if review else "issues",
-        },
+            comment_kind="pulls" if review else "issues",
+            installation=installation_of(data),
+        ),
     )
+
+
+def installation_of(data: dict[str, Any]) -> int | None:
+    """The App installation a delivery came through, if it came through one."""
+    found = (data.get("installation") or {}).get("id")
+    return int(found) if found is not None else None
 
 
 def check_run_retrigger(event: sansio.Event, *, app_id: str | None) -> str | None:

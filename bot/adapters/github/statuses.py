@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.request import Progress
+from bot.core.request import Progress
 
 DESCRIPTION_LIMIT = 140  # GitHub refuses a longer description
 

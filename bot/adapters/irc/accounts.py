@@ -3,29 +3,18 @@ that goes by account, never by nick."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from irc.strings import lower as irc_lower
 
-from bot.request import Request
-from bot.service import Policy
+from bot.core.access import Level
+from bot.core.request import Origin
 
-# What each verb needs by default on IRC; a project's `permissions` overrides it.
-DEFAULT_LEVELS = {
-    "schedule": "write",
-    "retrigger": "write",
-    "cancel": "write",
-    "confirm": "write",
-    "try": "write",
-    "approve": "write",
-    "status": "read",
-    "jobs": "read",
-    "help": "read",
-    "more": "read",
-}
-LEVELS = ("none", "read", "write")
 EVERYONE = "*"
+# IRC's tiers as levels: read accounts may do what read or triage allows (the command table
+# and projects' `permissions` say what each command needs), write accounts anything.
+TIERS = {"none": Level.NONE, "read": Level.TRIAGE, "write": Level.ADMIN}
 
 UNIDENTIFIED = (
     "{nick} is not logged in to a services account, and `{verb}` needs an account with "
@@ -102,39 +91,33 @@ class AccountLists:
         return folded in self.write or folded in self.read
 
 
-def rank(level: str) -> int:
-    return LEVELS.index(level) if level in LEVELS else len(LEVELS) - 1
+@dataclass(frozen=True, slots=True)
+class IrcOrigin(Origin):
+    """Who said it on IRC: the nick, the services account the server reported (None: not
+    logged in), whether the server reports accounts at all, and the channel (or none)."""
+
+    nick: str = ""
+    account: str | None = None
+    accounts_known: bool = True
+    channel: str = ""
 
 
-def account_policy(
-    lists: AccountLists, project_levels: Callable[[str | None], Mapping[str, str]] | None = None
-) -> Policy:
-    """The IRC permission check: the request carries the sender's account as the server
-    reported it (``extra["account"]``; ``extra["accounts"] == "unknown"`` when the server
-    reports none). ``project_levels`` gives a project's own levels per verb."""
-
-    async def check(request: Request, verb: str) -> str | None:
-        own = project_levels(request.project) if project_levels else {}
-        levels = {**DEFAULT_LEVELS, **own}
-        need = _irc_level(levels.get(verb, "write"))
-        nick = request.extra.get("nick", request.actor)
-        account = request.extra.get("account") or None
-        if request.extra.get("accounts") == "unknown" and need != "read":
-            return NO_ACCOUNTS.format(verb=verb)
-        have = lists.level(account)
-        if rank(have) >= rank(need):
-            return None
-        if (account is None or irc_lower(account) != irc_lower(nick)) and lists.is_listed(nick):
-            state = f"logged in as {account}" if account else "not logged in"
-            return IMPERSONATING.format(nick=nick, state=state, verb=verb)
-        if account is None:
-            return UNIDENTIFIED.format(nick=nick, verb=verb, need=need)
-        setting = "IRC_WRITE_ACCOUNTS" if need == "write" else "IRC_READ_ACCOUNTS"
-        return NOT_LISTED.format(account=account, have=have, verb=verb, need=need, setting=setting)
-
-    return check
+def account_level(lists: AccountLists, origin: IrcOrigin) -> Level:
+    """The level of the account behind a message: by account, never by nick."""
+    return TIERS[lists.level(origin.account if origin.accounts_known else None)]
 
 
-def _irc_level(level: str) -> str:
-    """GitHub's levels in a project's `permissions` map onto IRC's two: read and write."""
-    return "read" if level in ("none", "read", "triage") else "write"
+def refusal(lists: AccountLists, origin: IrcOrigin, verb: str, need: Level) -> str:
+    """Why the account behind a message may not ``verb``, in IRC's words."""
+    tier = "read" if need <= TIERS["read"] else "write"
+    nick, account = origin.nick, origin.account
+    if not origin.accounts_known and tier != "read":
+        return NO_ACCOUNTS.format(verb=verb)
+    if (account is None or irc_lower(account) != irc_lower(nick)) and lists.is_listed(nick):
+        state = f"logged in as {account}" if account else "not logged in"
+        return IMPERSONATING.format(nick=nick, state=state, verb=verb)
+    if account is None:
+        return UNIDENTIFIED.format(nick=nick, verb=verb, need=tier)
+    setting = "IRC_WRITE_ACCOUNTS" if tier == "write" else "IRC_READ_ACCOUNTS"
+    have = lists.level(account)
+    return NOT_LISTED.format(account=account, have=have, verb=verb, need=tier, setting=setting)

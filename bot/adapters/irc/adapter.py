@@ -21,14 +21,24 @@ from irc.connection import AioFactory
 from irc.strings import lower as irc_lower
 from jaraco.stream.buffer import LenientDecodingLineBuffer
 
-from bot.adapters.irc.accounts import Accounts, no_account
+from bot.adapters.irc.accounts import (
+    Accounts,
+    IrcOrigin,
+    account_level,
+    no_account,
+    refusal,
+)
 from bot.adapters.irc.lines import relayed_budget, wrap
 from bot.adapters.irc.outbox import Line, Outbox, TokenBucket
 from bot.adapters.irc.settings import IrcSettings
+from bot.core.access import Level
+from bot.core.adapter import Adapter
+from bot.core.request import Request
+from bot.core.settings import ProjectSettings
 from bot.metrics import ERRORS
-from bot.request import Request
-from bot.service import Bot, ProjectSettings
+from bot.service import Bot
 from bot.store import RequestRecord
+from grammar import Triggers
 
 log = logging.getLogger(__name__)
 SOURCE = "irc"
@@ -53,15 +63,11 @@ class IrcReplier:
     adapter: IrcAdapter
     target: str
     nick: str
-    edits_in_place: bool = False
     _numbers: Any = field(default_factory=lambda: itertools.count(1))
 
     async def post(self, text: str) -> str:
         self.adapter.say(self.target, self.nick, text)
         return f"{self.target}/{next(self._numbers)}"
-
-    async def edit(self, reference: str, text: str) -> None:
-        await self.post(text)
 
     async def react(self, reaction: str) -> None:
         return None
@@ -71,8 +77,11 @@ class IrcReplier:
         return self.adapter.next_page(self.target, self.nick)
 
 
-class IrcAdapter:
-    """One connection to one IRC network, kept up for as long as the bot runs."""
+class IrcAdapter(Adapter):
+    """One connection to one IRC network, kept up for as long as the bot runs; who may do
+    what goes by services account."""
+
+    source = SOURCE
 
     def __init__(self, bot: Bot, settings: IrcSettings) -> None:
         self.bot = bot
@@ -88,12 +97,28 @@ class IrcAdapter:
         self.connections = 0
         self._pages: dict[tuple[str, str], list[str]] = {}
         self._offered: set[str] = set()
-        bot.repliers[SOURCE] = self.replier_for
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._reactor: AioReactor | None = None
         self._connection: _Connection | None = None
         self._stopping = asyncio.Event()
+        bot.register(self)
+
+    def triggers(self, request: Request, names: tuple[str, ...]) -> Triggers:
+        """``taskbot: verb`` or ``!verb`` in a channel; every line of a private message."""
+        return Triggers(names=names, address=True, bang=True, direct=request.direct)
+
+    async def level_of(self, request: Request) -> Level:
+        origin = request.origin
+        if not isinstance(origin, IrcOrigin):
+            return Level.NONE
+        return account_level(self.settings.accounts, origin)
+
+    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str | None:
+        origin = request.origin
+        if not isinstance(origin, IrcOrigin):
+            origin = IrcOrigin(nick=request.actor, accounts_known=False)
+        return refusal(self.settings.accounts, origin, verb, need)
 
     async def replier_for(self, record: RequestRecord) -> IrcReplier | None:
         """Where a request taken up again after a restart reports: the channel it was asked
@@ -377,12 +402,7 @@ class IrcAdapter:
             delivery_id=tags.get("msgid") or None,
             direct=direct,
             names=(connection.get_nickname(),),
-            extra={
-                "nick": nick,
-                "account": account or "",
-                "accounts": "known" if known else "unknown",
-                "channel": "" if direct else place,
-            },
+            origin=IrcOrigin(nick, account, known, "" if direct else place),
         )
         self.bot.spawn(self.bot.handle(request, IrcReplier(self, place, nick)))
 

@@ -1,0 +1,53 @@
+"""The one interface a chat platform implements to plug into the core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.core.access import Level
+from bot.core.replies import Replier
+from bot.core.request import Request
+from bot.store import RequestRecord
+from grammar import Triggers
+
+REFUSED = "{actor} has {have} access here; `{verb}` needs {need}."
+
+
+class Adapter:
+    """A place people talk to the bot: how commands are recognised in its messages, who its
+    people are (a level each), how to reach a request's place again after a restart, and how
+    it expands a short revision. Subclass it and override what differs from the defaults,
+    then register it once with the bot: ``bot.register(adapter)``."""
+
+    source: str = ""  # its name in requests and the store: github, irc, http, ...
+
+    def triggers(self, request: Request, names: tuple[str, ...]) -> Triggers:
+        """How a message here addresses the bot. By default, ``@name`` or ``name:`` at the
+        start of a line, and every line of a private message (``request.direct``)."""
+        return Triggers(names=names, mention=True, address=True, direct=request.direct)
+
+    async def level_of(self, request: Request) -> Level:
+        """What the person who sent ``request`` may do here. By default nothing: an
+        adapter says who its people are."""
+        return Level.NONE
+
+    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str | None:
+        """Why ``have`` is not enough for ``verb``, which needs ``need``; None when the person
+        may run it after all (a GitHub team that grants it)."""
+        return REFUSED.format(actor=request.actor, have=have.label, verb=verb, need=need.label)
+
+    async def untrusted(
+        self, request: Request, verb: str, have: Level, need: Callable[[str], Level]
+    ) -> str | None:
+        """For a command that runs the push's code: why it must wait (a fork's pull request
+        nobody trusted has approved), or None. ``need(verb)`` is the level any verb needs."""
+        return None
+
+    async def replier_for(self, record: RequestRecord) -> Replier | None:
+        """Where a request taken up again after a restart reports; None: the default place."""
+        return None
+
+    async def expand_revision(self, request: Request, prefix: str) -> str | None:
+        """The full revision a short one names where ``request`` came from (a commit of its
+        repository), or None."""
+        return None

@@ -1,0 +1,103 @@
+"""The command table: each command's verb, handler, help, the level it needs and whether it
+waits for approval on a fork; and the context a command runs in."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.access import Level
+from bot.core.adapter import Adapter
+from bot.core.replies import Replier
+from bot.core.request import Request
+from bot.core.runtime import Runtime
+from grammar.vocabulary import VERBS
+
+
+@dataclass
+class Context:
+    """What a command needs: the request, where to reply, the adapter it came through, the
+    command table, and the bot's runtime; what it made is recorded here."""
+
+    bot: Runtime
+    request: Request
+    replier: Replier
+    line: str
+    position: int = 0  # which command of the message (request ids derive from it)
+    adapter: Adapter = field(default_factory=Adapter)
+    commands: CommandTable | None = None
+    made: list[str] = field(default_factory=list)  # request ids made or carried on
+
+    async def reply(self, text: str) -> str:
+        return await self.replier.post(text)
+
+
+Handler = Callable[[Context, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One verb: its handler (whose docstring is its help), the level it needs by default
+    (a project's ``permissions`` may change it), whether it runs the push's code (and so
+    waits for approval on a fork), the reply ability it needs, and tested examples."""
+
+    verb: str
+    handler: Handler
+    level: Level
+    gated: bool = False
+    examples: tuple[str, ...] = ()
+    needs: type | None = None  # a reply ability (``Pages``): offered only where replies have it
+
+    def __post_init__(self) -> None:
+        if self.verb not in VERBS:
+            raise RuntimeError(f"`{self.verb}` is not a verb of the grammar")
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Other words for the verb, as the grammar reads them."""
+        return VERBS[self.verb][1:]
+
+    @property
+    def help(self) -> str:
+        return inspect.cleandoc(self.handler.__doc__ or "")
+
+    @property
+    def usage(self) -> str:
+        return self.help.splitlines()[0] if self.help else self.verb
+
+    def offered_by(self, replier: Replier) -> bool:
+        return self.needs is None or isinstance(replier, self.needs)
+
+
+class CommandTable:
+    """Every command, by verb; a verb listed twice, or none of the grammar's, is an error."""
+
+    def __init__(self, commands: Iterable[Command]) -> None:
+        self._by_verb: dict[str, Command] = {}
+        for each in commands:
+            if each.verb in self._by_verb:
+                raise RuntimeError(f"`{each.verb}` is in the command table twice")
+            self._by_verb[each.verb] = each
+
+    def get(self, verb: str) -> Command | None:
+        return self._by_verb.get(verb)
+
+    def __getitem__(self, verb: str) -> Command:
+        return self._by_verb[verb]
+
+    def __contains__(self, verb: object) -> bool:
+        return verb in self._by_verb
+
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self._by_verb.values())
+
+    def missing(self) -> list[str]:
+        """Verbs of the grammar that no command carries out."""
+        return sorted(set(VERBS) - set(self._by_verb))
+
+    def with_commands(self, *commands: Command) -> CommandTable:
+        """A copy with ``commands`` added, each replacing the command of its verb."""
+        replaced = {c.verb for c in commands}
+        return CommandTable([*(c for c in self if c.verb not in replaced), *commands])

@@ -1,0 +1,67 @@
+"""The bot's settings and each project's: how pushes are found and jobs are scheduled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.core.access import Level
+from bot.tc.decision import ProjectRoutes
+from grammar import Limits
+
+DEFAULT_POLL_INTERVAL = 5.0  # seconds between task-state polls when Pulse is not configured
+
+
+class Mode(StrEnum):
+    """How a project's jobs are created in Taskcluster."""
+
+    DIRECT = "direct"  # the bot calls createTask with the planned definitions
+    ACTION = "action"  # the push's in-tree add-new-jobs action (its hook) creates them
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSettings:
+    """One project: how its pushes are found and how its jobs are scheduled."""
+
+    name: str
+    routes: ProjectRoutes = field(default_factory=ProjectRoutes)
+    mode: Mode = Mode.DIRECT
+    treeherder_url: str | None = None
+    repositories: tuple[
+        str, ...
+    ] = ()  # GitHub repositories (owner/name) whose PRs are this project
+    irc_channels: tuple[str, ...] = ()  # IRC channels whose commands mean this project
+    permissions: dict[str, str] = field(default_factory=dict)  # verb -> level name (GitHub's)
+    # GitHub teams ("org/team-slug") whose members may run these verbs whatever their
+    # permission on the repository (sheriffs retriggering on any project's pull requests).
+    teams: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    max_new_tasks: int | None = None  # overrides the bot-wide caps for this project
+    confirm_threshold: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode(self.mode))
+
+    def need(self, verb: str, default: Level) -> Level:
+        """The level ``verb`` needs here: the project's own setting, else ``default``."""
+        own = self.permissions.get(verb)
+        return Level.named(own) if own else default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The lifecycle's limits and defaults."""
+
+    name: str = "taskbot"
+    limits: Limits = field(default_factory=Limits)
+    max_new_tasks: int = 500
+    confirm_threshold: int = 50
+    confirm_minutes: int = 30
+    shortlist_limit: int = 50
+    default_project: str = "autoland"
+    projects: dict[str, ProjectSettings] = field(default_factory=dict)
+    amqp_url: str | None = None
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+
+    def project(self, name: str | None) -> ProjectSettings:
+        name = name or self.default_project
+        return self.projects.get(name) or ProjectSettings(name)

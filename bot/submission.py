@@ -1,0 +1,206 @@
+"""Getting a stored plan into Taskcluster: directly (createTask, resumable after a crash) or
+through the push's in-tree add-new-jobs action; one ``Submitter`` per project mode."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+from typing import Protocol
+
+from taskcluster.exceptions import TaskclusterRestFailure
+
+from bot.core.replies import EditsInPlace, Replier
+from bot.core.runtime import Runtime
+from bot.core.settings import Mode, ProjectSettings
+from bot.graph import NewTask
+from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
+from bot.reporting import card_again, group_url, post_card, requested_tasks, task_url, track
+from bot.store import RequestRecord, RequestState
+from bot.tc.actions import ActionError, render_action, trigger
+from bot.tc.decision import ArtifactError
+from bot.tc.submit import submit
+from bot.tctime import format_time, parse_time
+
+log = logging.getLogger(__name__)
+ACTION = "add-new-jobs"
+
+
+class Submitter(Protocol):
+    """How one mode gets a request's planned tasks created, and reports that it did."""
+
+    # The state a request is in while it is submitted this way (only "submitting" is
+    # carried on after a crash).
+    state: RequestState
+
+    async def submit(
+        self, bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
+    ) -> None: ...
+
+
+class DirectSubmitter:
+    """createTask for each planned definition, with the bot's credentials."""
+
+    state = RequestState.SUBMITTING
+
+    async def submit(
+        self, bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
+    ) -> None:
+        await submit_request(bot, replier, record.id, header=header)
+
+
+class ActionSubmitter:
+    """The push's own add-new-jobs action (its hook) creates the tasks in an action task."""
+
+    state = RequestState.TRIGGERING
+
+    async def submit(
+        self, bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
+    ) -> None:
+        wanted = requested_tasks(await bot.store.plan(record.id))
+        labels = list(dict.fromkeys(t.label for t in wanted))
+        times = max(t.copy for t in wanted) + 1 if wanted else 1
+        group = record.decision_task_id or ""
+        try:
+            actions = json.loads(await bot.decisions.artifact(group, "public/actions.json"))
+            rendered = render_action(
+                actions, ACTION, task_group_id=group, input={"tasks": labels, "times": times}
+            )
+            action_task = await trigger(bot.clients.hooks, rendered)
+        except (ArtifactError, ActionError, TaskclusterRestFailure) as error:
+            await bot.store.set_state(record.id, RequestState.FAILED, error=str(error))
+            await replier.post(
+                f"[{record.id}] the push's {ACTION} action could not be triggered: {error}"
+            )
+            return
+        await bot.store.set_state(record.id, RequestState.SUBMITTED)
+        await bot.store.audit(
+            actor=record.actor,
+            source=record.source,
+            place=record.place,
+            action="trigger-action",
+            request_id=record.id,
+            detail={
+                "hook": f"{rendered.hook_group_id}/{rendered.hook_id}",
+                "action_task": action_task,
+            },
+        )
+        await replier.post(
+            f"{header or f'[{record.id}] {record.command}'}"
+            f"\n  via the push's {ACTION} action: {task_url(bot, action_task)}"
+            f"\n  task group: {group_url(bot, group)}"
+        )
+
+
+SUBMITTERS: dict[Mode, Submitter] = {Mode.DIRECT: DirectSubmitter(), Mode.ACTION: ActionSubmitter()}
+
+
+def submitter_for(project: ProjectSettings) -> Submitter:
+    return SUBMITTERS[project.mode]
+
+
+async def submit_request(
+    bot: Runtime,
+    replier: Replier,
+    request_id: str,
+    *,
+    header: str | None = None,
+    resumed: bool = False,
+) -> bool:
+    """Submit a stored plan (again, after a crash: same taskIds); reply; follow it.
+    Once per process at a time: the sweep and a redelivery may both come to carry it on."""
+    underway = bot.submitting.get(request_id)
+    if underway is not None:
+        return await _after_the_other(bot, replier, request_id, header, underway)
+    done = bot.submitting[request_id] = asyncio.Event()
+    try:
+        return await _submit(bot, replier, request_id, header=header, resumed=resumed)
+    finally:
+        del bot.submitting[request_id]
+        done.set()
+
+
+async def _after_the_other(
+    bot: Runtime, replier: Replier, request_id: str, header: str | None, done: asyncio.Event
+) -> bool:
+    """Another task of this process is submitting the request: wait for it, then answer
+    here as well (the card is edited in place where replies can be, never posted twice)."""
+    log.info("%s is being submitted here already; waiting for it", request_id)
+    await done.wait()
+    record = await bot.store.request(request_id)
+    if record is None:
+        return False
+    if record.state == RequestState.SUBMITTED:
+        await card_again(bot, replier, record, header)
+        return True
+    if not isinstance(replier, EditsInPlace):
+        await replier.post(f"[{request_id}] {record.state.words}")
+    return record.state == RequestState.FINISHED
+
+
+async def _submit(
+    bot: Runtime, replier: Replier, request_id: str, *, header: str | None, resumed: bool
+) -> bool:
+    record = await bot.store.request(request_id)
+    assert record is not None
+    stored = await bot.store.plan(request_id)
+    await bot.store.set_state(request_id, RequestState.SUBMITTING)
+    tasks = await _fresh(bot, [NewTask(t.label, t.task_id, t.copy, t.definition) for t in stored])
+    started = time.monotonic()
+    # A slow submission (Taskcluster retrying) keeps its hold, so no other replica takes
+    # the request over while this one is still at it.
+    async with bot.renewing(request_id) as lost:
+        results = await submit(bot.clients.queue, tasks)
+    SCHEDULE_SECONDS.observe(time.monotonic() - started)
+    if lost.is_set() or not await bot.claim(request_id):
+        # It stalled past its hold and another replica carries on (same taskIds): that
+        # one posts the card and follows the tasks; two cards would be one too many.
+        log.warning("another replica took %s over during its submission; it reports", request_id)
+        return False
+    TASKS_CREATED.inc(sum(1 for r in results if r.ok))
+    for outcome in results:
+        await bot.store.mark_submitted(outcome.task_id, ok=outcome.ok, error=outcome.error)
+    failures = [r for r in results if not r.ok]
+    if failures:
+        first = failures[0]
+        summary = (
+            f"{len(failures)} of {len(results)} tasks could not be created; "
+            f"first: {first.label}: {first.error}"
+        )
+        await bot.store.set_state(request_id, RequestState.FAILED, error=summary)
+        await replier.post(f"[{request_id}] {summary}")
+        return False
+    await bot.store.set_state(request_id, RequestState.SUBMITTED)
+    await post_card(bot, replier, record, stored, header, resumed=resumed)
+    bot.spawn(track(bot, replier, request_id))
+    return True
+
+
+# The Queue refuses a `created` more than 15 minutes from its clock; stay well inside.
+FRESH_FOR = dt.timedelta(minutes=10)
+
+
+async def _fresh(bot: Runtime, tasks: list[NewTask]) -> list[NewTask]:
+    """Definitions planned long ago (a resumed request) get their times moved forward, but
+    only for tasks the Queue does not have yet: an existing one must be resent unchanged."""
+    now = dt.datetime.now(dt.UTC)
+    if not tasks or now - parse_time(tasks[0].definition["created"]) < FRESH_FOR:
+        return tasks
+    shift = now - parse_time(tasks[0].definition["created"])
+    refreshed = []
+    for task in tasks:
+        try:
+            await bot.clients.queue.status(task.task_id)
+            refreshed.append(task)  # already created before the interruption
+            continue
+        except TaskclusterRestFailure as error:
+            if error.status_code != 404:
+                raise
+        definition = dict(task.definition)
+        for key in ("created", "deadline", "expires"):
+            if isinstance(definition.get(key), str):
+                definition[key] = format_time(parse_time(definition[key]) + shift)
+        refreshed.append(NewTask(task.label, task.task_id, task.copy, definition))
+    return refreshed
