@@ -67,10 +67,8 @@ class Bot(Runtime):
 
         needed = need(command.verb)
         have = await adapter.level_of(request)
-        if have < needed:
-            reason = await adapter.refusal(request, command.verb, needed, have)
-            if reason is not None:
-                return reason
+        if have < needed and not await adapter.grants(request, command.verb):
+            return await adapter.refusal(request, command.verb, needed, have)
         if command.gated:
             return await adapter.untrusted(request, command.verb, have, need)
         return None
@@ -200,7 +198,8 @@ class Bot(Runtime):
 
 
 class Unregistered(Adapter):
-    """A source no adapter was registered for: its people may do nothing, and are told so."""
+    """A source no adapter was registered for: its people have no level, so every command
+    (each needs read at least) is refused, and they are told why."""
 
     def __init__(self, source: str) -> None:
         self.source = source

@@ -9,11 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from bot.core.access import Level
 from bot.core.adapter import Adapter
+from bot.core.commands import Command, Context
 from bot.core.request import Origin, Request
+from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
 from bot.service import Bot
 from bot.store import RequestRecord, RequestState, SqliteStore
@@ -46,6 +49,8 @@ class RoomReplier:
 @dataclass(frozen=True, slots=True)
 class RoomOrigin(Origin):
     badge: str = "guest"  # what the room says of its member: guest, member or op
+    pull_request: bool = False  # the room discusses a pull request ...
+    fork: bool = False  # ... from a fork
 
 
 BADGES = {"op": Level.ADMIN, "member": Level.READ}
@@ -74,8 +79,11 @@ class RoomAdapter(Adapter):
         room = self.rooms.get(record.place)
         return RoomReplier(room) if room is not None else None
 
-    async def say(self, bot: Bot, room: str, who: str, badge: str, text: str) -> None:
-        request = Request(self.source, who, room, text, origin=RoomOrigin(badge))
+    async def say(
+        self, bot: Bot, room: str, who: str, badge: str, text: str, *, fork: bool = False
+    ) -> None:
+        origin = RoomOrigin(badge, pull_request=fork, fork=fork)
+        request = Request(self.source, who, room, text, origin=origin)
         self.rooms[room].lines.append((who, text))
         await bot.handle(request, RoomReplier(self.rooms[room]))
 
@@ -159,3 +167,36 @@ async def test_help_lists_what_this_adapter_offers(env: Embedded) -> None:
     assert rooms["#ci"].said_by("bot")[-1] == (
         "`more` is not a command here; `help` lists the ones that are."
     )
+
+
+async def test_an_adapter_that_cannot_vouch_for_a_fork_never_runs_its_code(
+    env: Embedded,
+) -> None:
+    """The fork gate is the core's: an adapter that says nothing about approvals gets the
+    safe default, so a gated command on a fork's code is refused even to an op."""
+    rooms = {"#pr": Room()}
+    adapter = RoomAdapter(rooms)
+    env.bot.register(adapter)
+    before = len(env.tc.queue.tasks)
+    await adapter.say(env.bot, "#pr", "olga", "op", f"!schedule {a_new_test(env)}", fork=True)
+    assert rooms["#pr"].said_by("bot")[-1] == (
+        "You may not `schedule` here: #pr runs code from a fork, and nobody here can vouch "
+        "for it: `schedule` is not run on code under review from a fork."
+    )
+    await adapter.say(env.bot, "#pr", "olga", "op", "!jobs xpcshell", fork=True)
+    assert re.match(r"\d+ jobs? on ", rooms["#pr"].said_by("bot")[-1])  # reading is not gated
+    assert len(env.tc.queue.tasks) == before
+
+
+def test_no_command_or_project_asks_less_than_read() -> None:
+    """Someone with no access (a source with no adapter, a stranger) may do nothing: no
+    command can be declared, or configured, to need less than read."""
+
+    async def anything(ctx: Context, cmd: object) -> None:
+        """status"""
+
+    with pytest.raises(RuntimeError, match="must need read at least"):
+        Command("status", anything, Level.NONE)
+    lowered = ProjectSettings("open", permissions={"status": "none", "schedule": "read"})
+    assert lowered.need("status", Level.READ) == Level.READ
+    assert lowered.need("schedule", Level.WRITE) == Level.READ

@@ -131,7 +131,7 @@ class ApiAdapter(Adapter):
         origin = request.origin
         return TIERS.get(origin.tier, Level.NONE) if isinstance(origin, ApiOrigin) else Level.NONE
 
-    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str | None:
+    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str:
         return READ_ONLY.format(actor=request.actor, verb=verb)
 
     def install(self, app: web.Application) -> None:

@@ -6,18 +6,23 @@ from collections.abc import Callable
 
 from bot.core.access import Level
 from bot.core.replies import Replier
-from bot.core.request import Request
+from bot.core.request import Request, ReviewedCode
 from bot.store import RequestRecord
 from grammar import Triggers
 
 REFUSED = "{actor} has {have} access here; `{verb}` needs {need}."
+NO_FORKS = (
+    "{place} runs code from a fork, and nobody here can vouch for it: `{verb}` is not run on "
+    "code under review from a fork."
+)
 
 
 class Adapter:
     """A place people talk to the bot: how commands are recognised in its messages, who its
     people are (a level each), how to reach a request's place again after a restart, and how
     it expands a short revision. Subclass it and override what differs from the defaults,
-    then register it once with the bot: ``bot.register(adapter)``."""
+    then register it once with the bot: ``bot.register(adapter)``. Every default refuses
+    rather than allows: a person has no level, and a fork's code is not run."""
 
     source: str = ""  # its name in requests and the store: github, irc, http, ...
 
@@ -31,16 +36,25 @@ class Adapter:
         adapter says who its people are."""
         return Level.NONE
 
-    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str | None:
-        """Why ``have`` is not enough for ``verb``, which needs ``need``; None when the person
-        may run it after all (a GitHub team that grants it)."""
+    async def grants(self, request: Request, verb: str) -> bool:
+        """Whether the person may run ``verb`` whatever their level (a GitHub team the
+        project grants it to). By default no one is."""
+        return False
+
+    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str:
+        """Why ``have`` is not enough for ``verb``, which needs ``need``: the reply's reason."""
         return REFUSED.format(actor=request.actor, have=have.label, verb=verb, need=need.label)
 
     async def untrusted(
         self, request: Request, verb: str, have: Level, need: Callable[[str], Level]
     ) -> str | None:
-        """For a command that runs the push's code: why it must wait (a fork's pull request
-        nobody trusted has approved), or None. ``need(verb)`` is the level any verb needs."""
+        """For a command that runs the push's code: why it must wait, or None. By default a
+        fork's code under review (``ReviewedCode``) is never run; an adapter that can tell a
+        reviewed head (GitHub's `approve`) says when it may be. ``need(verb)`` is the level
+        any verb needs."""
+        origin = request.origin
+        if isinstance(origin, ReviewedCode) and origin.fork:
+            return NO_FORKS.format(place=request.place, verb=verb)
         return None
 
     async def replier_for(self, record: RequestRecord) -> Replier | None:

@@ -53,6 +53,8 @@ class Command:
     def __post_init__(self) -> None:
         if self.verb not in VERBS:
             raise RuntimeError(f"`{self.verb}` is not a verb of the grammar")
+        if self.level < Level.READ:
+            raise RuntimeError(f"`{self.verb}` must need read at least: nobody has less")
 
     @property
     def aliases(self) -> tuple[str, ...]:

@@ -42,9 +42,10 @@ class ProjectSettings:
         object.__setattr__(self, "mode", Mode(self.mode))
 
     def need(self, verb: str, default: Level) -> Level:
-        """The level ``verb`` needs here: the project's own setting, else ``default``."""
+        """The level ``verb`` needs here: the project's own setting, else ``default``; never
+        less than read (someone with no access may do nothing)."""
         own = self.permissions.get(verb)
-        return Level.named(own) if own else default
+        return max(Level.named(own) if own else default, Level.READ)
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,14 +157,21 @@ class GitHubAdapter(Adapter):
         gh = await self.client_for(request)
         return await self.permissions.level(gh, origin.repository, request.actor)
 
-    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str | None:
-        """Denied, unless a GitHub team the project grants ``verb`` to has the person."""
+    def _granting(self, request: Request, verb: str) -> list[str]:
+        """The GitHub teams the request's project grants ``verb`` to."""
         project = self.bot.settings.project(request.project)
-        granting = [team for team, verbs in project.teams.items() if verb in verbs]
+        return [team for team, verbs in project.teams.items() if verb in verbs]
+
+    async def grants(self, request: Request, verb: str) -> bool:
+        """Whether a GitHub team the project grants ``verb`` to has the person."""
         gh = await self.client_for(request)
-        for team in granting:
+        for team in self._granting(request, verb):
             if await self.permissions.in_team(gh, team, request.actor):
-                return None
+                return True
+        return False
+
+    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str:
+        granting = self._granting(request, verb)
         return DENIED.format(
             user=request.actor,
             have=have.label,

@@ -114,7 +114,7 @@ class IrcAdapter(Adapter):
             return Level.NONE
         return account_level(self.settings.accounts, origin)
 
-    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str | None:
+    async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str:
         origin = request.origin
         if not isinstance(origin, IrcOrigin):
             origin = IrcOrigin(nick=request.actor, accounts_known=False)
