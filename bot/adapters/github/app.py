@@ -32,7 +32,7 @@ from bot.adapters.github.events import (
     comment_request,
     installation_of,
 )
-from bot.adapters.github.webhook import DeliveryRejectedError, verify
+from bot.adapters.github.webhook import MAX_PAYLOAD, DeliveryRejectedError, verify
 from bot.config import env_flag
 from bot.core import leases
 from bot.core.access import Level
@@ -239,7 +239,11 @@ class GitHubAdapter(Adapter):
                 log.warning("the GitHub inbox worker did not stop within %s s", STOP_SECONDS)
 
     async def webhook(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        body = await _read_at_most(request, MAX_PAYLOAD)
+        if body is None:
+            reason = f"a delivery is at most {MAX_PAYLOAD // 2**20} MB, as GitHub sends them"
+            log.warning("rejected a GitHub delivery: %s", reason)
+            return web.json_response({"error": reason}, status=413)
         try:
             event = verify(request.headers, body, self.settings.webhook_secret)
         except DeliveryRejectedError as rejected:
@@ -247,8 +251,9 @@ class GitHubAdapter(Adapter):
             return web.json_response({"error": rejected.reason}, status=rejected.status)
         if event.event == "ping":
             return web.json_response({"msg": "pong"})
+        # Kept decoded: a form-encoded delivery is JSON from here on.
         kept = await self.bot.store.keep_delivery(
-            SOURCE, event.delivery_id, event.event, body.decode()
+            SOURCE, event.delivery_id, event.event, json.dumps(event.data)
         )
         if not kept:
             return web.json_response({"msg": "already received"})
@@ -431,6 +436,20 @@ class GitHubAdapter(Adapter):
         if not again:
             return None
         return _retrigger(event, record, again, event.delivery_id)
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The request's body, or None when it is longer than ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _retrigger(

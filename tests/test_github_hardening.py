@@ -1,0 +1,118 @@
+"""The GitHub adapter under hostile input, faults and restarts, on real payloads from
+../shared/reference/github and the GitHub stand-in: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import urllib.parse
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.adapters.github.app import GitHubAdapter, GitHubSettings
+from tests.conftest import load_reference_json
+from tests.test_github_events import SECRET, signed
+from tests.test_github_flow import World, unscheduled_test, world
+
+__all__ = ["world"]
+
+
+@dataclass
+class Served:
+    """The bot serving GitHub's webhook, and the world it acts on."""
+
+    world: World
+    adapter: GitHubAdapter
+    client: TestClient[web.Request, web.Application]
+
+    async def post(
+        self, body: bytes, event: str = "issue_comment", delivery: str = "d-1", **headers: str
+    ) -> int:
+        sent = {**signed(body, event), "X-GitHub-Delivery": delivery, **headers}
+        response = await self.client.post("/github/webhook", data=body, headers=sent)
+        return response.status
+
+    async def drain(self) -> None:
+        """Until every kept delivery is processed and the bot's background work is done."""
+        for _ in range(400):
+            await self.adapter.process_pending()
+            pending = await self.world.env.store.unprocessed("github")
+            if not pending and await self.world.env.bot.idle(0.01):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("deliveries still pending")
+
+
+@pytest_asyncio.fixture
+async def served(world: World) -> AsyncIterator[Served]:
+    adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.auth)
+    app = web.Application()
+    adapter.install(app)
+    async with TestClient(TestServer(app)) as client:
+        yield Served(world, adapter, client)
+
+
+def comment(body: str, *, name: str = "issue_comment.created.0.json") -> dict[str, Any]:
+    """A real comment delivery on the world's pull request, saying ``body``."""
+    data = copy.deepcopy(load_reference_json("github", "webhook-examples", name))
+    data["comment"]["body"] = body
+    data["issue"]["pull_request"] = {"url": "x"}
+    return data
+
+
+async def kept(world: World) -> list[str]:
+    """The deliveries the bot kept (processed or not)."""
+    async with world.env.store.transaction() as db:
+        rows = await db.fetch("SELECT delivery_id FROM inbox ORDER BY received_at, delivery_id")
+    return [str(row["delivery_id"]) for row in rows]
+
+
+def bodies(world: World) -> list[str]:
+    return [str(c["body"]) for c in world.github.comments.values()]
+
+
+# --- at the door ------------------------------------------------------------------------------
+
+
+async def test_a_form_encoded_delivery_is_taken_like_json(served: Served) -> None:
+    """GitHub's default content type for repository webhooks: the JSON in a `payload` field,
+    signed as sent."""
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    label = unscheduled_test(world)
+    form = urllib.parse.urlencode({"payload": json.dumps(comment(f"@taskbot schedule {label}"))})
+    status = await served.post(
+        form.encode(), **{"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert status == 202
+    await served.drain()
+    assert any(f"{label}:" in body for body in bodies(world)), bodies(world)
+
+
+async def test_a_signed_body_that_is_not_a_json_object_is_refused(served: Served) -> None:
+    for n, raw in enumerate([b"[1,2,3]", b"null", b'"text"', b"42", b"{", b"payload=x"]):
+        assert await served.post(raw, delivery=f"odd-{n}") == 400, raw
+    form = urllib.parse.urlencode({"other": "{}"}).encode()
+    assert (
+        await served.post(
+            form, delivery="odd-form", **{"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        == 400
+    )
+    assert await kept(served.world) == []
+
+
+async def test_deliveries_up_to_githubs_25_mb_are_taken_and_larger_refused(
+    served: Served,
+) -> None:
+    big = comment("a long comment with no command\n" + "x" * (3 * 2**20))
+    assert await served.post(json.dumps(big).encode(), delivery="big") == 202
+    too_big = b'{"padding": "' + b"x" * (25 * 2**20) + b'"}'
+    assert await served.post(too_big, delivery="too-big") == 413
+    assert await kept(served.world) == ["big"]
