@@ -27,6 +27,11 @@ from grammar import Limits, parse_message
 
 EXIT_PARSE_ERROR = 2
 EXIT_CONFIG_ERROR = 78  # EX_CONFIG
+NO_REPOSITORIES = (
+    "GitHub is configured (GITHUB_WEBHOOK_SECRET with its credentials) but no project lists "
+    "a repository, so the bot would serve none: add `repositories: [owner/name]` to a project "
+    "in the projects file (TASKBOT_CONFIG)."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +126,8 @@ class Startup:
         if config.projects_file:
             default, projects = load_projects_file(config.projects_file)
         github = GitHubSettings.from_env(env, bot_login=config.name)
+        if github is not None and not any(p.repositories for p in projects.values()):
+            raise ConfigError(NO_REPOSITORIES)
         irc = IrcSettings.from_env(env, nick=config.name)
         return cls(config, default, projects, github, irc, ApiSettings.from_env(env))
 

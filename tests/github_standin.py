@@ -6,6 +6,7 @@ description in ../shared/reference/github/rest-api-subset.openapi.json.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import itertools
@@ -18,6 +19,29 @@ import jwt
 from aiohttp import web
 
 from tests.conftest import load_reference_json
+
+# GitHub refuses a comment body longer than this (422, "body is too long").
+MAX_COMMENT = 65536
+
+
+@dataclass
+class Fault:
+    """Answer the next ``count`` calls whose method and path match with ``status`` (after
+    ``delay`` seconds; a delay longer than the client's timeout is a timeout)."""
+
+    method: str
+    path: str  # a regular expression, searched in the path
+    status: int = 502
+    count: int = 1
+    delay: float = 0.0
+    hits: int = 0
+
+    def matches(self, request: web.Request) -> bool:
+        return (
+            self.hits < self.count
+            and request.method == self.method
+            and re.search(self.path, request.path) is not None
+        )
 
 
 @dataclass
@@ -41,6 +65,7 @@ class GitHubStandIn:
     app_public_key: Any = None
     token_lifetime: dt.timedelta = dt.timedelta(hours=1)
     issued: list[tuple[int, str]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
 
     def app(self) -> web.Application:
@@ -69,6 +94,11 @@ class GitHubStandIn:
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body = await request.json() if request.can_read_body else None
         self.requests.append((request.method, request.path, body))
+        for fault in self.faults:
+            if fault.matches(request):
+                fault.hits += 1
+                await asyncio.sleep(fault.delay)
+                return web.json_response({"message": "Server Error"}, status=fault.status)
         if request.path.startswith("/app/"):
             return await self._as_app(request, handler)
         valid = {self.token, *(token for _, token in self.issued)}
@@ -106,7 +136,7 @@ class GitHubStandIn:
     async def _permission(self, request: web.Request) -> web.Response:
         repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
         user = request.match_info["user"]
-        level = self.permissions.get((repository, user.lower()), "read")
+        level = _folded(self.permissions, repository, user.lower()) or "read"
         return web.json_response({"permission": level, "role_name": level, "user": {"login": user}})
 
     async def _team_membership(self, request: web.Request) -> web.Response:
@@ -126,6 +156,8 @@ class GitHubStandIn:
 
     async def _comment(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if len(body["body"]) > MAX_COMMENT:
+            return too_long()
         comment_id = next(self._ids)
         repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
         comment = {
@@ -148,7 +180,10 @@ class GitHubStandIn:
         comment = self.comments.get(int(request.match_info["id"]))
         if comment is None:
             return web.json_response({"message": "Not Found"}, status=404)
-        comment["body"] = (await request.json())["body"]
+        body = (await request.json())["body"]
+        if len(body) > MAX_COMMENT:
+            return too_long()
+        comment["body"] = body
         comment["edits"] += 1
         return web.json_response(comment)
 
@@ -256,7 +291,7 @@ class GitHubStandIn:
     async def _pull(self, request: web.Request) -> web.Response:
         repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
         number = int(request.match_info["number"])
-        sha = self.heads.get((repository, number))
+        sha = _folded(self.heads, repository, number)
         if sha is None:
             return web.json_response({"message": "Not Found"}, status=404)
         fork, author = self.forks.get((repository, number), (repository, "octocat"))
@@ -268,6 +303,30 @@ class GitHubStandIn:
                 "base": {"repo": {"full_name": repository}},
             }
         )
+
+
+def _folded(mapping: dict[tuple[str, Any], Any], repository: str, key: Any) -> Any:
+    """``mapping[(repository, key)]``, the repository's name in any case (as GitHub's URLs)."""
+    wanted = repository.lower()
+    return next((v for (r, k), v in mapping.items() if r.lower() == wanted and k == key), None)
+
+
+def too_long() -> web.Response:
+    """GitHub's answer to a comment body over its limit."""
+    return web.json_response(
+        {
+            "message": "Validation Failed",
+            "errors": [
+                {
+                    "resource": "IssueComment",
+                    "code": "custom",
+                    "field": "body",
+                    "message": f"body is too long (maximum is {MAX_COMMENT} characters)",
+                }
+            ],
+        },
+        status=422,
+    )
 
 
 @functools.cache

@@ -104,6 +104,21 @@ def test_a_bad_setting_stops_start_up_naming_the_key() -> None:
     assert "TASKBOT_MAX_TIME" in done.stderr
 
 
+def test_github_with_no_repository_listed_stops_start_up(tmp_path: Path) -> None:
+    """Serving GitHub with no repository mapped would serve none (or, before, schedule every
+    stranger's repository on the default project): start-up stops, naming the setting."""
+    github = {"GITHUB_WEBHOOK_SECRET": "s3cret", "GITHUB_TOKEN": "ghs_x"}
+    done = run_bot("parse", "status", env=github)
+    assert done.returncode == 78
+    assert "no project lists a repository" in done.stderr
+    assert "TASKBOT_CONFIG" in done.stderr
+    projects = tmp_path / "projects.yml"
+    projects.write_text("projects:\n  autoland:\n    repositories: [octo/served]\n")
+    assert (
+        run_bot("parse", "status", env={**github, "TASKBOT_CONFIG": str(projects)}).returncode == 0
+    )
+
+
 def test_without_a_terminal_it_serves_until_stopped(tmp_path: Path) -> None:
     import hashlib
     import hmac
@@ -115,6 +130,8 @@ def test_without_a_terminal_it_serves_until_stopped(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    projects = tmp_path / "projects.yml"
+    projects.write_text("projects:\n  autoland:\n    repositories: [octo/served]\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "--tasks", "600"],
         cwd=ROOT,
@@ -128,6 +145,7 @@ def test_without_a_terminal_it_serves_until_stopped(tmp_path: Path) -> None:
             "TASKBOT_DATA_DIR": str(tmp_path),
             "GITHUB_WEBHOOK_SECRET": "s3cret",
             "GITHUB_TOKEN": "ghs_unused",
+            "TASKBOT_CONFIG": str(projects),
         },
     )
     try:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -116,3 +117,36 @@ async def test_deliveries_up_to_githubs_25_mb_are_taken_and_larger_refused(
     too_big = b'{"padding": "' + b"x" * (25 * 2**20) + b'"}'
     assert await served.post(too_big, delivery="too-big") == 413
     assert await kept(served.world) == ["big"]
+
+
+# --- only configured repositories --------------------------------------------------------------
+
+
+async def test_a_repository_no_project_lists_schedules_nothing_and_is_told_once(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone may install a public App on their own repository: its comments must not
+    schedule on the default project."""
+    world = served.world
+    stranger = "mallory/own-repo"
+    world.github.permissions[(stranger, "codertocat")] = "admin"
+    before = len(world.env.tc.queue.tasks)
+    for n in range(3):
+        data = comment(f"@taskbot schedule {unscheduled_test(world)}")
+        data["repository"]["full_name"] = stranger
+        assert await served.post(json.dumps(data).encode(), delivery=f"stranger-{n}") == 202
+    # A repository that differs only in case is the same repository to GitHub: served.
+    world.github.permissions[(world.repository.upper(), "codertocat")] = "write"
+    data = comment(f"@taskbot schedule {unscheduled_test(world)}")
+    data["repository"]["full_name"] = world.repository.upper()
+    assert await served.post(json.dumps(data).encode(), delivery="same-repo") == 202
+    await served.drain()
+    told = [c for c in world.github.comments.values() if "not a repository" in str(c["body"])]
+    assert [c["body"] for c in told] == [
+        f"{stranger} is not a repository this bot serves, so it does nothing here. Its "
+        "operators list the repositories it serves under a project's `repositories` "
+        "(TASKBOT_CONFIG)."
+    ]
+    assert len(world.env.tc.queue.tasks) == before + 1  # the served repository's one job
+    assert all(r.place != f"{stranger}#2" for r in await world.env.store.recent_requests())
+    assert sum("listed by no project" in m for m in caplog.messages) == 3

@@ -23,6 +23,7 @@ from bot.adapters.github.client import (
     GitHubReplier,
     PermissionCache,
     commit_sha,
+    project_of,
     with_push,
 )
 from bot.adapters.github.events import (
@@ -49,6 +50,12 @@ WEBHOOK_PATH = "/github/webhook"
 FAILED = ("failed", "exception")
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 STOP_SECONDS = 10.0  # how long shutdown waits for the inbox worker
+UNLISTED_SOURCE = "github:unlisted"  # the repositories told once that they are not served
+UNLISTED = (
+    "{repository} is not a repository this bot serves, so it does nothing here. Its "
+    "operators list the repositories it serves under a project's `repositories` "
+    "(TASKBOT_CONFIG)."
+)
 
 
 class GitHubSettingsError(ValueError):
@@ -355,6 +362,10 @@ class GitHubAdapter(Adapter):
         # handling it again carries on with what it made (request ids derive from it).
         request = replace(request, resumable=True)
         gh = await self.client_for(request)
+        origin = _origin(request)
+        if project_of(origin.repository, self.bot.settings.projects) is None:
+            await self._unlisted(request, gh, event.delivery_id)
+            return
         request = await with_push(request, gh, self.bot.settings.projects)
         origin = _origin(request)
         replier = GitHubReplier(
@@ -368,6 +379,24 @@ class GitHubAdapter(Adapter):
             head_sha=request.revision,
         )
         await self.bot.handle(request, replier)
+
+    async def _unlisted(self, request: Request, gh: GitHubAPI, delivery_id: str) -> None:
+        """A command from a repository no project lists: nothing is done; the repository is
+        told why once (not on every comment), and the log says it each time."""
+        origin = _origin(request)
+        log.warning(
+            "delivery %s: %s is listed by no project; nothing was done for @%s",
+            delivery_id,
+            origin.repository,
+            request.actor,
+        )
+        if not await self.bot.store.first_delivery(UNLISTED_SOURCE, origin.repository.lower()):
+            return
+        replier = GitHubReplier(gh, origin.repository, origin.number)
+        try:
+            await replier.post(UNLISTED.format(repository=origin.repository))
+        except Exception as error:
+            log.warning("could not tell %s it is not served: %s", origin.repository, error)
 
     async def check_suite_requests(self, event: sansio.Event) -> list[Request]:
         """A click on "Re-run all checks" of the bot's check suite of a commit: every

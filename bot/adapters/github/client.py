@@ -177,6 +177,15 @@ def as_level(role: str) -> Level:
         return Level.NONE
 
 
+def project_of(repository: str, projects: Mapping[str, ProjectSettings]) -> str | None:
+    """The project that lists ``repository`` (GitHub's names ignore case), if one does."""
+    wanted = repository.lower()
+    return next(
+        (p.name for p in projects.values() if wanted in (r.lower() for r in p.repositories)),
+        None,
+    )
+
+
 async def with_push(
     request: Request, gh: GitHubAPI, projects: Mapping[str, ProjectSettings]
 ) -> Request:
@@ -186,8 +195,7 @@ async def with_push(
     origin = request.origin
     assert isinstance(origin, GitHubOrigin)
     repository = origin.repository
-    project = next((p.name for p in projects.values() if repository in p.repositories), None)
-    request = replace(request, project=project or request.project)
+    request = replace(request, project=project_of(repository, projects) or request.project)
     if not origin.pull_request:
         return request
     pull = await gh.getitem(f"/repos/{repository}/pulls/{origin.number}")
