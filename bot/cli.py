@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot import plan_cli
+from bot import deliveries_cli, plan_cli
 from bot.adapters import console
+from bot.adapters.admin import admin_token
 from bot.adapters.api import ApiSettings
 from bot.adapters.github.app import GitHubSettings
 from bot.adapters.irc.settings import IrcSettings
@@ -45,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     local = sub.add_parser("localtc", help="run a local Taskcluster (Queue, Index) until stopped")
     localtc_main.add_arguments(local)
     sub.add_parser("console", help="chat with the bot in this terminal (the default)")
+    parked = sub.add_parser(
+        "deliveries", help="list, retry or drop the deliveries the bot gave up on"
+    )
+    deliveries_cli.add_arguments(parked)
     parser.add_argument(
         "--script",
         metavar="FILE",
@@ -97,6 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     if args.action == "localtc":
         return localtc_main.main(args)
+    if args.action == "deliveries":
+        from bot.embedded import data_dir
+
+        text, code = asyncio.run(
+            deliveries_cli.run(args, config, str(data_dir() / "taskbot.sqlite3"))
+        )
+        print(text, file=sys.stdout if code == 0 else sys.stderr)
+        return code
     if args.action == "plan":
         outcome = plan_cli.run(args, config.limits)
         if outcome.stdout:
@@ -117,6 +130,7 @@ class Startup:
     github: GitHubSettings | None = None
     irc: IrcSettings | None = None
     api: ApiSettings = field(default_factory=ApiSettings)
+    admin_token: str | None = None
 
     @classmethod
     def read(cls, config: Config, env: Mapping[str, str]) -> Startup:
@@ -129,7 +143,8 @@ class Startup:
         if github is not None and not any(p.repositories for p in projects.values()):
             raise ConfigError(NO_REPOSITORIES)
         irc = IrcSettings.from_env(env, nick=config.name)
-        return cls(config, default, projects, github, irc, ApiSettings.from_env(env))
+        admin = admin_token(env.get("TASKBOT_ADMIN_TOKEN"))
+        return cls(config, default, projects, github, irc, ApiSettings.from_env(env), admin)
 
     def bot_settings(self, project: str, *, poll_interval: float) -> Settings:
         config = self.config
@@ -256,9 +271,12 @@ async def _chat_or_serve(
             sweeper = asyncio.create_task(bot.keep_resuming(replier))
             try:
                 web = WebAdapter(bot)
-                await serve_until_stopped(
-                    bot, port, installers=[*installers, api.install, web.install]
-                )
+                served = [*installers, api.install, web.install]
+                if startup.admin_token:
+                    from bot.adapters.admin import AdminEndpoints
+
+                    served.append(AdminEndpoints(bot, startup.admin_token).install)
+                await serve_until_stopped(bot, port, installers=served)
             finally:
                 sweeper.cancel()
         return 0

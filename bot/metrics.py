@@ -29,6 +29,14 @@ ERRORS = Counter(
 )
 
 
+DELIVERIES_PARKED = Counter(
+    "taskbot_deliveries_parked",
+    "Deliveries given up on after their retries, waiting for an operator, by source",
+    ["source"],
+    registry=REGISTRY,
+)
+
+
 def exposition() -> bytes:
     """The metrics in Prometheus' text format."""
     return bytes(generate_latest(REGISTRY))

@@ -204,3 +204,33 @@ def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["parse", "status", "r7f3a"]) == 0
     assert capsys.readouterr().out == "status r7f3a\n"
     assert main(["parse", "confirm"]) == 2
+
+
+def test_operators_list_retry_and_drop_parked_deliveries(tmp_path: Path) -> None:
+    import asyncio
+
+    from bot.store import SqliteStore
+
+    async def parked() -> None:
+        store = SqliteStore(tmp_path / "taskbot.sqlite3")
+        await store.migrate()
+        for delivery in ("d-1", "d-2"):
+            await store.keep_delivery("github", delivery, "issue_comment", "{}")
+            await store.claim_deliveries("github", "me")
+            await store.delivery_failed("github", delivery, "me", "GitHub answered 503", retry_in=0)
+            await store.park_delivery("github", delivery)
+        await store.close()
+
+    asyncio.run(parked())
+    env = {"TASKBOT_DATA_DIR": str(tmp_path)}
+    listed = run_bot("deliveries", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("2 parked github deliveries:")
+    assert "d-1  issue_comment" in listed.stdout
+    assert "after 1 tries: GitHub answered 503" in listed.stdout
+    retried = run_bot("deliveries", "retry", "d-1", "d-9", env=env)
+    assert retried.returncode == 1
+    assert "d-1: retried" in retried.stderr
+    assert "d-9: no parked github delivery has this id" in retried.stderr
+    assert run_bot("deliveries", "drop", "d-2", env=env).stdout == "d-2: dropped\n"
+    assert run_bot("deliveries", "list", env=env).stdout == "no parked github deliveries\n"

@@ -16,8 +16,13 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.adapters.admin import AdminEndpoints
+from bot.adapters.github import limits
 from bot.adapters.github.app import GitHubAdapter, GitHubSettings
+from bot.graph.materialize import task_label
+from bot.metrics import exposition
 from tests.conftest import load_reference_json
+from tests.github_standin import Fault
 from tests.test_github_events import SECRET, signed
 from tests.test_github_flow import World, unscheduled_test, world
 
@@ -65,6 +70,12 @@ def comment(body: str, *, name: str = "issue_comment.created.0.json") -> dict[st
     data["comment"]["body"] = body
     data["issue"]["pull_request"] = {"url": "x"}
     return data
+
+
+def created(world: World, label: str) -> int:
+    """How many tasks of ``label`` the local Taskcluster has."""
+    tasks = world.env.tc.queue.tasks.values()
+    return sum(1 for t in tasks if task_label(t.definition) == label)
 
 
 async def kept(world: World) -> list[str]:
@@ -150,3 +161,129 @@ async def test_a_repository_no_project_lists_schedules_nothing_and_is_told_once(
     assert len(world.env.tc.queue.tasks) == before + 1  # the served repository's one job
     assert all(r.place != f"{stranger}#2" for r in await world.env.store.recent_requests())
     assert sum("listed by no project" in m for m in caplog.messages) == 3
+
+
+# --- nothing lost --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub's 5xx are retried after milliseconds instead of seconds."""
+    monkeypatch.setattr(limits, "BACKOFF", 0.001)
+
+
+async def schedule_comment(served: Served, delivery: str, *, skip: int = 0) -> str:
+    """A writer's schedule comment, delivered; the label it asks for."""
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    label = unscheduled_test(world, skip=skip)
+    raw = json.dumps(comment(f"@taskbot schedule {label}")).encode()
+    assert await served.post(raw, delivery=delivery) == 202
+    return label
+
+
+@pytest.mark.usefixtures("quick_retries")
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/collaborators/.*/permission$"),  # who may do what
+        ("GET", "/pulls/\\d+$"),  # the pull request's head
+        ("POST", "/reactions$"),  # the 👀
+        ("POST", "/issues/\\d+/comments$"),  # the card
+    ],
+)
+async def test_a_passing_github_error_loses_nothing(served: Served, method: str, path: str) -> None:
+    world = served.world
+    world.github.faults.append(Fault(method, path, status=502, count=2))
+    label = await schedule_comment(served, "flaky")
+    await served.drain()
+    assert world.github.faults[0].hits == 2
+    cards = [b for b in bodies(world) if f"{label}:" in b]
+    assert len(cards) == 1, bodies(world)
+    assert created(world, label) == 1
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_github_that_hangs_is_a_failure_retried(served: Served) -> None:
+    world = served.world
+    world.auth.timeout = 0.3
+    world.github.faults.append(Fault("GET", "/pulls/\\d+$", status=200, count=1, delay=1.0))
+    label = await schedule_comment(served, "hangs")
+    await served.drain()
+    assert [b for b in bodies(world) if f"{label}:" in b]
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_delivery_github_keeps_failing_is_parked_told_and_retried_by_an_operator(
+    served: Served,
+) -> None:
+    world, store = served.world, served.world.env.store
+    served.adapter.retry_delays = (0.0, 0.0)
+    down = Fault("GET", "/collaborators/", status=503, count=10**6)
+    world.github.faults.append(down)
+    before = len(world.env.tc.queue.tasks)
+    label = await schedule_comment(served, "doomed")
+    await served.drain()
+    (parked,) = await store.parked_deliveries()
+    assert (parked["delivery_id"], parked["attempts"], parked["last_error"]) == (
+        "doomed",
+        3,
+        "GitHub answered 503",
+    )
+    told = [b for b in bodies(world) if "could not handle" in b]
+    assert told == [
+        "@Codertocat I could not handle the command in your comment after 3 tries (GitHub "
+        "answered 503), so nothing was scheduled. Please try again in a while; if it keeps "
+        "failing, the bot's operators can retry it (GitHub delivery `doomed`)."
+    ]
+    assert len(world.env.tc.queue.tasks) == before
+    metrics = exposition().decode()
+    assert 'taskbot_deliveries_parked_total{source="github"}' in metrics
+    # GitHub is back; the operator retries it: it is handled, once.
+    world.github.faults.remove(down)
+    assert await store.retry_delivery("github", "doomed")
+    assert not await store.retry_delivery("github", "doomed")  # not parked any more
+    await served.drain()
+    assert [b for b in bodies(world) if f"{label}:" in b]
+    assert await store.parked_deliveries() == []
+    assert len(world.env.tc.queue.tasks) == before + 1
+
+
+async def park(world: World, delivery: str) -> None:
+    """A delivery kept, tried and given up on, as the adapter leaves one."""
+    store = world.env.store
+    await store.keep_delivery("github", delivery, "issue_comment", json.dumps(comment("x")))
+    (row,) = [
+        r for r in await store.claim_deliveries("github", "me") if r["delivery_id"] == delivery
+    ]
+    assert row["delivery_id"] == delivery
+    await store.delivery_failed("github", delivery, "me", "GitHub answered 502", retry_in=0)
+    await store.park_delivery("github", delivery)
+
+
+async def test_operators_list_retry_and_drop_parked_deliveries_over_http(world: World) -> None:
+    token = "an-admin-token-of-some-length"
+    app = web.Application()
+    AdminEndpoints(world.env.bot, token).install(app)
+    await park(world, "p-1")
+    await park(world, "p-2")
+    admin = {"Authorization": f"Bearer {token}"}
+    async with TestClient(TestServer(app)) as client:
+        for headers in ({}, {"Authorization": "Bearer not-the-admin-token"}):
+            assert (await client.get("/admin/deliveries", headers=headers)).status == 401
+        listed = await (await client.get("/admin/deliveries", headers=admin)).json()
+        assert [(p["delivery_id"], p["attempts"], p["last_error"]) for p in listed["parked"]] == [
+            ("p-1", 1, "GitHub answered 502"),
+            ("p-2", 1, "GitHub answered 502"),
+        ]
+        assert "payload" not in listed["parked"][0]
+        retried = await client.post("/admin/deliveries/github/p-1/retry", headers=admin)
+        assert (retried.status, await retried.json()) == (200, {"retried": "p-1"})
+        dropped = await client.delete("/admin/deliveries/github/p-2", headers=admin)
+        assert (dropped.status, await dropped.json()) == (200, {"dropped": "p-2"})
+        again = await client.delete("/admin/deliveries/github/p-2", headers=admin)
+        assert again.status == 404
+        assert (await (await client.get("/admin/deliveries", headers=admin)).json()) == {
+            "parked": []
+        }
+    assert [r["delivery_id"] for r in await world.env.store.unprocessed("github")] == ["p-1"]

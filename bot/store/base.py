@@ -178,7 +178,7 @@ class Store:
         async with self.transaction() as db:
             return await db.fetch(
                 "SELECT * FROM inbox WHERE source = ? AND processed_at IS NULL"
-                " ORDER BY received_at, delivery_id LIMIT ?",
+                " AND parked_at IS NULL ORDER BY received_at, delivery_id LIMIT ?",
                 source,
                 limit,
             )
@@ -193,7 +193,7 @@ class Store:
             rows = await db.fetch(
                 "UPDATE inbox SET claimed_by = ?, claimed_until = ?"
                 " WHERE (source, delivery_id) IN (SELECT source, delivery_id FROM inbox"
-                " WHERE source = ? AND processed_at IS NULL"
+                " WHERE source = ? AND processed_at IS NULL AND parked_at IS NULL"
                 " AND (claimed_until IS NULL OR claimed_until < ?)"
                 f" ORDER BY received_at, delivery_id LIMIT ?{lock})"
                 " RETURNING *",
@@ -218,6 +218,75 @@ class Store:
                 source,
                 delivery_id,
                 owner,
+            )
+        return changed == 1
+
+    async def delivery_failed(
+        self, source: str, delivery_id: str, owner: str, error: str, *, retry_in: float
+    ) -> int:
+        """Record a failed attempt at a delivery this owner holds, and hold it until it is
+        to be tried again; how many attempts it has had."""
+        async with self.transaction() as db:
+            rows = await db.fetch(
+                "UPDATE inbox SET attempts = attempts + 1, last_error = ?, claimed_until = ?"
+                " WHERE source = ? AND delivery_id = ? AND claimed_by = ? RETURNING attempts",
+                error[:2000],
+                now_text(retry_in),
+                source,
+                delivery_id,
+                owner,
+            )
+        return int(rows[0]["attempts"]) if rows else 0
+
+    async def park_delivery(self, source: str, delivery_id: str) -> None:
+        """Stop trying a delivery: it waits for an operator (``retry_delivery``, or
+        ``drop_delivery``)."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE inbox SET parked_at = ?, claimed_by = NULL, claimed_until = NULL"
+                " WHERE source = ? AND delivery_id = ?",
+                now_text(),
+                source,
+                delivery_id,
+            )
+
+    async def parked_deliveries(self, source: str | None = None) -> list[dict[str, Any]]:
+        """Parked deliveries (without their payloads), oldest first."""
+        where = "parked_at IS NOT NULL AND processed_at IS NULL"
+        args: list[Any] = []
+        if source is not None:
+            where += " AND source = ?"
+            args.append(source)
+        async with self.transaction() as db:
+            return await db.fetch(
+                "SELECT source, delivery_id, event, received_at, attempts, last_error, parked_at"
+                f" FROM inbox WHERE {where} ORDER BY parked_at, source, delivery_id",
+                *args,
+            )
+
+    async def retry_delivery(self, source: str, delivery_id: str) -> bool:
+        """Put a parked delivery back in line, its attempts counted afresh; False if there
+        is no such parked delivery."""
+        async with self.transaction() as db:
+            changed = await db.execute(
+                "UPDATE inbox SET parked_at = NULL, attempts = 0, claimed_by = NULL,"
+                " claimed_until = NULL WHERE source = ? AND delivery_id = ?"
+                " AND parked_at IS NOT NULL AND processed_at IS NULL",
+                source,
+                delivery_id,
+            )
+        return changed == 1
+
+    async def drop_delivery(self, source: str, delivery_id: str) -> bool:
+        """Give up on a parked delivery for good (it stays known, so a redelivery of it is
+        not taken again); False if there is no such parked delivery."""
+        async with self.transaction() as db:
+            changed = await db.execute(
+                "UPDATE inbox SET processed_at = ? WHERE source = ? AND delivery_id = ?"
+                " AND parked_at IS NOT NULL AND processed_at IS NULL",
+                now_text(),
+                source,
+                delivery_id,
             )
         return changed == 1
 

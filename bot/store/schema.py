@@ -99,6 +99,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Short revisions are expanded against the pushes the bot has worked on.
         "CREATE INDEX requests_push ON requests (project, revision)",
     ),
+    (
+        # A delivery that failed is tried again later, a bounded number of times, then
+        # parked for an operator to retry or drop.
+        "ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE inbox ADD COLUMN last_error TEXT",
+        "ALTER TABLE inbox ADD COLUMN parked_at TEXT",
+    ),
 )
 
 SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

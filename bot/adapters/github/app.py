@@ -7,14 +7,17 @@ import contextlib
 import json
 import logging
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
+import gidgethub
 from aiohttp import web
 from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
+from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import (
@@ -23,6 +26,7 @@ from bot.adapters.github.client import (
     GitHubReplier,
     PermissionCache,
     commit_sha,
+    every,
     project_of,
     with_push,
 )
@@ -39,7 +43,7 @@ from bot.core import leases
 from bot.core.access import Level
 from bot.core.adapter import Adapter
 from bot.core.request import Request, derived_request_id
-from bot.metrics import ERRORS
+from bot.metrics import DELIVERIES_PARKED, ERRORS
 from bot.reporting import requested_tasks
 from bot.service import Bot
 from bot.store import RequestRecord
@@ -50,6 +54,15 @@ WEBHOOK_PATH = "/github/webhook"
 FAILED = ("failed", "exception")
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 STOP_SECONDS = 10.0  # how long shutdown waits for the inbox worker
+RETRY_DELAYS = (30.0, 120.0, 600.0, 1800.0)
+# Failures of the services the bot talks to: logged without a traceback.
+TRANSIENT = (gidgethub.HTTPException, TaskclusterRestFailure, TimeoutError, aiohttp.ClientError)
+MAX_MADE_LOOKUP = 20  # command lines of a comment looked at for what a parked one made
+PARKED = (
+    "@{actor} I could not handle the command in your comment after {attempts} tries "
+    "({why}), so {done}. Please try again in a while; if it keeps failing, the bot's "
+    "operators can retry it (GitHub delivery `{delivery}`)."
+)
 UNLISTED_SOURCE = "github:unlisted"  # the repositories told once that they are not served
 UNLISTED = (
     "{repository} is not a repository this bot serves, so it does nothing here. Its "
@@ -150,6 +163,8 @@ class GitHubAdapter(Adapter):
         self._worker: asyncio.Task[None] | None = None
         self._in_progress: set[str] = set()
         self.concurrency = 8
+        # A delivery that fails is tried again after each of these many seconds, then parked.
+        self.retry_delays: tuple[float, ...] = RETRY_DELAYS
         bot.register(self)
 
     # --- the adapter interface ---------------------------------------------------------------
@@ -300,26 +315,81 @@ class GitHubAdapter(Adapter):
             self._in_progress.add(delivery)
             try:
                 async with leases.renewed(self._claim(delivery), self.bot.lease_seconds):
-                    await handle_one(row)
+                    error = await handle_one(row)
+                if error is not None:
+                    await self._failed(row, error)
             finally:
                 self._in_progress.discard(delivery)
 
-        async def handle_one(row: dict[str, Any]) -> None:
-            data = json.loads(row["payload"])
+        async def handle_one(row: dict[str, Any]) -> Exception | None:
+            data = _payload(row["payload"])
             event = sansio.Event(data, event=row["event"], delivery_id=row["delivery_id"])
-            repository = (data.get("repository") or {}).get("full_name")
-            thread = data.get("issue") or data.get("pull_request") or {}
-            place = f"{repository}#{thread.get('number')}"
-            async with gate, order.setdefault(place, asyncio.Lock()):
+            async with gate, order.setdefault(_thread(data), asyncio.Lock()):
                 try:
                     await self.process(event)
-                except Exception:
+                except Exception as error:
                     ERRORS.labels("github").inc()
-                    log.exception("processing GitHub delivery %s failed", row["delivery_id"])
+                    log.warning(
+                        "processing GitHub delivery %s failed: %s",
+                        row["delivery_id"],
+                        what_failed(error),
+                        exc_info=not isinstance(error, TRANSIENT),
+                    )
+                    return error
                 await self.bot.store.processed(SOURCE, row["delivery_id"])
+            return None
 
         await asyncio.gather(*(handle(row) for row in rows))
         return len(rows)
+
+    async def _failed(self, row: dict[str, Any], error: Exception) -> None:
+        """A delivery that could not be handled is tried again later (the requests its
+        commands made are found again, never made twice); after its last try it is parked
+        for an operator, and the person who asked is told what failed and what to do."""
+        store, delivery = self.bot.store, str(row["delivery_id"])
+        attempt = int(row.get("attempts") or 0) + 1
+        retry_in = self.retry_delays[min(attempt, len(self.retry_delays)) - 1]
+        why = what_failed(error)
+        attempts = await store.delivery_failed(
+            SOURCE, delivery, self.bot.instance, why, retry_in=retry_in
+        )
+        if attempts and attempts <= len(self.retry_delays):
+            log.warning(
+                "GitHub delivery %s: try %d failed; again in %.0fs", delivery, attempts, retry_in
+            )
+            return
+        await store.park_delivery(SOURCE, delivery)
+        DELIVERIES_PARKED.labels(SOURCE).inc()
+        log.error("GitHub delivery %s parked after %d tries: %s", delivery, attempts, why)
+        await self._tell_parked(_payload(row["payload"]), delivery, attempts, why)
+
+    async def _tell_parked(
+        self, data: dict[str, Any], delivery: str, attempts: int, why: str
+    ) -> None:
+        repository = str((data.get("repository") or {}).get("full_name") or "")
+        number = (data.get("issue") or data.get("pull_request") or {}).get("number")
+        actor = str((data.get("sender") or {}).get("login") or "")
+        if not repository or not isinstance(number, int):
+            return
+        made = []
+        for position in range(MAX_MADE_LOOKUP):
+            request_id = derived_request_id(SOURCE, delivery, position)
+            if await self.bot.store.request(request_id) is not None:
+                made.append(request_id)
+        done = (
+            "nothing was scheduled"
+            if not made
+            else "only these were made before it failed: "
+            + ", ".join(f"`{r}` (`status {r}`)" for r in made)
+        )
+        text = PARKED.format(actor=actor, attempts=attempts, why=why, done=done, delivery=delivery)
+        try:
+            gh = await self.auth.client(installation_of(data))
+            await GitHubReplier(gh, repository, number).post(text)
+        except Exception as error:
+            log.warning(
+                "could not tell %s#%s its delivery was parked: %s", repository, number, error
+            )
 
     def _claim(self, delivery: str) -> leases.Claim:
         bot = self.bot
@@ -416,7 +486,7 @@ class GitHubAdapter(Adapter):
         gh = await self.auth.client(installation_of(data))
         url = f"/repos/{repository}/commits/{head}/check-runs?app_id={app_id}&filter=latest"
         failed: dict[str, tuple[RequestRecord, list[str]]] = {}
-        async for run in gh.getiter(url, iterable_key="check_runs"):
+        for run in await every(gh, url, iterable_key="check_runs"):
             if run.get("conclusion") != "failure" or not run.get("external_id"):
                 continue
             record = await self._request_on(repository, str(run["external_id"]))
@@ -479,6 +549,39 @@ async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _payload(text: str) -> dict[str, Any]:
+    """A kept delivery's payload: JSON; deliveries kept before form-encoded ones were
+    decoded at the door hold the form (``payload=...``)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = json.loads(urllib.parse.parse_qs(text)["payload"][0])
+    if not isinstance(data, dict):
+        raise ValueError("a kept delivery's payload is not a JSON object")
+    return data
+
+
+def _thread(data: dict[str, Any]) -> str:
+    """The pull request or issue a delivery is about: its deliveries are handled in order."""
+    repository = (data.get("repository") or {}).get("full_name")
+    thread = data.get("issue") or data.get("pull_request") or {}
+    return f"{repository}#{thread.get('number')}"
+
+
+def what_failed(error: BaseException) -> str:
+    """What failed, in a few words a person can act on (never the error's own text, which
+    may hold a URL with credentials)."""
+    if isinstance(error, gidgethub.HTTPException):
+        return f"GitHub answered {int(error.status_code)}"
+    if isinstance(error, TaskclusterRestFailure):
+        return f"Taskcluster answered {error.status_code}"
+    if isinstance(error, TimeoutError):
+        return "a service did not answer in time"
+    if isinstance(error, aiohttp.ClientError):
+        return f"a connection failed ({type(error).__name__})"
+    return f"an error on the bot's side ({type(error).__name__})"
 
 
 def _retrigger(

@@ -3,16 +3,39 @@ they expire."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from gidgethub import apps
-from gidgethub.aiohttp import GitHubAPI
+from gidgethub.aiohttp import GitHubAPI as AiohttpGitHubAPI
 
+from bot.adapters.github.limits import with_retries
 from bot.tctime import parse_time
 
 REFRESH_BEFORE = dt.timedelta(minutes=5)
+CALL_TIMEOUT = 30.0  # seconds one call to GitHub may take before it counts as failed
+
+
+class GitHubAPI(AiohttpGitHubAPI):
+    """gidgethub's aiohttp client, with a time limit on each call: a GitHub that hangs
+    is retried like one that answers 5xx, instead of holding a delivery for minutes."""
+
+    def __init__(self, *args: Any, timeout: float = CALL_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeout = timeout
+
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        async with asyncio.timeout(self.timeout):
+            answer: tuple[int, Mapping[str, str], bytes] = await super()._request(
+                method, url, headers, body
+            )
+            return answer
 
 
 class GitHubAuthError(RuntimeError):
@@ -29,6 +52,7 @@ class GitHubAuth:
     token: str | None = None
     app_id: str | None = None
     private_key: str | None = None
+    timeout: float = CALL_TIMEOUT
     _tokens: dict[int, tuple[str, dt.datetime]] = field(default_factory=dict)
 
     async def client(self, installation_id: int | None) -> GitHubAPI:
@@ -45,11 +69,20 @@ class GitHubAuth:
         if not (self.app_id and self.private_key):
             return self._api(self.token)
         jwt = apps.get_jwt(app_id=self.app_id, private_key=self.private_key)
-        installation = await self._api(None).getitem(f"/repos/{repository}/installation", jwt=jwt)
+        api = self._api(None)
+        installation = await with_retries(
+            lambda: api.getitem(f"/repos/{repository}/installation", jwt=jwt)
+        )
         return await self.client(int(installation["id"]))
 
     def _api(self, token: str | None) -> GitHubAPI:
-        return GitHubAPI(self.session, self.requester, oauth_token=token, base_url=self.api_url)
+        return GitHubAPI(
+            self.session,
+            self.requester,
+            oauth_token=token,
+            base_url=self.api_url,
+            timeout=self.timeout,
+        )
 
     async def _installation_token(self, installation_id: int) -> str:
         kept = self._tokens.get(installation_id)
@@ -58,11 +91,14 @@ class GitHubAuth:
             return kept[0]
         assert self.app_id is not None
         assert self.private_key is not None
-        answer = await apps.get_installation_access_token(
-            self._api(None),
-            installation_id=str(installation_id),
-            app_id=self.app_id,
-            private_key=self.private_key,
+        app_id, key = self.app_id, self.private_key
+        answer = await with_retries(
+            lambda: apps.get_installation_access_token(
+                self._api(None),
+                installation_id=str(installation_id),
+                app_id=app_id,
+                private_key=key,
+            )
         )
         token, expires = str(answer["token"]), parse_time(str(answer["expires_at"]))
         self._tokens[installation_id] = (token, expires)

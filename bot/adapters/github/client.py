@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import gidgethub
 from gidgethub.abc import GitHubAPI
@@ -66,7 +67,7 @@ class GitHubReplier:
         marker = MARKER.format(request=request_id)
         url = f"/repos/{self.repository}/issues/{self.number}/comments"
         found = None
-        async for comment in self.gh.getiter(url):
+        for comment in await every(self.gh, url, sleep=self.sleep):
             user = comment.get("user") or {}
             if marker in str(comment.get("body", "")) and user.get("type") == "Bot":
                 found = str(comment["id"])
@@ -107,7 +108,7 @@ class GitHubReplier:
     async def _find_check_run(self, progress: Progress) -> str | None:
         """The request's check run if an earlier attempt made it without recording it."""
         url = f"/repos/{self.repository}/commits/{progress.revision}/check-runs"
-        async for run in self.gh.getiter(url, iterable_key="check_runs"):
+        for run in await every(self.gh, url, iterable_key="check_runs", sleep=self.sleep):
             if run.get("external_id") == progress.request_id:
                 return str(run["id"])
         return None
@@ -123,6 +124,25 @@ class GitHubReplier:
             ),
             sleep=self.sleep,
         )
+
+
+async def every(
+    gh: GitHubAPI,
+    url: str,
+    *,
+    iterable_key: str | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> list[dict[str, Any]]:
+    """Every item of a paged list, read again from the start if GitHub fails partway."""
+
+    async def read() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        pages = gh.getiter(url, iterable_key=iterable_key) if iterable_key else gh.getiter(url)
+        async for item in pages:
+            found.append(item)
+        return found
+
+    return await with_retries(read, sleep=sleep)
 
 
 def _marked(text: str) -> str:
@@ -145,7 +165,9 @@ class PermissionCache:
         cached = self._seen.get(key)
         if cached and self.clock() - cached[0] < self.seconds:
             return cached[1]
-        answer = await gh.getitem(f"/repos/{repository}/collaborators/{user}/permission")
+        answer = await with_retries(
+            lambda: gh.getitem(f"/repos/{repository}/collaborators/{user}/permission")
+        )
         level = as_level(str(answer.get("role_name") or answer.get("permission") or "none"))
         self._seen[key] = (self.clock(), level)
         return level
@@ -159,7 +181,9 @@ class PermissionCache:
             return cached[1]
         org, _, slug = team.partition("/")
         try:
-            answer = await gh.getitem(f"/orgs/{org}/teams/{slug}/memberships/{user}")
+            answer = await with_retries(
+                lambda: gh.getitem(f"/orgs/{org}/teams/{slug}/memberships/{user}")
+            )
             member = bool(answer.get("state") == "active")  # "pending": invited, not in yet
         except gidgethub.BadRequest as error:
             if error.status_code != 404:
@@ -198,7 +222,7 @@ async def with_push(
     request = replace(request, project=project_of(repository, projects) or request.project)
     if not origin.pull_request:
         return request
-    pull = await gh.getitem(f"/repos/{repository}/pulls/{origin.number}")
+    pull = await with_retries(lambda: gh.getitem(f"/repos/{repository}/pulls/{origin.number}"))
     head_repository = ((pull["head"].get("repo") or {}).get("full_name")) or ""
     base_repository = ((pull.get("base") or {}).get("repo") or {}).get("full_name") or repository
     pinned = replace(
@@ -214,7 +238,7 @@ async def commit_sha(gh: GitHubAPI, repository: str, ref: str) -> str | None:
     """The full SHA of ``ref`` (a short hash) in ``repository``; None when GitHub knows no
     such commit (404, or 422 for an unknown or ambiguous hash) or cannot say now."""
     try:
-        commit = await gh.getitem(f"/repos/{repository}/commits/{ref}")
+        commit = await with_retries(lambda: gh.getitem(f"/repos/{repository}/commits/{ref}"))
     except gidgethub.BadRequest as error:
         if error.status_code not in (404, 409, 422):
             log.warning("looking up commit %s of %s: %s", ref, repository, error)

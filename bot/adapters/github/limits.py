@@ -15,6 +15,7 @@ import gidgethub
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_WAIT = 120.0  # longest single wait the bot accepts before retrying
+BACKOFF = 0.5  # seconds: the first wait after a 5xx or a dropped connection, doubling
 
 
 def wait_for(error: gidgethub.HTTPException, attempt: int) -> float | None:
@@ -35,7 +36,7 @@ def wait_for(error: gidgethub.HTTPException, attempt: int) -> float | None:
             return float(str(headers["retry-after"]))
         return float(60 * 2 ** (attempt - 1))
     if status >= 500:
-        return random.uniform(0, min(30.0, 0.5 * 2**attempt))
+        return random.uniform(0, min(30.0, BACKOFF * 2**attempt))
     return None
 
 
@@ -59,7 +60,7 @@ async def with_retries(
         except (TimeoutError, aiohttp.ClientError) as error:
             if attempt == attempts:
                 raise
-            delay = random.uniform(0, min(30.0, 0.5 * 2**attempt))
+            delay = random.uniform(0, min(30.0, BACKOFF * 2**attempt))
             log.warning("GitHub unreachable (%s); retrying in %.1fs", error, delay)
             await sleep(delay)
     raise AssertionError("unreachable")
