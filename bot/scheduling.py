@@ -55,7 +55,7 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
         (revision.project if revision else None) or ctx.request.project or settings.default_project
     )
     if revision is None and ctx.request.revision is None and ctx.request.needs_revision:
-        await ctx.reply(NAME_A_PUSH.format(project=project))
+        await ctx.refuse(NAME_A_PUSH.format(project=project))
         return None
     node = revision.node if revision is not None else ctx.request.revision
     if revision is not None and revision.node is None:
@@ -64,17 +64,17 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
         try:
             node = await expand_revision(ctx.bot, project, node, ctx.request, ctx.adapter)
         except RevisionError as error:
-            await ctx.reply(str(error))
+            await ctx.refuse(str(error))
             return None
     try:
         decision = await ctx.bot.decisions.find(project, node, settings.project(project).routes)
         graph = await ctx.bot.decisions.graph(decision)
         existing = await ctx.bot.decisions.label_to_taskid(decision)
     except DecisionNotFoundError as error:
-        await ctx.reply(str(error))
+        await ctx.refuse(str(error))
         return None
     except (ArtifactError, GraphError) as error:
-        await ctx.reply(f"The push's task graph could not be read: {error}")
+        await ctx.refuse(f"The push's task graph could not be read: {error}")
         return None
     if node is None:  # the latest push: say which one it is, for the record and the links
         found = await ctx.bot.decisions.revision_of(decision)
@@ -107,7 +107,7 @@ async def schedule_labels(
     # Replies name the push they resolved to, so their headline leaves out `on REVISION`.
     headline = replace(command, revision=None).canonical()
     if not labels:
-        await ctx.reply(NOTHING)
+        await ctx.refuse(NOTHING)
         return None
     request_id = await bot.request_id_for(ctx.request, ctx.position)
     ctx.made.append(request_id)
@@ -118,13 +118,13 @@ async def schedule_labels(
     try:
         result = plan(push.graph, labels, push.existing, request_id=request_id, times=times)
     except GraphError as error:
-        await ctx.reply(f"That cannot be planned: {error}")
+        await ctx.refuse(f"That cannot be planned: {error}")
         return None
     project = bot.settings.project(push.project)
     cap = project.max_new_tasks or bot.settings.max_new_tasks
     threshold = project.confirm_threshold or bot.settings.confirm_threshold
     if result.new_task_count > cap:
-        await ctx.reply(TOO_MANY_TASKS.format(count=result.new_task_count, cap=cap))
+        await ctx.refuse(TOO_MANY_TASKS.format(count=result.new_task_count, cap=cap))
         return None
     scheduler_id = await bot.decisions.scheduler_of(push.decision_task_id)
     request = ctx.request
@@ -196,6 +196,9 @@ async def schedule_labels(
     record = await bot.store.request(request_id)
     assert record is not None
     await submitter.submit(bot, ctx.replier, record, header)
+    after = await bot.store.request(request_id)
+    if after is not None and after.state == RequestState.FAILED:
+        ctx.refused = True  # it said why (tasks that could not be created, a failed hook)
     return request_id
 
 

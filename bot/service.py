@@ -172,7 +172,9 @@ class Bot(Runtime):
             token = current_request.set(request.delivery_id or f"{request.source}:{request.actor}")
             try:
                 await command.handler(ctx, item.command)
-                COMMAND_COUNT.labels(request.source, verb, "ok").inc()
+                troubled = troubled or ctx.refused
+                outcome = "refused" if ctx.refused else "ok"
+                COMMAND_COUNT.labels(request.source, verb, outcome).inc()
             except Exception as error:
                 troubled = True
                 failed.append(item.where.body)

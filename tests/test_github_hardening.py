@@ -89,7 +89,7 @@ def bodies(world: World) -> list[str]:
     return [str(c["body"]) for c in world.github.comments.values()]
 
 
-# --- at the door ------------------------------------------------------------------------------
+# --- at the door ---------------------------------------------------------------------------------
 
 
 async def test_a_form_encoded_delivery_is_taken_like_json(served: Served) -> None:
@@ -130,7 +130,7 @@ async def test_deliveries_up_to_githubs_25_mb_are_taken_and_larger_refused(
     assert await kept(served.world) == ["big"]
 
 
-# --- only configured repositories --------------------------------------------------------------
+# --- only configured repositories ----------------------------------------------------------------
 
 
 async def test_a_repository_no_project_lists_schedules_nothing_and_is_told_once(
@@ -287,3 +287,33 @@ async def test_operators_list_retry_and_drop_parked_deliveries_over_http(world: 
             "parked": []
         }
     assert [r["delivery_id"] for r in await world.env.store.unprocessed("github")] == ["p-1"]
+
+
+# --- truthful reactions --------------------------------------------------------------------------
+
+
+async def test_a_rocket_only_when_every_command_of_the_comment_succeeded(served: Served) -> None:
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    label = unscheduled_test(world)
+    cases = {
+        "no-job": "@taskbot schedule no-such-job-anywhere",
+        "no-request": "@taskbot status r0000000",
+        "one-bad": f"@taskbot schedule {label} --dry-run\n@taskbot confirm r00000000",
+        "all-good": f"@taskbot jobs xpcshell\n@taskbot schedule {label} --dry-run",
+    }
+    ids: dict[str, int] = {}
+    for n, (name, text) in enumerate(cases.items()):
+        data = comment(text)
+        data["comment"]["id"] = ids[name] = 5000 + n
+        assert await served.post(json.dumps(data).encode(), delivery=name) == 202
+    await served.drain()
+    final = {
+        name: [r for i, r in world.github.reactions if i == cid][-1] for name, cid in ids.items()
+    }
+    assert final == {
+        "no-job": "confused",
+        "no-request": "confused",
+        "one-bad": "confused",
+        "all-good": "rocket",
+    }

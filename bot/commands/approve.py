@@ -32,17 +32,17 @@ async def approve(ctx: Context, cmd: Approve) -> None:
     head = request.revision
     origin = request.origin
     if not isinstance(origin, ReviewedCode) or not origin.pull_request or not head:
-        await ctx.reply(NO_PULL_REQUEST)
+        await ctx.refuse(NO_PULL_REQUEST)
         return
     short = head[:12]
     if cmd.revision is not None and not (
         cmd.revision.node and len(cmd.revision.node) >= 7 and head.startswith(cmd.revision.node)
     ):
         asked = cmd.revision.canonical()
-        await ctx.reply(MOVED.format(place=request.place, head=short, asked=asked))
+        await ctx.refuse(MOVED.format(place=request.place, head=short, asked=asked))
         return
     if not origin.fork:
-        await ctx.reply(NOT_A_FORK.format(place=request.place))
+        await ctx.refuse(NOT_A_FORK.format(place=request.place))
         return
     store = ctx.bot.store
     if not await store.approve(request.source, request.place, head, request.actor):

@@ -28,7 +28,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         if isinstance(target, RequestId):
             record = await bot.store.request(target.text)
             if record is None:
-                await ctx.reply(f"There is no request {target.text}.")
+                await ctx.refuse(f"There is no request {target.text}.")
                 return
             requests.append(record)
         else:
@@ -42,7 +42,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
             cancelled += 1
         except TaskclusterRestFailure as error:
             if error.status_code != 409:  # already resolved: nothing to cancel
-                await ctx.reply(f"Could not cancel {task_id}: {error.status_code} {error}")
+                await ctx.refuse(f"Could not cancel {task_id}: {error.status_code} {error}")
                 return
     for record in requests:
         await bot.store.set_state(record.id, RequestState.CANCELLED)

@@ -18,20 +18,20 @@ async def confirm(ctx: Context, cmd: Confirm) -> None:
     bot = ctx.bot
     record = await bot.store.request(cmd.request_id.text)
     if record is None:
-        await ctx.reply(f"There is no request {cmd.request_id.text}.")
+        await ctx.refuse(f"There is no request {cmd.request_id.text}.")
         return
     if record.state != RequestState.AWAITING_CONFIRMATION:
-        await ctx.reply(
+        await ctx.refuse(
             f"{record.id} is not waiting for confirmation (it is {record.state.words})."
         )
         return
     if record.actor != ctx.request.actor:
-        await ctx.reply(f"Only {record.actor}, who asked for {record.id}, can confirm it.")
+        await ctx.refuse(f"Only {record.actor}, who asked for {record.id}, can confirm it.")
         return
     age = dt.datetime.now(dt.UTC) - parse_time(record.updated_at)
     if age > dt.timedelta(minutes=bot.settings.confirm_minutes):
         await bot.store.set_state(record.id, RequestState.CANCELLED, error="not confirmed in time")
-        await ctx.reply(
+        await ctx.refuse(
             f"{record.id} waited more than {bot.settings.confirm_minutes} minutes; ask again."
         )
         return

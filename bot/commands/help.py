@@ -6,6 +6,7 @@ from bot.core.access import Level
 from bot.core.commands import Command, Context
 from grammar import Help
 
+NOT_HERE = "`{verb}` is not a command here; `help` lists the ones that are."
 TOPICS = {
     "selectors": (
         "Jobs: a label, a glob (test-*/debug-*), a symbol M(bc3), a suite mochitest-1, "
@@ -37,7 +38,9 @@ async def help_(ctx: Context, cmd: Help) -> None:
     if cmd.topic is not None:
         spec = next((c for c in offered if c.verb == cmd.topic), None)
         if spec is None:
-            await ctx.reply(f"`{cmd.topic}` is not a command here; `help` lists the ones that are.")
+            await ctx.refuse(
+                f"`{cmd.topic}` is not a command here; `help` lists the ones that are."
+            )
             return
         examples = "\n".join(f"  {e}" for e in spec.examples)
         aliases = f"\nAlso: {', '.join(spec.aliases)}" if spec.aliases else ""

@@ -21,7 +21,7 @@ async def jobs(ctx: Context, cmd: Jobs) -> None:
     try:
         labels = Resolver(push.graph, cmd.filters, shortlist_limit=10**9).resolve([selector]).labels
     except ResolveError as error:
-        await ctx.reply(str(error))
+        await ctx.refuse(str(error))
         return
     lines = [f"{len(labels)} job{'s' if len(labels) != 1 else ''} on {push.describe()}:"]
     for label in labels[:SHOWN]:

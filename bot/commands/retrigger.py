@@ -42,7 +42,7 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
             try:
                 wanted = set(resolver.resolve(selectors).labels)
             except ResolveError as error:
-                await ctx.reply(str(error))
+                await ctx.refuse(str(error))
                 return
             failed = [label for label in failed if label in wanted]
         elif resolver.allowed is not None:
@@ -56,7 +56,7 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
         try:
             labels += resolver.resolve(selectors).labels
         except ResolveError as error:
-            await ctx.reply(str(error))
+            await ctx.refuse(str(error))
             return
     labels = [label for label in dict.fromkeys(labels) if label in push.graph]
     await schedule_labels(ctx, push, labels, times=cmd.times, dry_run=cmd.dry_run, command=cmd)
@@ -69,12 +69,12 @@ async def label_of_task(ctx: Context, push: Push, task_id: str) -> str | None:
     except TaskclusterRestFailure as error:
         if error.status_code != 404:
             raise
-        await ctx.reply(NO_SUCH_TASK.format(task=task_id))
+        await ctx.refuse(NO_SUCH_TASK.format(task=task_id))
         return None
     label = task_label(definition)
     group = definition.get("taskGroupId", "?")
     if group != push.decision_task_id or label not in push.graph:
-        await ctx.reply(
+        await ctx.refuse(
             NOT_OF_THIS_PUSH.format(task=task_id, label=label, push=push.describe(), group=group)
         )
         return None

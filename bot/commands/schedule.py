@@ -20,7 +20,7 @@ async def schedule(ctx: Context, cmd: Schedule) -> None:
     try:
         labels = list(resolver.resolve(cmd.selectors).labels)
     except ResolveError as error:
-        await ctx.reply(str(error))
+        await ctx.refuse(str(error))
         return
     await schedule_labels(ctx, push, labels, times=cmd.times, dry_run=cmd.dry_run, command=cmd)
 

@@ -17,7 +17,7 @@ async def status(ctx: Context, cmd: Status) -> None:
     if cmd.request_id is not None:
         record = await bot.store.request(cmd.request_id.text)
         if record is None:
-            await ctx.reply(f"There is no request {cmd.request_id.text}.")
+            await ctx.refuse(f"There is no request {cmd.request_id.text}.")
             return
         await ctx.reply(await describe(ctx, record))
         return

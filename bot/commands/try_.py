@@ -18,7 +18,7 @@ async def try_syntax(ctx: Context, cmd: Try) -> None:
     try:
         labels = select_try(push.graph, cmd.options)
     except ResolveError as error:
-        await ctx.reply(str(error))
+        await ctx.refuse(str(error))
         return
     await schedule_labels(
         ctx,

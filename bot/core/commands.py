@@ -29,8 +29,14 @@ class Context:
     adapter: Adapter = field(default_factory=Adapter)
     commands: CommandTable | None = None
     made: list[str] = field(default_factory=list)  # request ids made or carried on
+    refused: bool = False  # the command could not do what was asked (and said why)
 
     async def reply(self, text: str) -> str:
+        return await self.replier.post(text)
+
+    async def refuse(self, text: str) -> str:
+        """Say why the command cannot do what was asked; the message's reaction says so."""
+        self.refused = True
         return await self.replier.post(text)
 
 
