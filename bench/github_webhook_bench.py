@@ -81,7 +81,10 @@ async def main_async(args: argparse.Namespace) -> None:
                 project, repositories=(repository,)
             )
             # Poll task states at the production default (the console demo polls faster).
-            env.bot.settings = replace(env.bot.settings, poll_interval=args.poll)
+            # One commenter sends every command of the load: no per-person limit here.
+            env.bot.settings = replace(
+                env.bot.settings, poll_interval=args.poll, rate_per_minute=1_000_000
+            )
             adapter = GitHubAdapter(env.bot, GitHubSettings(SECRET, github.token), auth)
             github.heads[(repository, example["issue"]["number"])] = env.push.revision
             created_at: dict[str, float] = {}

@@ -154,6 +154,8 @@ class Startup:
             limits=config.limits,
             max_new_tasks=config.max_new_tasks,
             confirm_threshold=config.confirm_threshold,
+            max_commands=config.max_commands,
+            rate_per_minute=config.rate_per_minute,
             default_project=self.default_project or project,
             projects=projects,
             amqp_url=config.amqp_url,

@@ -15,6 +15,8 @@ KNOWN_SETTINGS = (
     "TASKBOT_MAX_TIMES",
     "TASKBOT_MAX_NEW_TASKS",
     "TASKBOT_CONFIRM_THRESHOLD",
+    "TASKBOT_MAX_COMMANDS",
+    "TASKBOT_RATE_PER_MINUTE",
     "TASKBOT_PROJECT",
     "TASKBOT_AMQP_URL",
     "TASKBOT_CONFIG",
@@ -54,6 +56,8 @@ class Config:
     max_times: int = DEFAULT_MAX_TIMES
     max_new_tasks: int = 500
     confirm_threshold: int = 50
+    max_commands: int = 10
+    rate_per_minute: int = 30
     project: str = "autoland"
     amqp_url: str | None = None
     database_url: str | None = None
@@ -75,6 +79,8 @@ class Config:
             max_times=_positive_int(env, "TASKBOT_MAX_TIMES", DEFAULT_MAX_TIMES),
             max_new_tasks=_positive_int(env, "TASKBOT_MAX_NEW_TASKS", 500),
             confirm_threshold=_positive_int(env, "TASKBOT_CONFIRM_THRESHOLD", 50),
+            max_commands=_positive_int(env, "TASKBOT_MAX_COMMANDS", 10),
+            rate_per_minute=_positive_int(env, "TASKBOT_RATE_PER_MINUTE", 30),
             project=env.get("TASKBOT_PROJECT", "").strip() or "autoland",
             amqp_url=env.get("TASKBOT_AMQP_URL") or None,
             database_url=env.get("DATABASE_URL") or None,

@@ -3,10 +3,11 @@ where the place can show it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from bot.core.replies import EditsInPlace, FindsCard, Replier, ShowsProgress
@@ -159,10 +160,20 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
         amqp_url=bot.settings.amqp_url,
         poll_interval=bot.settings.poll_interval,
     )
+    shown = 0
+
+    async def show(body: str, title: str) -> None:
+        assert in_place is not None
+        assert card is not None
+        await in_place.edit(card["reference"], body)
+        await report_progress(bot, replier, record, body, title)
+
+    edits = Coalesced(show, bot.settings.edit_interval)
     try:
         async with (
             bot.renewing(request_id) as lost,
             contextlib.aclosing(tracker.updates()) as updates,
+            contextlib.aclosing(edits),
         ):
             async for update in updates:
                 if lost.is_set():
@@ -172,19 +183,14 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
                 if update.state not in ("completed", "failed", "exception"):
                     continue
                 counts = tracker.summary()
-                done = sum(counts[s] for s in ("completed", "failed", "exception"))
+                # A task run again (a retry) is not done any more; the count shown never
+                # goes back all the same.
+                done = shown = max(shown, sum(counts[s] for s in FINISHED))
                 if in_place is not None:
                     assert card is not None
-                    body = render_card(
-                        bot,
-                        card["body"],
-                        stored,
-                        tracker.states,
-                        f"{done}/{len(stored)} done: {_counts(counts)}",
-                    )
-                    await in_place.edit(card["reference"], body)
                     title = f"{done}/{len(stored)} done: {_counts(counts)}"
-                    await report_progress(bot, replier, record, body, title)
+                    body = render_card(bot, card["body"], stored, tracker.states, title)
+                    edits.update(body, title)
                     continue
                 task = stored[update.task_id]
                 line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
@@ -215,6 +221,49 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
         log.exception("the final reply of %s could not be sent", request_id)
     if not lost.is_set():
         await bot.store.set_state(request_id, RequestState.FINISHED)
+
+
+FINISHED = ("completed", "failed", "exception")
+
+
+class Coalesced:
+    """Edits of one status card, at most one every ``interval`` seconds: the newest body
+    waits for its turn (a burst of finished tasks is one edit, not fifty). Whoever uses it
+    writes the final state itself, after ``aclose``."""
+
+    def __init__(self, write: Callable[[str, str], Awaitable[None]], interval: float) -> None:
+        self.write = write
+        self.interval = interval
+        self.latest: tuple[str, str] | None = None
+        self.last = -interval
+        self.pending: asyncio.Task[None] | None = None
+
+    def update(self, body: str, title: str) -> None:
+        self.latest = (body, title)
+        if self.pending is None:
+            wait = max(0.0, self.last + self.interval - asyncio.get_running_loop().time())
+            self.pending = asyncio.create_task(self._flush(wait))
+
+    async def _flush(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self.pending = None
+        if self.latest is None:
+            return
+        body, title = self.latest
+        self.latest = None
+        self.last = asyncio.get_running_loop().time()
+        try:
+            await self.write(body, title)
+        except Exception as error:
+            log.warning("a status card could not be brought up to date: %s", error)
+
+    async def aclose(self) -> None:
+        """Drop what has not been written yet: the final state follows."""
+        if self.pending is not None:
+            self.pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pending
+            self.pending = None
 
 
 def render_card(

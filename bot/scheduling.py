@@ -3,6 +3,7 @@ the plan to the project's submitter, carry on after a crash."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -20,8 +21,13 @@ from grammar import Retrigger, Revision, Schedule, Try
 log = logging.getLogger(__name__)
 
 TOO_MANY_TASKS = (
-    "That would create {count} tasks; one request may create at most {cap}. "
+    "That would create {count} task{s}{besides}; one {what} may create at most {cap}. "
     "Narrow it with `for PLATFORM`, fewer jobs, or a smaller `xN`."
+)
+BESIDES = ", besides the {count} of the commands before it in this message"
+HELD = (
+    "{header} — held: that is more than {threshold} tasks{besides}. To go ahead: "
+    "`confirm {request}` within {minutes} minutes."
 )
 NOTHING = "That selects no job on this push, so nothing was scheduled."
 BUSY = "[{request}] is being handled by another replica of the bot; `status {request}` follows it."
@@ -116,15 +122,29 @@ async def schedule_labels(
     if earlier is not None and (earlier.state not in unplanned or await bot.store.plan(request_id)):
         return await carry_on(ctx, earlier)
     try:
-        result = plan(push.graph, labels, push.existing, request_id=request_id, times=times)
+        # Off the event loop: a huge command must not hold up webhooks and health checks.
+        result = await asyncio.to_thread(
+            plan, push.graph, labels, push.existing, request_id=request_id, times=times
+        )
     except GraphError as error:
         await ctx.refuse(f"That cannot be planned: {error}")
         return None
     project = bot.settings.project(push.project)
     cap = project.max_new_tasks or bot.settings.max_new_tasks
     threshold = project.confirm_threshold or bot.settings.confirm_threshold
-    if result.new_task_count > cap:
-        await ctx.refuse(TOO_MANY_TASKS.format(count=result.new_task_count, cap=cap))
+    # The cap and the threshold are for the whole message: what its commands submitted so far.
+    so_far = ctx.budget.tasks
+    besides = BESIDES.format(count=so_far) if so_far else ""
+    if so_far + result.new_task_count > cap:
+        await ctx.refuse(
+            TOO_MANY_TASKS.format(
+                count=result.new_task_count,
+                s="" if result.new_task_count == 1 else "s",
+                besides=besides,
+                what="message" if so_far else "request",
+                cap=cap,
+            )
+        )
         return None
     scheduler_id = await bot.decisions.scheduler_of(push.decision_task_id)
     request = ctx.request
@@ -152,7 +172,7 @@ async def schedule_labels(
         root_url=bot.clients.queue.options["rootUrl"],
     )
     try:
-        tasks = materializer.definitions(result, dt.datetime.now(dt.UTC))
+        tasks = await asyncio.to_thread(materializer.definitions, result, dt.datetime.now(dt.UTC))
         asked = set(result.requested)
         await bot.store.save_plan(
             request_id,
@@ -172,7 +192,7 @@ async def schedule_labels(
     # a restart resumes "submitting" requests only, never a preview.
     submitter = submitter_for(project)
     state = RequestState.PREVIEWED if dry_run else submitter.state
-    if not dry_run and result.new_task_count > threshold:
+    if not dry_run and so_far + result.new_task_count > threshold:
         state = RequestState.AWAITING_CONFIRMATION
     await bot.store.set_state(request_id, state, decision_task_id=push.decision_task_id)
     await bot.store.audit(
@@ -188,11 +208,17 @@ async def schedule_labels(
         await ctx.reply(preview(header, tasks) + "\n(dry run: nothing was scheduled)")
         return request_id
     if state == RequestState.AWAITING_CONFIRMATION:
-        await ctx.reply(
-            preview(header, tasks) + f"\nThat is more than {threshold} tasks. To go ahead: "
-            f"`confirm {request_id}` within {bot.settings.confirm_minutes} minutes."
+        held = HELD.format(
+            header=header,
+            threshold=threshold,
+            besides=besides,
+            request=request_id,
+            minutes=bot.settings.confirm_minutes,
         )
+        await ctx.reply(preview(held, tasks))
+        ctx.budget.tasks += result.new_task_count  # it may be confirmed: it counts
         return request_id
+    ctx.budget.tasks += result.new_task_count
     record = await bot.store.request(request_id)
     assert record is not None
     await submitter.submit(bot, ctx.replier, record, header)

@@ -12,6 +12,7 @@ from bot.commands import COMMANDS
 from bot.core.access import Level
 from bot.core.adapter import Adapter
 from bot.core.commands import Command, CommandTable, Context
+from bot.core.limits import MessageBudget, RateLimit
 from bot.core.replies import Replier
 from bot.core.request import Outcome, Request
 from bot.core.runtime import Runtime
@@ -41,6 +42,14 @@ UNAVAILABLE = (
     "nothing new was scheduled. Please try again in a few minutes."
 )
 DUPLICATE = "already handled"
+TOO_MANY_COMMANDS = (
+    "Only the first {limit} commands of a message are run; the other {rest} were not: send "
+    "them again in another message."
+)
+TOO_FAST = (
+    "You sent more than {limit} commands in a minute, so the rest of this message was not "
+    "run: wait a minute, then send it again."
+)
 
 
 @dataclass
@@ -48,6 +57,7 @@ class Bot(Runtime):
     """The runtime with the command table and the dispatcher that uses it."""
 
     commands: CommandTable = field(default_factory=lambda: COMMANDS)
+    rates: RateLimit = field(default_factory=RateLimit)
 
     def __post_init__(self) -> None:
         Runtime.__post_init__(self)
@@ -141,7 +151,21 @@ class Bot(Runtime):
         troubled = False
         made: list[str] = []
         failed: list[str] = []
-        for position, item in enumerate(parsed):
+        limit = self.settings.max_commands
+        if len(parsed) > limit:
+            troubled = True
+            await replier.post(TOO_MANY_COMMANDS.format(limit=limit, rest=len(parsed) - limit))
+        budget = MessageBudget()
+        for position, item in enumerate(parsed[:limit]):
+            per_minute = self.settings.rate_per_minute
+            if adapter.rate_limited and not self.rates.allow(
+                request.source, request.actor, per_minute
+            ):
+                troubled = True
+                COMMAND_COUNT.labels(request.source, "?", "rate_limited").inc()
+                if self.rates.warn(request.source, request.actor):
+                    await replier.post(TOO_FAST.format(limit=per_minute))
+                break
             if item.error is not None:
                 troubled = True
                 COMMAND_COUNT.labels(request.source, "?", "parse_error").inc()
@@ -168,7 +192,16 @@ class Bot(Runtime):
                 COMMAND_COUNT.labels(request.source, verb, "denied").inc()
                 await replier.post(DENIED.format(verb=verb, reason=reason))
                 continue
-            ctx = Context(self, request, replier, item.where.body, position, adapter, self.commands)
+            ctx = Context(
+                self,
+                request,
+                replier,
+                item.where.body,
+                position,
+                adapter,
+                self.commands,
+                budget=budget,
+            )
             token = current_request.set(request.delivery_id or f"{request.source}:{request.actor}")
             try:
                 await command.handler(ctx, item.command)

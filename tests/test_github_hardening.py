@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import urllib.parse
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -19,6 +20,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.adapters.admin import AdminEndpoints
 from bot.adapters.github import limits
 from bot.adapters.github.app import GitHubAdapter, GitHubSettings
+from bot.adapters.github.client import GitHubReplier
+from bot.adapters.http import make_app
+from bot.core.settings import ProjectSettings
 from bot.graph.materialize import task_label
 from bot.metrics import exposition
 from tests.conftest import load_reference_json
@@ -58,8 +62,7 @@ class Served:
 @pytest_asyncio.fixture
 async def served(world: World) -> AsyncIterator[Served]:
     adapter = GitHubAdapter(world.env.bot, GitHubSettings(SECRET, world.github.token), world.auth)
-    app = web.Application()
-    adapter.install(app)
+    app = make_app(world.env.bot, [adapter.install])
     async with TestClient(TestServer(app)) as client:
         yield Served(world, adapter, client)
 
@@ -317,3 +320,156 @@ async def test_a_rocket_only_when_every_command_of_the_comment_succeeded(served:
         "one-bad": "confused",
         "all-good": "rocket",
     }
+
+
+# --- limits a public repository needs ------------------------------------------------------------
+
+
+def replies_to(world: World) -> list[str]:
+    return [b for b in bodies(world) if not b.startswith("taskbot")]
+
+
+async def test_a_thousand_commands_in_a_comment_run_ten_and_say_so(served: Served) -> None:
+    world = served.world
+    text = "\n".join("@taskbot jobs xpcshell" for _ in range(1000))
+    assert await served.post(json.dumps(comment(text)).encode(), delivery="thousand") == 202
+    await served.drain()
+    said = bodies(world)
+    assert len(said) == 11, len(said)
+    assert said[0] == (
+        "Only the first 10 commands of a message are run; the other 990 were not: send them "
+        "again in another message."
+    )
+    assert all(re.match(r"\d+ jobs? on ", b) for b in said[1:])
+
+
+async def test_one_person_flooding_gets_one_warning_a_minute(served: Served) -> None:
+    world = served.world
+    world.env.bot.settings = replace(world.env.bot.settings, rate_per_minute=25)
+    text = "\n".join("@taskbot jobs xpcshell" for _ in range(10))
+    for n in range(5):
+        data = comment(text)
+        data["comment"]["id"] = 7000 + n
+        assert await served.post(json.dumps(data).encode(), delivery=f"flood-{n}") == 202
+        await served.drain()
+    said = bodies(world)
+    warnings = [b for b in said if b.startswith("You sent more than")]
+    assert warnings == [
+        "You sent more than 25 commands in a minute, so the rest of this message was not run: "
+        "wait a minute, then send it again."
+    ]
+    assert len(said) == 25 + 1
+    # Someone else is not held back by it.
+    other = comment("@taskbot jobs xpcshell")
+    other["comment"]["user"]["login"] = "hubot-friend"
+    assert await served.post(json.dumps(other).encode(), delivery="other") == 202
+    await served.drain()
+    assert len(bodies(world)) == 27
+
+
+async def test_the_threshold_and_the_cap_are_for_the_whole_comment(served: Served) -> None:
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    project = world.env.push.project
+    world.env.bot.settings = replace(
+        world.env.bot.settings,
+        projects={
+            project: ProjectSettings(
+                project,
+                repositories=(world.repository,),
+                confirm_threshold=2,
+                max_new_tasks=3,
+            )
+        },
+    )
+    labels = [unscheduled_test(world, skip=n) for n in range(4)]
+    text = "\n".join(f"@taskbot schedule {label}" for label in labels)
+    before = len(world.env.tc.queue.tasks)
+    assert await served.post(json.dumps(comment(text)).encode(), delivery="lines") == 202
+    await served.drain()
+    said = bodies(world)
+    held = [b for b in said if "— held:" in b]
+    assert len(held) == 1
+    first_line = held[0].splitlines()[0]
+    assert first_line.endswith(
+        "— held: that is more than 2 tasks, besides the 2 of the commands before it in this "
+        "message. To go ahead: `confirm "
+        + re.findall(r"`confirm (r[0-9a-f]+)`", first_line)[0]
+        + "` within 30 minutes."
+    )
+    refused = [b for b in said if b.startswith("That would create")]
+    assert refused == [
+        "That would create 1 task, besides the 3 of the commands before it in this message; "
+        "one message may create at most 3. Narrow it with `for PLATFORM`, fewer jobs, or a "
+        "smaller `xN`."
+    ]
+    assert len(world.env.tc.queue.tasks) == before + 2
+
+
+async def test_five_thousand_unknown_jobs_neither_block_the_bot_nor_break_the_reply(
+    served: Served,
+) -> None:
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    names = " ".join(f"no-such-job-{n}" for n in range(5000))
+    raw = json.dumps(comment(f"@taskbot schedule {names}")).encode()
+    assert await served.post(raw, delivery="huge") == 202
+    worst_health = worst_ack = 0.0
+    loop = asyncio.get_running_loop()
+    for n in range(400):
+        if not await world.env.store.unprocessed("github") and world.github.comments:
+            break
+        started = loop.time()
+        assert (await served.client.get("/healthz")).status == 200
+        worst_health = max(worst_health, loop.time() - started)
+        started = loop.time()
+        other = json.dumps(comment("no command here")).encode()
+        assert await served.post(other, delivery=f"other-{n}") == 202
+        worst_ack = max(worst_ack, loop.time() - started)
+        await asyncio.sleep(0.02)
+    await served.drain()
+    (reply,) = [b for b in bodies(world) if "no-such-job-0" in b]
+    print(
+        f"\n5,000 unknown jobs: reply {len(reply):,} characters, worst /healthz "
+        f"{worst_health * 1000:.0f} ms, worst webhook ack {worst_ack * 1000:.0f} ms"
+    )
+    assert len(reply) < 4000
+    assert "… and 4,995 more that match no job as asked: `no-such-job-5`" in reply
+    assert "and 4,975 more." in reply
+    assert worst_health < 1.0
+    assert worst_ack < 1.0
+
+
+async def test_a_reply_longer_than_github_takes_is_cut_with_a_note(world: World) -> None:
+    """GitHub refuses comment bodies over 65,536 characters (the stand-in too, with 422)."""
+    replier = GitHubReplier(world.gh, world.repository, world.number)
+    long = "[r1234abcd] a long card\n" + "\n".join(
+        f"  line {n:06d} " + "x" * 60 for n in range(3000)
+    )
+    reference = await replier.post(long)
+    body = str(world.github.comments[int(reference)]["body"])
+    assert len(body) <= 65536
+    assert body.startswith("[r1234abcd] a long card\n  line 000000")
+    cut = re.search(r"… and ([\d,]+) more lines, cut to fit GitHub's limit", body)
+    assert cut, body[-300:]
+    shown = body.count("  line ")
+    assert shown + int(cut[1].replace(",", "")) == 3000
+    assert body.endswith("<!-- taskbot:request:r1234abcd -->")  # the card is found again
+    await replier.edit(reference, long + "\nmore")
+    assert len(str(world.github.comments[int(reference)]["body"])) <= 65536
+
+
+async def test_a_status_card_is_edited_at_most_every_couple_of_seconds(served: Served) -> None:
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    labels = [unscheduled_test(world, skip=n) for n in range(12)]
+    text = "@taskbot schedule " + " ".join(labels)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await served.post(json.dumps(comment(text)).encode(), delivery="burst") == 202
+    await served.drain()
+    took = loop.time() - started
+    (card,) = [c for c in world.github.comments.values() if "task group:" in str(c["body"])]
+    assert "**finished: " in str(card["body"])
+    # One edit per finished task before; now one per 2 s at most, and the final one.
+    assert card["edits"] <= took / 2 + 2, (card["edits"], took)

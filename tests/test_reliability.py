@@ -132,6 +132,7 @@ class System:
         settings = Settings(
             default_project=project,
             projects={project: ProjectSettings(project, repositories=(REPOSITORY,))},
+            rate_per_minute=1_000_000,  # a load test: a few people send every command
             poll_interval=0.5,
             amqp_url=AMQP_URL,
         )

@@ -133,6 +133,7 @@ async def test_a_replica_killed_mid_work_loses_and_duplicates_nothing(
             "TASKBOT_CONFIG": str(projects),
             "TASKBOT_AMQP_URL": AMQP_URL,
             "TASKBOT_LEASE_SECONDS": "3",
+            "TASKBOT_RATE_PER_MINUTE": "1000000",  # a load test: one writer sends it all
             "TASKBOT_API_TOKENS": f"alice:write:{TOKEN}",
             "GITHUB_WEBHOOK_SECRET": SECRET,
             "GITHUB_TOKEN": github.token,

@@ -3,6 +3,7 @@ requests and their tasks; described by OpenAPI at /api/v1/openapi.json."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -199,7 +200,8 @@ class ApiAdapter(Adapter):
         note = None
         if query:
             try:
-                labels = list(resolver.resolve([Query(query)]).labels)
+                found = await asyncio.to_thread(resolver.resolve, [Query(query)])
+                labels = list(found.labels)
             except ResolveError as error:
                 note = str(error)  # nothing matches: say why, as the chat would
         else:

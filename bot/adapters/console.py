@@ -30,6 +30,7 @@ class ConsoleAdapter(Adapter):
     """The terminal: every line is for the bot, and the person at it may do anything."""
 
     source = SOURCE
+    rate_limited = False  # the person at the terminal runs the bot
 
     def triggers(self, request: Request, names: tuple[str, ...]) -> Triggers:
         return console_triggers(*names)

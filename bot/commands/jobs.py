@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.graph import ResolveError, Resolver
@@ -19,7 +21,8 @@ async def jobs(ctx: Context, cmd: Jobs) -> None:
         return
     selector = Query(cmd.query) if cmd.query else Glob("*")
     try:
-        labels = Resolver(push.graph, cmd.filters, shortlist_limit=10**9).resolve([selector]).labels
+        resolver = Resolver(push.graph, cmd.filters, shortlist_limit=10**9)
+        labels = (await asyncio.to_thread(resolver.resolve, [selector])).labels
     except ResolveError as error:
         await ctx.refuse(str(error))
         return

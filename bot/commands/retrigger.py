@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from taskcluster.exceptions import TaskclusterRestFailure
@@ -40,7 +41,7 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
         failed = await failed_labels(ctx, push)
         if selectors:
             try:
-                wanted = set(resolver.resolve(selectors).labels)
+                wanted = set((await asyncio.to_thread(resolver.resolve, selectors)).labels)
             except ResolveError as error:
                 await ctx.refuse(str(error))
                 return
@@ -54,7 +55,7 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
         labels += failed
     elif selectors:
         try:
-            labels += resolver.resolve(selectors).labels
+            labels += (await asyncio.to_thread(resolver.resolve, selectors)).labels
         except ResolveError as error:
             await ctx.refuse(str(error))
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.graph import ResolveError, Resolver
@@ -18,7 +20,7 @@ async def schedule(ctx: Context, cmd: Schedule) -> None:
         return
     resolver = Resolver(push.graph, cmd.filters, shortlist_limit=ctx.bot.settings.shortlist_limit)
     try:
-        labels = list(resolver.resolve(cmd.selectors).labels)
+        labels = list((await asyncio.to_thread(resolver.resolve, cmd.selectors)).labels)
     except ResolveError as error:
         await ctx.refuse(str(error))
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.graph import ResolveError, select_try
@@ -16,7 +18,7 @@ async def try_syntax(ctx: Context, cmd: Try) -> None:
     if push is None:
         return
     try:
-        labels = select_try(push.graph, cmd.options)
+        labels = await asyncio.to_thread(select_try, push.graph, cmd.options)
     except ResolveError as error:
         await ctx.refuse(str(error))
         return

@@ -25,6 +25,7 @@ class Adapter:
     rather than allows: a person has no level, and a fork's code is not run."""
 
     source: str = ""  # its name in requests and the store: github, irc, http, ...
+    rate_limited: bool = True  # its people's commands count against TASKBOT_RATE_PER_MINUTE
 
     def triggers(self, request: Request, names: tuple[str, ...]) -> Triggers:
         """How a message here addresses the bot. By default, ``@name`` or ``name:`` at the

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.access import Level
 from bot.core.adapter import Adapter
+from bot.core.limits import MessageBudget
 from bot.core.replies import Replier
 from bot.core.request import Request
 from bot.core.runtime import Runtime
@@ -30,6 +31,7 @@ class Context:
     commands: CommandTable | None = None
     made: list[str] = field(default_factory=list)  # request ids made or carried on
     refused: bool = False  # the command could not do what was asked (and said why)
+    budget: MessageBudget = field(default_factory=MessageBudget)  # shared by the message
 
     async def reply(self, text: str) -> str:
         return await self.replier.post(text)

@@ -58,10 +58,13 @@ class Settings:
     confirm_threshold: int = 50
     confirm_minutes: int = 30
     shortlist_limit: int = 50
+    max_commands: int = 10  # commands run from one message; the rest are answered in a line
+    rate_per_minute: int = 30  # commands one person may run in a minute, per source
     default_project: str = "autoland"
     projects: dict[str, ProjectSettings] = field(default_factory=dict)
     amqp_url: str | None = None
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    edit_interval: float = 2.0  # seconds between two edits of one status card
 
     def project(self, name: str | None) -> ProjectSettings:
         name = name or self.default_project

@@ -35,9 +35,15 @@ class Problem:
         return "\n".join(lines)
 
 
+# Problems shown in full; the rest are named in one line, up to NAMED_AT_MOST of them.
+SHOWN_IN_FULL = 5
+NAMED_AT_MOST = 20
+
+
 @dataclass(frozen=True)
 class ResolveError(Exception):
-    """Some selectors matched no job, or too many to guess; every problem is listed."""
+    """Some selectors matched no job, or too many to guess; the first few problems are
+    explained, the rest named and counted (a reply stays a few lines long)."""
 
     problems: tuple[Problem, ...] = field(default=())
 
@@ -47,4 +53,10 @@ class ResolveError(Exception):
         return all(p.ambiguous for p in self.problems)
 
     def __str__(self) -> str:
-        return "\n".join(p.describe() for p in self.problems)
+        lines = [p.describe() for p in self.problems[:SHOWN_IN_FULL]]
+        rest = self.problems[SHOWN_IN_FULL:]
+        if rest:
+            named = ", ".join(f"`{p.selector[:60]}`" for p in rest[:NAMED_AT_MOST])
+            more = f" and {len(rest) - NAMED_AT_MOST:,} more" if len(rest) > NAMED_AT_MOST else ""
+            lines.append(f"… and {len(rest):,} more that match no job as asked: {named}{more}.")
+        return "\n".join(lines)

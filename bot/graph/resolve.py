@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from bot.graph.errors import Problem, ResolveError
+from bot.graph.errors import SHOWN_IN_FULL, Problem, ResolveError
 from bot.graph.fzf import compile_query
 from bot.graph.index import TaskGraphIndex
 from grammar import Glob, Label, Name, PlatformFilter, Query, Selector, Symbol, TaskId
@@ -79,6 +79,8 @@ class Resolver:
         self.filters = tuple(filters)
         self.allowed = index.filtered((f.platform, f.build_type) for f in filters)
         self.shortlist_limit = shortlist_limit
+        self._suggesting = True
+        self._pool: dict[str, str] | None = None
 
     def _labels(self, found: set[int]) -> tuple[str, ...]:
         return tuple(self.index.labels[i] for i in sorted(found))
@@ -199,14 +201,17 @@ class Resolver:
         return sorted(pairs, key=lambda p: (-pairs[p], p))[:count]
 
     def resolve(self, selectors: Sequence[Selector]) -> Resolution:
-        """Every selector's labels; all problems together when any selector fails."""
+        """Every selector's labels; all problems together when any selector fails (only
+        the first few get suggestions: the rest are only named)."""
         matches: list[Match] = []
         problems: list[Problem] = []
         for selector in selectors:
+            self._suggesting = len(problems) < SHOWN_IN_FULL
             try:
                 matches.append(self.resolve_one(selector))
             except ResolveError as error:
                 problems.extend(error.problems)
+        self._suggesting = True
         if problems:
             raise ResolveError(tuple(problems))
         return Resolution(tuple(matches))
@@ -220,6 +225,16 @@ class Resolver:
 
     def suggest(self, text: str, count: int = 5) -> tuple[str, ...]:
         """Labels, symbols and suites most like ``text``, among jobs the filters allow."""
+        if not self._suggesting:
+            return ()
+        pool = self._suggestion_pool()
+        close = difflib.get_close_matches(text.lower(), list(pool), n=count, cutoff=0.6)
+        return tuple(dict.fromkeys(pool[c] for c in close))
+
+    def _suggestion_pool(self) -> dict[str, str]:
+        """What a mistyped name may have meant (lower-cased -> as written), made once."""
+        if self._pool is not None:
+            return self._pool
         index = self.index
         allowed = range(len(index)) if self.allowed is None else sorted(self.allowed)
         pool: dict[str, str] = {}
@@ -235,5 +250,5 @@ class Resolver:
             kind = index.entries[i].kind
             if kind:
                 pool.setdefault(kind.lower(), kind)
-        close = difflib.get_close_matches(text.lower(), list(pool), n=count, cutoff=0.6)
-        return tuple(dict.fromkeys(pool[c] for c in close))
+        self._pool = pool
+        return pool

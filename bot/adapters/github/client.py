@@ -24,6 +24,8 @@ from bot.core.settings import ProjectSettings
 log = logging.getLogger(__name__)
 
 MARKER = "<!-- taskbot:request:{request} -->"
+MAX_COMMENT = 65536  # GitHub refuses a longer comment body (422)
+CUT = "… and {count:,} more lines, cut to fit GitHub's limit on a comment's length."
 REQUEST_AT_START = re.compile(r"^\[(r[0-9a-f]{4,16})\]")
 DENIED = "@{user} has {have} permission on {repository}; `{verb}` needs {need}{teams}."
 UNAPPROVED = (
@@ -146,9 +148,29 @@ async def every(
 
 
 def _marked(text: str) -> str:
-    """A request's messages carry a hidden marker, so the bot finds its status card again."""
+    """A request's messages carry a hidden marker, so the bot finds its status card again;
+    the whole fits GitHub's limit on a comment's length."""
     found = REQUEST_AT_START.match(text)
-    return f"{text}\n\n{MARKER.format(request=found[1])}" if found else text
+    marker = f"\n\n{MARKER.format(request=found[1])}" if found else ""
+    return fitted(text, MAX_COMMENT - len(marker)) + marker
+
+
+def fitted(text: str, limit: int) -> str:
+    """``text`` cut at a line to at most ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    lines = text.splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        note = CUT.format(count=len(lines) - len(kept))
+        if size + len(line) + 1 + len(note) > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    left = len(lines) - len(kept)
+    note = CUT.format(count=left)
+    return "\n".join(kept)[: limit - len(note) - 1] + "\n" + note
 
 
 @dataclass
