@@ -15,7 +15,7 @@ from bot.core.request import Progress
 from bot.core.runtime import Runtime
 from bot.metrics import ERRORS
 from bot.store import PlannedTask, RequestRecord, RequestState
-from bot.tc.tracking import Tracker
+from bot.tc.tracking import TasksLostError, Tracker
 
 log = logging.getLogger(__name__)
 SHOWN = 15  # jobs listed in a card or a preview; the rest are counted
@@ -197,6 +197,9 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
                 if update.state != "completed":
                     line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
                 await replier.post(line)
+    except TasksLostError as gone:
+        await _lost(bot, replier, record, gone)
+        return
     except Exception:
         log.exception("tracking %s failed", request_id)
         return
@@ -224,6 +227,25 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
 
 
 FINISHED = ("completed", "failed", "exception")
+LOST = (
+    "[{request}] lost: the Taskcluster it was scheduled on no longer knows its {count} "
+    "unfinished task{s} (was it reset?), so nothing more will be reported. Ask again if the "
+    "jobs are still wanted."
+)
+
+
+async def _lost(
+    bot: Runtime, replier: Replier, record: RequestRecord, gone: TasksLostError
+) -> None:
+    """Tasks the Queue forgot: said once, and the request ends (a restart does not follow
+    it again)."""
+    log.warning("request %s: %s; it ends as lost", record.id, gone)
+    await bot.store.set_state(record.id, RequestState.LOST, error=str(gone))
+    text = LOST.format(request=record.id, count=gone.count, s="" if gone.count == 1 else "s")
+    try:
+        await replier.post(text)
+    except Exception as error:
+        log.warning("could not say %s was lost: %s", record.id, error)
 
 
 class Coalesced:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.core.access import Level
@@ -35,28 +37,78 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
             task_ids.append(target.text)
     for record in requests:
         task_ids += [t.task_id for t in await bot.store.plan(record.id) if t.submitted]
-    cancelled = 0
+    outcome = Cancelled()
     for task_id in dict.fromkeys(task_ids):
         try:
-            await bot.clients.queue.cancelTask(task_id)
-            cancelled += 1
+            answer = await bot.clients.queue.cancelTask(task_id)
         except TaskclusterRestFailure as error:
-            if error.status_code != 409:  # already resolved: nothing to cancel
-                await ctx.refuse(f"Could not cancel {task_id}: {error.status_code} {error}")
-                return
+            if error.status_code == 404:
+                outcome.unknown.append(task_id)
+                continue
+            if error.status_code == 409:  # resolved before it could be cancelled
+                outcome.finished += 1
+                continue
+            await ctx.refuse(f"Could not cancel {task_id}: {error.status_code} {error}")
+            return
+        # The Queue answers with the task's status, cancelled now or resolved before.
+        status = answer.get("status") or {}
+        runs = status.get("runs") or []
+        reason = runs[-1].get("reasonResolved") if runs else None
+        if status.get("state") == "exception" and reason == "canceled":
+            outcome.cancelled += 1
+        else:
+            outcome.finished += 1
     for record in requests:
-        await bot.store.set_state(record.id, RequestState.CANCELLED)
+        if outcome.cancelled or record.state == RequestState.SUBMITTING:
+            await bot.store.set_state(record.id, RequestState.CANCELLED)
     await bot.store.audit(
         actor=ctx.request.actor,
         source=ctx.request.source,
         place=ctx.request.place,
         action="cancel",
-        detail={"tasks": len(task_ids), "requests": [r.id for r in requests]},
+        detail={
+            "tasks": len(task_ids),
+            "cancelled": outcome.cancelled,
+            "requests": [r.id for r in requests],
+        },
     )
-    await ctx.reply(
-        f"Cancelled {cancelled} task{'s' if cancelled != 1 else ''}"
-        + (f" of {', '.join(r.id for r in requests)}." if requests else ".")
-    )
+    of = f" of {', '.join(r.id for r in requests)}" if requests else ""
+    if not task_ids:
+        await ctx.reply(f"Nothing to cancel{of}: no task of it was created.")
+    elif outcome.unknown and not outcome.cancelled and not outcome.finished:
+        await ctx.refuse(outcome.describe(of))
+    else:
+        await ctx.reply(outcome.describe(of))
+
+
+@dataclass
+class Cancelled:
+    """What a cancel came to, task by task."""
+
+    cancelled: int = 0
+    finished: int = 0
+    unknown: list[str] = field(default_factory=list)
+
+    def describe(self, of: str) -> str:
+        if self.cancelled:
+            parts = [f"Cancelled {_tasks(self.cancelled)}{of}"]
+        elif self.finished:
+            parts = [f"Nothing was left to cancel{of}"]
+        else:
+            parts = [f"Nothing was cancelled{of}"]
+        if self.finished:
+            parts.append(f"{_tasks(self.finished)} had finished already")
+        if self.unknown:
+            parts.append(
+                f"the Queue does not know {_tasks(len(self.unknown))} "
+                f"(`{self.unknown[0]}`{', …' if len(self.unknown) > 1 else ''}): expired, or "
+                "scheduled on a Taskcluster that was reset"
+            )
+        return "; ".join(parts) + "."
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task{'s' if count != 1 else ''}"
 
 
 COMMAND = Command(

@@ -28,6 +28,7 @@ class RequestState(StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    LOST = "lost"  # the Queue no longer knows its tasks: followed no more
 
     @property
     def words(self) -> str:

@@ -51,6 +51,15 @@ def group_binding(task_group_id: str) -> str:
     return "primary." + "*." * 7 + f"{task_group_id}.#"
 
 
+class TasksLostError(LookupError):
+    """The Queue no longer knows the tasks being followed (a local Taskcluster that was
+    restarted, tasks expired): following them any longer would wait forever."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"the Queue knows none of the {count} tasks still followed")
+        self.count = count
+
+
 @dataclass
 class Tracker:
     """The states of a request's tasks, kept current from Pulse or by polling."""
@@ -66,6 +75,10 @@ class Tracker:
     resync_interval: float = 60.0
     states: dict[str, str] = field(default_factory=dict)
     source: str = "none"
+    # Polls in a row in which the Queue knew none of the unresolved tasks before they count
+    # as lost.
+    lost_after: int = 3
+    _unknown_polls: int = 0
 
     def summary(self) -> Counter[str]:
         return Counter(self.states.get(t, "unknown") for t in self.task_ids)
@@ -107,16 +120,33 @@ class Tracker:
         self.source = self.source if self.source == "pulse" else "poll"
         gate = asyncio.Semaphore(self.poll_concurrency)
 
+        unknown: set[str] = set()
+        failures: list[str] = []
+
         async def status_of(task_id: str) -> tuple[str, dict[str, Any] | None]:
             async with gate:
                 try:
                     return task_id, (await self.queue.status(task_id))["status"]
                 except Exception as error:  # keep polling the others; this one next time
-                    log.warning("status of %s failed: %s", task_id, error)
+                    if getattr(error, "status_code", None) == 404:
+                        unknown.add(task_id)
+                    else:
+                        failures.append(f"{task_id}: {error}")
                     return task_id, None
 
         pending = sorted(t for t in self.task_ids if self.states.get(t) not in FINAL)
-        for task_id, status in await asyncio.gather(*(status_of(t) for t in pending)):
+        answers = await asyncio.gather(*(status_of(t) for t in pending))
+        if failures:  # one line a round, however many tasks it failed for
+            log.warning(
+                "status of %d tasks of %s failed; first: %s",
+                len(failures),
+                self.task_group_id,
+                failures[0],
+            )
+        self._unknown_polls = self._unknown_polls + 1 if pending and unknown == set(pending) else 0
+        if self._unknown_polls >= self.lost_after:
+            raise TasksLostError(len(pending))
+        for task_id, status in answers:
             if status is None:
                 continue
             runs = status.get("runs") or []

@@ -1,0 +1,74 @@
+"""What every adapter's people are told when a command ends: nothing left to cancel, tasks a
+reset Taskcluster forgot, progress that never goes back; on the embedded default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from bot.core.request import Request
+from bot.embedded import Embedded, embedded
+from bot.store import RequestState, SqliteStore
+from tests.test_console_e2e import a_test, env, request_id, say
+
+__all__ = ["env"]
+
+
+async def test_cancel_of_a_finished_request_says_nothing_was_left(env: Embedded) -> None:
+    rid = request_id(await say(env, f"schedule {a_test(env, ran=False)} x2"))
+    record = await env.store.request(rid)
+    assert record is not None
+    assert record.state == RequestState.FINISHED
+    answer = await say(env, f"cancel {rid}", wait=False)
+    assert answer == (
+        f"taskbot> Nothing was left to cancel of {rid}; 2 tasks had finished already.\n"
+    )
+    record = await env.store.request(rid)
+    assert record is not None
+    assert record.state == RequestState.FINISHED
+
+
+@dataclass
+class Lines:
+    """A console-like place that keeps every reply."""
+
+    said: list[str] = field(default_factory=list)
+
+    async def post(self, text: str) -> str:
+        self.said.append(text)
+        return str(len(self.said))
+
+    async def react(self, reaction: str) -> None:
+        return None
+
+
+async def test_tasks_a_reset_taskcluster_forgot_end_the_request_once(tmp_path: Path) -> None:
+    """The embedded Taskcluster keeps its tasks in memory: after a restart it knows none of
+    them. The request ends as lost, said once; cancel says what the Queue does not know."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    async with embedded(store=store, tasks=1500, worker_seconds=60.0) as slow:
+        slow.bot.settings = replace(slow.bot.settings, poll_interval=0.05)
+        place = Lines()
+        text = f"schedule {a_test(slow, ran=False)} x2"
+        await slow.bot.handle(Request("console", "sheriff", "console", text, direct=True), place)
+        rid = request_id(place.said[-1])
+        for task in await slow.store.plan(rid):  # the Taskcluster restarts: all forgotten
+            slow.tc.queue.tasks.pop(task.task_id)
+        assert await slow.bot.idle(30)
+        lost = [line for line in place.said if " lost: " in line]
+        assert lost == [
+            f"[{rid}] lost: the Taskcluster it was scheduled on no longer knows its 2 "
+            "unfinished tasks (was it reset?), so nothing more will be reported. Ask again if "
+            "the jobs are still wanted."
+        ]
+        record = await slow.store.request(rid)
+        assert record is not None
+        assert record.state == RequestState.LOST
+        await slow.bot.handle(
+            Request("console", "sheriff", "console", f"cancel {rid}", direct=True), place
+        )
+        assert place.said[-1].startswith(
+            f"Nothing was cancelled of {rid}; the Queue does not know 2 tasks"
+        )
+        assert await slow.bot.resume(place) == []  # never followed again
+    await store.close()
