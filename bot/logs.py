@@ -15,8 +15,13 @@ current_request: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+# What a log call may add with ``extra={"fields": {...}}``: kept as JSON fields.
+FIELDS = "fields"
+
+
 class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", "message", "request", "exception"}`` per line."""
+    """``{"time", "level", "logger", "message", "request", "exception"}`` per line, and the
+    call's own ``fields``."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -29,9 +34,12 @@ class JsonFormatter(logging.Formatter):
         request = current_request.get()
         if request is not None:
             entry["request"] = request
+        fields = getattr(record, FIELDS, None)
+        if isinstance(fields, dict):
+            entry.update({k: v for k, v in fields.items() if k not in entry})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def configure(*, json_lines: bool, level: int = logging.INFO) -> None:

@@ -115,7 +115,7 @@ async def schedule_labels(
     if not labels:
         await ctx.refuse(NOTHING)
         return None
-    request_id = await bot.request_id_for(ctx.request, ctx.position)
+    request_id = await bot.request_id_for(ctx.request, ctx.key)
     ctx.made.append(request_id)
     earlier = await bot.store.request(request_id)
     unplanned = (RequestState.RECEIVED, RequestState.PLANNED, RequestState.FAILED)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from bot.commands import COMMANDS
@@ -14,16 +16,16 @@ from bot.core.adapter import Adapter
 from bot.core.commands import Command, CommandTable, Context
 from bot.core.limits import MessageBudget, RateLimit
 from bot.core.replies import Replier
-from bot.core.request import Outcome, Request
+from bot.core.request import Outcome, Request, command_keys
 from bot.core.runtime import Runtime
-from bot.logs import current_request
+from bot.logs import FIELDS, current_request
 from bot.metrics import COMMANDS as COMMAND_COUNT
 from bot.metrics import ERRORS
 from bot.reporting import track
 from bot.store import RequestRecord, RequestState
 from bot.submission import submit_request
 from bot.tc.retry import is_transient
-from grammar import parse_message
+from grammar import Parsed, parse_message
 
 log = logging.getLogger(__name__)
 
@@ -143,20 +145,34 @@ class Bot(Runtime):
             )
         names = (self.settings.name, *request.names)
         parsed = parse_message(
-            request.text, adapter.triggers(request, names), limits=self.settings.limits
+            clean(request.text), adapter.triggers(request, names), limits=self.settings.limits
         )
         if not parsed:
             return Outcome()
+        limit = self.settings.max_commands
+        keys = command_keys(request, [item.where.body for item in parsed])
+        # A message that can come again (a comment in two deliveries, a redelivery after a
+        # restart) runs each command once: those answered before are passed over.
+        answered = [
+            key is not None
+            and request.message_key is not None
+            and await self.store.answered(request.source, key)
+            for key in keys[:limit]
+        ]
+        if all(answered):
+            log.info("every command of %s was answered before", request.delivery_id)
+            return Outcome(len(parsed))
         await replier.react("eyes")
         troubled = False
         made: list[str] = []
         failed: list[str] = []
-        limit = self.settings.max_commands
         if len(parsed) > limit:
             troubled = True
             await replier.post(TOO_MANY_COMMANDS.format(limit=limit, rest=len(parsed) - limit))
         budget = MessageBudget()
         for position, item in enumerate(parsed[:limit]):
+            if answered[position]:
+                continue
             per_minute = self.settings.rate_per_minute
             if adapter.rate_limited and not self.rates.allow(
                 request.source, request.actor, per_minute
@@ -166,70 +182,98 @@ class Bot(Runtime):
                 if self.rates.warn(request.source, request.actor):
                     await replier.post(TOO_FAST.format(limit=per_minute))
                 break
-            if item.error is not None:
-                troubled = True
-                COMMAND_COUNT.labels(request.source, "?", "parse_error").inc()
-                await replier.post(item.error.render())
-                continue
-            assert item.command is not None
-            verb = item.command.verb
-            command = self.commands.get(verb)
-            if command is None or not command.offered_by(replier):
-                troubled = True
-                COMMAND_COUNT.labels(request.source, verb, "unknown").inc()
-                await replier.post(NOT_HERE.format(verb=verb))
-                continue
-            reason = await self.authorize(adapter, request, command)
-            if reason is not None:
-                await self.store.audit(
-                    actor=request.actor,
-                    source=request.source,
-                    place=request.place,
-                    action="denied",
-                    detail={"verb": verb, "why": reason},
-                )
-                troubled = True
-                COMMAND_COUNT.labels(request.source, verb, "denied").inc()
-                await replier.post(DENIED.format(verb=verb, reason=reason))
-                continue
             ctx = Context(
-                self,
-                request,
-                replier,
-                item.where.body,
-                position,
-                adapter,
-                self.commands,
+                bot=self,
+                request=request,
+                replier=replier,
+                line=item.where.body,
+                position=position,
+                key=keys[position],
+                adapter=adapter,
+                commands=self.commands,
                 budget=budget,
             )
-            token = current_request.set(request.delivery_id or f"{request.source}:{request.actor}")
-            try:
-                await command.handler(ctx, item.command)
-                troubled = troubled or ctx.refused
-                outcome = "refused" if ctx.refused else "ok"
-                COMMAND_COUNT.labels(request.source, verb, outcome).inc()
-            except Exception as error:
-                troubled = True
+            started = time.monotonic()
+            outcome = await self._one(ctx, item)
+            verb = item.command.verb if item.command else "?"
+            log.info(
+                "%s %s from %s: %s",
+                request.source,
+                verb,
+                request.actor,
+                outcome,
+                extra={
+                    FIELDS: {
+                        "delivery": request.delivery_id,
+                        "source": request.source,
+                        "actor": request.actor,
+                        "verb": verb,
+                        "outcome": outcome,
+                        "requests": list(ctx.made),
+                        "seconds": round(time.monotonic() - started, 3),
+                    }
+                },
+            )
+            made += ctx.made
+            if outcome in ("error", "unavailable"):
                 failed.append(item.where.body)
-                if is_transient(error):
-                    COMMAND_COUNT.labels(request.source, verb, "unavailable").inc()
-                    ERRORS.labels("taskcluster").inc()
-                    log.warning("Taskcluster unavailable for %r: %s", item.where.body, error)
-                    await replier.post(
-                        UNAVAILABLE.format(text=item.where.body, error=_short(error))
-                    )
-                    continue
-                COMMAND_COUNT.labels(request.source, verb, "error").inc()
-                reference = secrets.token_hex(4)
-                log.exception("command %r failed (reference %s)", item.where.body, reference)
-                await replier.post(
-                    CRASHED.format(text=item.where.body, request=f"reference {reference}")
-                )
-            finally:
-                made += ctx.made
-                current_request.reset(token)
+            else:
+                key = keys[position]
+                if key is not None and request.message_key is not None:
+                    await self.store.mark_answered(request.source, key)
+            troubled = troubled or outcome != "ok"
         await replier.react("confused" if troubled else "rocket")
         return Outcome(len(parsed), tuple(made), tuple(failed))
+
+    async def _one(self, ctx: Context, item: Parsed) -> str:
+        """Run one command of a message; how it went (ok, refused, denied, parse_error,
+        unknown, unavailable, error). Every way ends in a reply."""
+        request, replier = ctx.request, ctx.replier
+        if item.error is not None:
+            COMMAND_COUNT.labels(request.source, "?", "parse_error").inc()
+            await replier.post(item.error.render())
+            return "parse_error"
+        assert item.command is not None
+        verb = item.command.verb
+        command = self.commands.get(verb)
+        if command is None or not command.offered_by(replier):
+            COMMAND_COUNT.labels(request.source, verb, "unknown").inc()
+            await replier.post(NOT_HERE.format(verb=verb))
+            return "unknown"
+        reason = await self.authorize(ctx.adapter, request, command)
+        if reason is not None:
+            await self.store.audit(
+                actor=request.actor,
+                source=request.source,
+                place=request.place,
+                action="denied",
+                detail={"verb": verb, "why": reason},
+            )
+            COMMAND_COUNT.labels(request.source, verb, "denied").inc()
+            await replier.post(DENIED.format(verb=verb, reason=reason))
+            return "denied"
+        token = current_request.set(request.delivery_id or f"{request.source}:{request.actor}")
+        try:
+            await command.handler(ctx, item.command)
+        except Exception as error:
+            if ctx.adapter.failed_here(error):
+                raise  # the place did not take the reply: the message is handled again later
+            if is_transient(error):
+                COMMAND_COUNT.labels(request.source, verb, "unavailable").inc()
+                ERRORS.labels("taskcluster").inc()
+                log.warning("Taskcluster unavailable for %r: %s", ctx.line, error)
+                await replier.post(UNAVAILABLE.format(text=ctx.line, error=_short(error)))
+                return "unavailable"
+            COMMAND_COUNT.labels(request.source, verb, "error").inc()
+            reference = secrets.token_hex(4)
+            log.exception("command %r failed (reference %s)", ctx.line, reference)
+            await replier.post(CRASHED.format(text=ctx.line, request=f"reference {reference}"))
+            return "error"
+        finally:
+            current_request.reset(token)
+        outcome = "refused" if ctx.refused else "ok"
+        COMMAND_COUNT.labels(request.source, verb, outcome).inc()
+        return outcome
 
 
 class Unregistered(Adapter):
@@ -241,6 +285,15 @@ class Unregistered(Adapter):
 
     async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str:
         return NO_ADAPTER.format(source=self.source)
+
+
+# Control characters (but tabs and line ends) and lone surrogates: never parsed, never echoed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """A message without the characters that have no business in a command."""
+    return _CONTROL.sub("", text)
 
 
 def _short(error: BaseException) -> str:

@@ -27,21 +27,25 @@ MAX_COMMENT = 65536
 @dataclass
 class Fault:
     """Answer the next ``count`` calls whose method and path match with ``status`` (after
-    ``delay`` seconds; a delay longer than the client's timeout is a timeout)."""
+    ``delay`` seconds; a delay longer than the client's timeout is a timeout), once
+    ``after`` such calls went through."""
 
     method: str
     path: str  # a regular expression, searched in the path
     status: int = 502
     count: int = 1
     delay: float = 0.0
+    after: int = 0
     hits: int = 0
+    passed: int = 0
 
     def matches(self, request: web.Request) -> bool:
-        return (
-            self.hits < self.count
-            and request.method == self.method
-            and re.search(self.path, request.path) is not None
-        )
+        if request.method != self.method or re.search(self.path, request.path) is None:
+            return False
+        if self.passed < self.after:
+            self.passed += 1
+            return False
+        return self.hits < self.count
 
 
 @dataclass

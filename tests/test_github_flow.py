@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import json
 import re
 from collections.abc import AsyncIterator
@@ -29,6 +30,8 @@ from bot.localtc.seed import seed_push
 from bot.store import SqliteStore
 from tests.conftest import load_reference_json
 from tests.github_standin import GitHubStandIn, assert_calls_match_openapi
+
+COMMENT_IDS = itertools.count(2_000_000_000)
 
 
 @dataclass
@@ -82,6 +85,7 @@ async def comment(
     )
     data["comment"]["body"] = body
     data["comment"]["user"]["login"] = login
+    data["comment"]["id"] = next(COMMENT_IDS)  # each comment its own, as on GitHub
     if on_pull_request:
         data["issue"]["pull_request"] = {
             "url": f"https://api.github.com/repos/{world.repository}/pulls/{world.number}"

@@ -473,3 +473,54 @@ async def test_a_status_card_is_edited_at_most_every_couple_of_seconds(served: S
     assert "**finished: " in str(card["body"])
     # One edit per finished task before; now one per 2 s at most, and the final one.
     assert card["edits"] <= took / 2 + 2, (card["edits"], took)
+
+
+# --- exactly once per comment --------------------------------------------------------------------
+
+
+async def test_one_comment_in_two_deliveries_schedules_once(served: Served) -> None:
+    """A comment can come twice under two delivery ids (an App and a repository webhook on
+    the same repository, a redelivery): its commands run once."""
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    label = unscheduled_test(world)
+    raw = json.dumps(comment(f"@taskbot schedule {label}\n@taskbot jobs xpcshell")).encode()
+    assert await served.post(raw, delivery="app") == 202
+    await served.drain()
+    said = len(world.github.comments)
+    assert await served.post(raw, delivery="repository-webhook") == 202
+    await served.drain()
+    assert created(world, label) == 1
+    assert len(world.github.comments) == said == 2
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_after_a_failure_midway_it_carries_on_at_the_first_unanswered_command(
+    served: Served,
+) -> None:
+    world = served.world
+    served.adapter.retry_delays = (0.0,)
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    # The second reply cannot be posted, however often it is tried: the delivery fails.
+    world.github.faults.append(Fault("POST", "/issues/\\d+/comments$", 502, count=6, after=1))
+    text = "\n".join(f"@taskbot jobs {word}" for word in ("xpcshell", "mochitest", "reftest"))
+    assert await served.post(json.dumps(comment(text)).encode(), delivery="midway") == 202
+    await served.drain()
+    said = bodies(world)
+    # One answer each, in order: the first is not answered twice, and the second is the
+    # answer, not an apology the same GitHub would not have taken either.
+    assert len(said) == 3, said
+    assert all(re.match(r"\d+ jobs? on ", b) for b in said), said
+    assert (await kept(world)) == ["midway"]
+    assert [f.hits for f in world.github.faults] == [6]
+
+
+async def test_a_replica_restarted_under_its_name_takes_its_deliveries_back_at_once(
+    world: World,
+) -> None:
+    store = world.env.store
+    await store.keep_delivery("github", "held", "issue_comment", "{}")
+    assert [r["delivery_id"] for r in await store.claim_deliveries("github", "web.1")] == ["held"]
+    assert await store.claim_deliveries("github", "web.2") == []  # another's, still held
+    again = await store.claim_deliveries("github", "web.1")  # the same, after a restart
+    assert [r["delivery_id"] for r in again] == ["held"]

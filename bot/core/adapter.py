@@ -58,6 +58,12 @@ class Adapter:
             return NO_FORKS.format(place=request.place, verb=verb)
         return None
 
+    def failed_here(self, error: BaseException) -> bool:
+        """Whether ``error`` is this place failing (a reply it could not take, after its
+        own retries): the message is then handled again later, from the first command not
+        yet answered, instead of being answered with an error it could not take either."""
+        return False
+
     async def replier_for(self, record: RequestRecord) -> Replier | None:
         """Where a request taken up again after a restart reports; None: the default place."""
         return None

@@ -26,7 +26,8 @@ class Context:
     request: Request
     replier: Replier
     line: str
-    position: int = 0  # which command of the message (request ids derive from it)
+    position: int = 0  # which command of the message
+    key: str | None = None  # the command's key on every attempt (request ids derive from it)
     adapter: Adapter = field(default_factory=Adapter)
     commands: CommandTable | None = None
     made: list[str] = field(default_factory=list)  # request ids made or carried on

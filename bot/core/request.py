@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -46,6 +48,9 @@ class Request:
     # Handling it again is safe and wanted (a replica died handling it): the adapter's inbox
     # gave it to one replica at a time, and request ids derive from the delivery id.
     resumable: bool = False
+    # What identifies the message itself, whichever delivery brought it (a GitHub comment's
+    # id): its commands are run once, however many deliveries carry it.
+    message_key: str | None = None
     origin: Origin = field(default_factory=Origin)
 
 
@@ -73,8 +78,28 @@ class Progress:
     failed: int = 0  # failed or exception tasks, once finished
 
 
-def derived_request_id(source: str, delivery_id: str, position: int) -> str:
-    """The id of the request made by the command at ``position`` of a delivery: the same
-    on every attempt, so a retry finds what the first attempt made."""
-    key = f"{source}\0{delivery_id}\0{position}"
-    return "r" + hashlib.sha256(key.encode()).hexdigest()[:10]
+def command_keys(request: Request, lines: Sequence[str]) -> list[str | None]:
+    """What identifies each command of a message on every attempt at it: for a message
+    with a key of its own, the command's line (and which of its repeats); else the
+    delivery and the command's position; None for a message that cannot come again."""
+    if request.message_key is not None:
+        seen: Counter[str] = Counter()
+        keys: list[str | None] = []
+        for line in lines:
+            seen[line] += 1
+            keys.append(f"{request.message_key}\0{line}\0{seen[line]}")
+        return keys
+    if request.delivery_id is not None:
+        return [delivery_key(request.delivery_id, n) for n in range(len(lines))]
+    return [None] * len(lines)
+
+
+def delivery_key(delivery_id: str, position: int) -> str:
+    """The key of the command at ``position`` of a delivery."""
+    return f"{delivery_id}\0{position}"
+
+
+def derived_request_id(source: str, key: str) -> str:
+    """The id of the request a command makes, from its key (``command_keys``): the same on
+    every attempt, so a retry finds what the first attempt made."""
+    return "r" + hashlib.sha256(f"{source}\0{key}".encode()).hexdigest()[:10]

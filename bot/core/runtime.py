@@ -64,12 +64,12 @@ class Runtime:
 
     # --- request ids -------------------------------------------------------------------------
 
-    async def request_id_for(self, request: Request, position: int) -> str:
-        """A new id; for a delivery, one derived from it, so a retry after a crash finds the
-        request the first attempt made instead of making another."""
-        if request.delivery_id is None:
+    async def request_id_for(self, request: Request, key: str | None) -> str:
+        """A new id; for a command with a key (``command_keys``), one derived from it, so a
+        retry after a crash finds the request the first attempt made."""
+        if key is None:
             return await self.new_request_id()
-        return derived_request_id(request.source, request.delivery_id, position)
+        return derived_request_id(request.source, key)
 
     async def new_request_id(self) -> str:
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -37,6 +38,14 @@ class RequestState(StrEnum):
 
 
 STATES = tuple(state.value for state in RequestState)
+
+
+def _answered(source: str) -> str:
+    return f"{source}:answered"
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def now_text(later: float = 0.0) -> str:
@@ -159,6 +168,27 @@ class Store:
             )
         return inserted == 1
 
+    async def answered(self, source: str, key: str) -> bool:
+        """Whether the command with this key (``command_keys``) was answered already."""
+        async with self.transaction() as db:
+            rows = await db.fetch(
+                "SELECT 1 AS one FROM deliveries WHERE source = ? AND delivery_id = ?",
+                _answered(source),
+                _digest(key),
+            )
+        return bool(rows)
+
+    async def mark_answered(self, source: str, key: str) -> None:
+        """Record that the command with this key was answered: not run again."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO deliveries (source, delivery_id, received_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                _answered(source),
+                _digest(key),
+                now_text(),
+            )
+
     # --- inbox ---------------------------------------------------------------------------
 
     async def keep_delivery(self, source: str, delivery_id: str, event: str, payload: str) -> bool:
@@ -188,20 +218,23 @@ class Store:
         self, source: str, owner: str, *, lease: float = LEASE_SECONDS, limit: int = 100
     ) -> list[dict[str, Any]]:
         """Unprocessed deliveries no other replica holds (or whose holder's lease ran out),
-        now held by ``owner``; oldest first. Two replicas never get the same one."""
+        now held by ``owner``; oldest first. Two replicas never get the same one. Those
+        ``owner`` held already are among them: a replica restarted under its own name takes
+        its deliveries back at once (while it runs, it skips those it is working on)."""
         lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
         async with self.transaction() as db:
             rows = await db.fetch(
                 "UPDATE inbox SET claimed_by = ?, claimed_until = ?"
                 " WHERE (source, delivery_id) IN (SELECT source, delivery_id FROM inbox"
                 " WHERE source = ? AND processed_at IS NULL AND parked_at IS NULL"
-                " AND (claimed_until IS NULL OR claimed_until < ?)"
+                " AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"
                 f" ORDER BY received_at, delivery_id LIMIT ?{lock})"
                 " RETURNING *",
                 owner,
                 now_text(lease),
                 source,
                 now_text(),
+                owner,
                 limit,
             )
         return sorted(rows, key=lambda row: (row["received_at"], row["delivery_id"]))
@@ -229,7 +262,8 @@ class Store:
         to be tried again; how many attempts it has had."""
         async with self.transaction() as db:
             rows = await db.fetch(
-                "UPDATE inbox SET attempts = attempts + 1, last_error = ?, claimed_until = ?"
+                "UPDATE inbox SET attempts = attempts + 1, last_error = ?, claimed_until = ?,"
+                " claimed_by = NULL"
                 " WHERE source = ? AND delivery_id = ? AND claimed_by = ? RETURNING attempts",
                 error[:2000],
                 now_text(retry_in),

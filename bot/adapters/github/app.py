@@ -24,6 +24,7 @@ from bot.adapters.github.client import (
     DENIED,
     UNAPPROVED,
     GitHubReplier,
+    GitHubUnreachableError,
     PermissionCache,
     commit_sha,
     every,
@@ -42,12 +43,12 @@ from bot.config import env_flag
 from bot.core import leases
 from bot.core.access import Level
 from bot.core.adapter import Adapter
-from bot.core.request import Request, derived_request_id
+from bot.core.request import Request, command_keys, delivery_key, derived_request_id
 from bot.metrics import DELIVERIES_PARKED, ERRORS
 from bot.reporting import requested_tasks
-from bot.service import Bot
+from bot.service import Bot, clean
 from bot.store import RequestRecord
-from grammar import Triggers
+from grammar import Triggers, parse_message
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/github/webhook"
@@ -57,7 +58,6 @@ STOP_SECONDS = 10.0  # how long shutdown waits for the inbox worker
 RETRY_DELAYS = (30.0, 120.0, 600.0, 1800.0)
 # Failures of the services the bot talks to: logged without a traceback.
 TRANSIENT = (gidgethub.HTTPException, TaskclusterRestFailure, TimeoutError, aiohttp.ClientError)
-MAX_MADE_LOOKUP = 20  # command lines of a comment looked at for what a parked one made
 PARKED = (
     "@{actor} I could not handle the command in your comment after {attempts} tries "
     "({why}), so {done}. Please try again in a while; if it keeps failing, the bot's "
@@ -234,6 +234,10 @@ class GitHubAdapter(Adapter):
             bot=self.bot.settings.name,
         )
 
+    def failed_here(self, error: BaseException) -> bool:
+        """GitHub's errors (after the replier's retries): the delivery is tried again."""
+        return isinstance(error, gidgethub.GitHubException)
+
     async def expand_revision(self, request: Request, prefix: str) -> str | None:
         """A short hash of the request's repository, expanded by GitHub."""
         origin = request.origin
@@ -371,11 +375,7 @@ class GitHubAdapter(Adapter):
         actor = str((data.get("sender") or {}).get("login") or "")
         if not repository or not isinstance(number, int):
             return
-        made = []
-        for position in range(MAX_MADE_LOOKUP):
-            request_id = derived_request_id(SOURCE, delivery, position)
-            if await self.bot.store.request(request_id) is not None:
-                made.append(request_id)
+        made = [r for r in await self._made_by(data, delivery) if await self.bot.store.request(r)]
         done = (
             "nothing was scheduled"
             if not made
@@ -390,6 +390,19 @@ class GitHubAdapter(Adapter):
             log.warning(
                 "could not tell %s#%s its delivery was parked: %s", repository, number, error
             )
+
+    async def _made_by(self, data: dict[str, Any], delivery: str) -> list[str]:
+        """The ids of the requests a comment's commands make (whether made or not yet)."""
+        event = sansio.Event(data, event="issue_comment", delivery_id=delivery)
+        request = comment_request(event, bot_login=self.settings.bot_login)
+        if request is None:
+            return []
+        names = (self.bot.settings.name, *request.names)
+        lines = [
+            p.where.body for p in parse_message(clean(request.text), self.triggers(request, names))
+        ]
+        keys = command_keys(request, lines[: self.bot.settings.max_commands])
+        return [derived_request_id(SOURCE, key) for key in keys if key is not None]
 
     def _claim(self, delivery: str) -> leases.Claim:
         bot = self.bot
@@ -498,7 +511,7 @@ class GitHubAdapter(Adapter):
         # One request per failed one, its id derived from both: handling this delivery again
         # (a replica died) finds them, and does not take them for failed checks to re-run.
         made_here = {
-            derived_request_id(SOURCE, f"{event.delivery_id}:{request_id}", 0)
+            derived_request_id(SOURCE, delivery_key(f"{event.delivery_id}:{request_id}", 0))
             for request_id in failed
         }
         return [
@@ -575,6 +588,8 @@ def what_failed(error: BaseException) -> str:
     may hold a URL with credentials)."""
     if isinstance(error, gidgethub.HTTPException):
         return f"GitHub answered {int(error.status_code)}"
+    if isinstance(error, GitHubUnreachableError):
+        return "GitHub could not be reached"
     if isinstance(error, TaskclusterRestFailure):
         return f"Taskcluster answered {error.status_code}"
     if isinstance(error, TimeoutError):

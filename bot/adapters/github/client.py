@@ -8,8 +8,9 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
+import aiohttp
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
@@ -22,6 +23,7 @@ from bot.core.request import Progress, Request
 from bot.core.settings import ProjectSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MARKER = "<!-- taskbot:request:{request} -->"
 MAX_COMMENT = 65536  # GitHub refuses a longer comment body (422)
@@ -52,15 +54,15 @@ class GitHubReplier:
 
     async def post(self, text: str) -> str:
         url = f"/repos/{self.repository}/issues/{self.number}/comments"
-        created = await with_retries(
-            lambda: self.gh.post(url, data={"body": _marked(text)}), sleep=self.sleep
+        created = await _sent(
+            with_retries(lambda: self.gh.post(url, data={"body": _marked(text)}), sleep=self.sleep)
         )
         return str(created["id"])
 
     async def edit(self, reference: str, text: str) -> None:
         url = f"/repos/{self.repository}/issues/comments/{reference}"
-        await with_retries(
-            lambda: self.gh.patch(url, data={"body": _marked(text)}), sleep=self.sleep
+        await _sent(
+            with_retries(lambda: self.gh.patch(url, data={"body": _marked(text)}), sleep=self.sleep)
         )
 
     async def find_card(self, request_id: str) -> str | None:
@@ -120,12 +122,27 @@ class GitHubReplier:
             return
         kind = self.comment_kind
         url = f"/repos/{self.repository}/{kind}/comments/{self.comment_id}/reactions"
-        await with_retries(
-            lambda: self.gh.post(
-                url, data={"content": reaction}, accept="application/vnd.github+json"
-            ),
-            sleep=self.sleep,
+        await _sent(
+            with_retries(
+                lambda: self.gh.post(
+                    url, data={"content": reaction}, accept="application/vnd.github+json"
+                ),
+                sleep=self.sleep,
+            )
         )
+
+
+class GitHubUnreachableError(gidgethub.GitHubException):
+    """GitHub could not be reached (connections refused or dropped, calls timed out), even
+    after retries: a failure of GitHub's, like its 5xx."""
+
+
+async def _sent(call: Awaitable[T]) -> T:
+    """GitHub's answer to ``call``; when it cannot be reached, a GitHub error all the same."""
+    try:
+        return await call
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise GitHubUnreachableError(f"{type(error).__name__}: {error}") from error
 
 
 async def every(

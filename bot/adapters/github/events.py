@@ -79,6 +79,9 @@ def comment_request(
         place=f"{repository}#{issue['number']}",
         text="\n".join(lines),
         delivery_id=event.delivery_id,
+        # The comment, whichever delivery brings it (redelivered, or sent to both an App and
+        # a repository webhook): each command line of it runs once.
+        message_key=f"comment:{comment['id']}",
         needs_revision=not (review or "pull_request" in issue),
         origin=GitHubOrigin(
             repository,
