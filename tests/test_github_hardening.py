@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import re
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from bot.adapters.github.client import GitHubReplier
 from bot.adapters.http import make_app
 from bot.core.settings import ProjectSettings
 from bot.graph.materialize import task_label
+from bot.logs import JsonFormatter
 from bot.metrics import exposition
 from tests.conftest import load_reference_json
 from tests.github_standin import Fault
@@ -524,3 +526,95 @@ async def test_a_replica_restarted_under_its_name_takes_its_deliveries_back_at_o
     assert await store.claim_deliveries("github", "web.2") == []  # another's, still held
     again = await store.claim_deliveries("github", "web.1")  # the same, after a restart
     assert [r["delivery_id"] for r in again] == ["held"]
+
+
+# --- hygiene ------------------------------------------------------------------------------------
+
+
+async def test_control_characters_are_neither_parsed_nor_echoed(served: Served) -> None:
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    text = "@taskbot jobs xpc\x00shell\ud800\x1b[31m\n@taskbot schedule \x07no-such-job\x7f"
+    assert await served.post(json.dumps(comment(text)).encode(), delivery="ctrl") == 202
+    await served.drain()
+    said = bodies(world)
+    assert len(said) == 2
+    assert re.match(r"\d+ jobs? on ", said[0]), said[0]  # `xpcshell` once the NUL is gone
+    assert "`no-such-job` matches no job" in said[1]
+    for body in said:
+        assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]", body), body
+
+
+async def test_each_handled_command_is_one_info_line(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    caplog.set_level(logging.INFO, logger="bot.service")
+    text = f"@taskbot schedule {unscheduled_test(world)}\n@taskbot status r00000000"
+    assert await served.post(json.dumps(comment(text)).encode(), delivery="logged") == 202
+    await served.drain()
+    lines = [r for r in caplog.records if r.name == "bot.service" and r.levelno == logging.INFO]
+    handled = [json.loads(JsonFormatter().format(r)) for r in lines if hasattr(r, "fields")]
+    assert [(h["verb"], h["outcome"], h["actor"], h["delivery"]) for h in handled] == [
+        ("schedule", "ok", "Codertocat", "logged"),
+        ("status", "refused", "Codertocat", "logged"),
+    ]
+    assert len(handled[0]["requests"]) == 1
+    assert handled[0]["message"] == "github schedule from Codertocat: ok"
+    assert all(h["seconds"] >= 0 for h in handled)
+
+
+# --- status in its place -------------------------------------------------------------------------
+
+
+async def say_on(served: Served, text: str, number: int, delivery: str) -> str:
+    """``text`` commented on pull request ``number`` of the world's repository; the reply."""
+    world = served.world
+    world.github.heads[(world.repository, number)] = world.env.push.revision
+    data = comment(text)
+    data["issue"]["number"] = number
+    data["comment"]["id"] = abs(hash(delivery)) % 10**9
+    before = set(world.github.comments)
+    assert await served.post(json.dumps(data).encode(), delivery=delivery) == 202
+    await served.drain()
+    new = [c for i, c in world.github.comments.items() if i not in before]
+    return str(new[0]["body"]) if new else ""
+
+
+async def test_status_covers_its_pull_request_and_what_its_reader_may_read(
+    served: Served,
+) -> None:
+    world = served.world
+    store = world.env.store
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    first = await say_on(served, f"@taskbot schedule {unscheduled_test(world)}", 1, "s-1")
+    second = await say_on(served, f"@taskbot schedule {unscheduled_test(world, skip=1)}", 2, "s-2")
+    one, two = (re.findall(r"\[(r[0-9a-f]+)\]", body)[0] for body in (first, second))
+    here = await say_on(served, "@taskbot status", 1, "s-3")
+    assert f"[{one}]" in here
+    assert f"[{two}]" not in here
+    assert f"[{two}]" in await say_on(served, f"@taskbot status {two}", 1, "s-4")  # same repo
+    # A request on a repository the reader may not read is not shown to them.
+    await store.add_request(
+        "r5ec2e7aaaa",
+        source="github",
+        actor="someone",
+        place="octo/secret#3",
+        text="schedule x",
+        command="schedule x",
+        project=world.env.push.project,
+        revision=world.env.push.revision,
+    )
+    world.github.permissions[("octo/secret", "codertocat")] = "none"
+    hidden = await say_on(served, "@taskbot status r5ec2e7aaaa", 1, "s-5")
+    assert hidden.startswith("r5ec2e7aaaa was asked for somewhere you cannot see from here")
+    for_push = await say_on(served, f"@taskbot status {world.env.push.revision[:9]}", 1, "s-6")
+    assert f"[{one}]" in for_push
+    assert f"[{two}]" in for_push
+    assert "r5ec2e7aaaa" not in for_push
+    project = world.env.push.project
+    assert f"[{one}]" in await say_on(served, "@taskbot status latest", 1, "s-7")
+    assert f"[{one}]" in await say_on(served, f"@taskbot status {project}@latest", 1, "s-8")
+    short = f"{project}@{world.env.push.revision[:12]}"
+    assert f"[{two}]" in await say_on(served, f"@taskbot status {short}", 1, "s-9")

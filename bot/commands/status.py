@@ -6,38 +6,86 @@ from collections import Counter
 
 from bot.core.access import Level
 from bot.core.commands import Command, Context
+from bot.core.request import ReviewedCode
+from bot.revisions import RevisionError, expand_revision
 from bot.store import RequestRecord
-from grammar import Status
+from bot.tc.decision import DecisionNotFoundError
+from grammar import Revision, Status
+
+SHOWN = 5
+NOT_YOURS = (
+    "{request} was asked for somewhere you cannot see from here; ask about it where it was "
+    "asked for."
+)
 
 
 async def status(ctx: Context, cmd: Status) -> None:
     """status [REQUEST-ID|REVISION]
-    Shows a request's tasks, the bot's requests on a push, or your recent requests."""
+    Shows a request's tasks, the bot's requests on a push, or the requests here: on a pull
+    request all of its requests, elsewhere yours."""
     bot = ctx.bot
     if cmd.request_id is not None:
         record = await bot.store.request(cmd.request_id.text)
         if record is None:
             await ctx.refuse(f"There is no request {cmd.request_id.text}.")
             return
+        if not await ctx.adapter.may_see(ctx.request, record):
+            await ctx.refuse(NOT_YOURS.format(request=record.id))
+            return
         await ctx.reply(await describe(ctx, record))
         return
-    records = await bot.store.recent_requests(
-        limit=200 if cmd.revision else 5, actor=None if cmd.revision else ctx.request.actor
-    )
     if cmd.revision is not None:
+        push = await _push(ctx, cmd.revision)
+        if push is None:
+            return
+        project, revision = push
         records = [
             r
-            for r in records
-            if r.revision == cmd.revision.node and (cmd.revision.project in (None, r.project))
+            for r in await bot.store.recent_requests(limit=200)
+            if r.revision == revision and r.project == project
         ]
-    if not records:
-        await ctx.reply(
-            "No requests yet."
-            if cmd.revision is None
-            else "The bot scheduled nothing on that push."
-        )
+        records = [r for r in records if await ctx.adapter.may_see(ctx.request, r)]
+        if not records:
+            await ctx.reply(f"The bot scheduled nothing on {project}@{revision[:12]}.")
+            return
+        await ctx.reply("\n".join([await describe(ctx, r) for r in records[:SHOWN]]))
         return
-    await ctx.reply("\n".join([await describe(ctx, r) for r in records[:5]]))
+    origin = ctx.request.origin
+    if isinstance(origin, ReviewedCode) and origin.pull_request:
+        recent = await bot.store.recent_requests(limit=200)
+        records = [r for r in recent if r.source == ctx.request.source]
+        records = [r for r in records if r.place == ctx.request.place]
+    else:
+        records = await bot.store.recent_requests(limit=200, actor=ctx.request.actor)
+        records = [r for r in records if await ctx.adapter.may_see(ctx.request, r)]
+    if not records:
+        await ctx.reply("No requests yet.")
+        return
+    await ctx.reply("\n".join([await describe(ctx, r) for r in records[:SHOWN]]))
+
+
+async def _push(ctx: Context, revision: Revision) -> tuple[str, str] | None:
+    """The project and full revision a `status` names (a short one, `latest`, or
+    `project@rev`), or None after saying why there is none."""
+    bot = ctx.bot
+    project = revision.project or ctx.request.project or bot.settings.default_project
+    if revision.node is not None:
+        try:
+            node = await expand_revision(bot, project, revision.node, ctx.request, ctx.adapter)
+        except RevisionError as error:
+            await ctx.refuse(str(error))
+            return None
+        return project, node
+    try:
+        decision = await bot.decisions.find(project, None, bot.settings.project(project).routes)
+    except DecisionNotFoundError as error:
+        await ctx.refuse(str(error))
+        return None
+    latest = await bot.decisions.revision_of(decision)
+    if latest is None:
+        await ctx.refuse(f"The latest push of {project} does not say its revision.")
+        return None
+    return project, latest
 
 
 async def describe(ctx: Context, record: RequestRecord) -> str:

@@ -58,6 +58,13 @@ class Adapter:
             return NO_FORKS.format(place=request.place, verb=verb)
         return None
 
+    async def may_see(self, request: Request, record: RequestRecord) -> bool:
+        """Whether the person who sent ``request`` may see ``record`` (`status`). By default
+        the requests of this place, and their own requests made through this adapter."""
+        if record.source != request.source:
+            return False
+        return record.place == request.place or record.actor == request.actor
+
     def failed_here(self, error: BaseException) -> bool:
         """Whether ``error`` is this place failing (a reply it could not take, after its
         own retries): the message is then handled again later, from the first command not

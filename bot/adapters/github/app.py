@@ -234,6 +234,16 @@ class GitHubAdapter(Adapter):
             bot=self.bot.settings.name,
         )
 
+    async def may_see(self, request: Request, record: RequestRecord) -> bool:
+        """A request made on GitHub is shown to whoever may read its repository."""
+        if record.source != SOURCE:
+            return False
+        repository = record.place.rpartition("#")[0]
+        if repository.lower() == _origin(request).repository.lower():
+            return True  # the person is on this repository's pull request or issue
+        gh = await self.client_for(request)
+        return await self.permissions.level(gh, repository, request.actor) >= Level.READ
+
     def failed_here(self, error: BaseException) -> bool:
         """GitHub's errors (after the replier's retries): the delivery is tried again."""
         return isinstance(error, gidgethub.GitHubException)
