@@ -156,6 +156,7 @@ class Startup:
             confirm_threshold=config.confirm_threshold,
             max_commands=config.max_commands,
             rate_per_minute=config.rate_per_minute,
+            keep_days=float(config.keep_days),
             default_project=self.default_project or project,
             projects=projects,
             amqp_url=config.amqp_url,
@@ -168,15 +169,21 @@ async def run_console(args: argparse.Namespace, startup: Startup) -> int:
     Taskcluster with a seeded push). Requests caught mid-submit are resumed first."""
     if os.environ.get("TASKCLUSTER_ROOT_URL"):
         return await _on_taskcluster(args, startup)
-    from bot.embedded import embedded
+    from bot.embedded import data_dir, embedded
+    from bot.store import open_store
 
-    async with embedded(tasks=args.tasks) as env:
-        # The demo's simulated worker is fast: poll it often so the chat feels live.
-        env.bot.settings = startup.bot_settings(env.push.project, poll_interval=0.5)
-        greeting = console.GREETING.format(
-            project=env.push.project, revision=env.push.revision[:12]
-        )
-        return await _converse(args, env.bot, greeting, startup)
+    # DATABASE_URL is the store here too (else the SQLite file of the data directory).
+    store = await open_store(startup.config.database_url, data_dir() / "taskbot.sqlite3")
+    try:
+        async with embedded(store=store, tasks=args.tasks) as env:
+            # The demo's simulated worker is fast: poll it often so the chat feels live.
+            env.bot.settings = startup.bot_settings(env.push.project, poll_interval=0.5)
+            greeting = console.GREETING.format(
+                project=env.push.project, revision=env.push.revision[:12]
+            )
+            return await _converse(args, env.bot, greeting, startup)
+    finally:
+        await store.close()
 
 
 async def _on_taskcluster(args: argparse.Namespace, startup: Startup) -> int:

@@ -17,6 +17,7 @@ KNOWN_SETTINGS = (
     "TASKBOT_CONFIRM_THRESHOLD",
     "TASKBOT_MAX_COMMANDS",
     "TASKBOT_RATE_PER_MINUTE",
+    "TASKBOT_KEEP_DAYS",
     "TASKBOT_PROJECT",
     "TASKBOT_AMQP_URL",
     "TASKBOT_CONFIG",
@@ -58,6 +59,7 @@ class Config:
     confirm_threshold: int = 50
     max_commands: int = 10
     rate_per_minute: int = 30
+    keep_days: int = 30
     project: str = "autoland"
     amqp_url: str | None = None
     database_url: str | None = None
@@ -81,6 +83,7 @@ class Config:
             confirm_threshold=_positive_int(env, "TASKBOT_CONFIRM_THRESHOLD", 50),
             max_commands=_positive_int(env, "TASKBOT_MAX_COMMANDS", 10),
             rate_per_minute=_positive_int(env, "TASKBOT_RATE_PER_MINUTE", 30),
+            keep_days=_positive_int(env, "TASKBOT_KEEP_DAYS", 30),
             project=env.get("TASKBOT_PROJECT", "").strip() or "autoland",
             amqp_url=env.get("TASKBOT_AMQP_URL") or None,
             database_url=env.get("DATABASE_URL") or None,

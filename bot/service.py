@@ -44,6 +44,7 @@ UNAVAILABLE = (
     "nothing new was scheduled. Please try again in a few minutes."
 )
 DUPLICATE = "already handled"
+PRUNE_EVERY = 3600.0  # seconds between two prunings of old deliveries
 TOO_MANY_COMMANDS = (
     "Only the first {limit} commands of a message are run; the other {rest} were not: send "
     "them again in another message."
@@ -116,11 +117,19 @@ class Bot(Runtime):
 
     async def keep_resuming(self, replier: Replier, every: float | None = None) -> None:
         """Take over, now and then, what a replica that died left behind (its holds ran
-        out); runs until cancelled."""
+        out), and forget old deliveries once an hour; runs until cancelled."""
+        loop = asyncio.get_running_loop()
+        pruned = loop.time()
         while True:
             await asyncio.sleep(every or self.lease_seconds / 2)
             try:
                 taken = await self.resume(replier)
+                if loop.time() - pruned >= PRUNE_EVERY:
+                    pruned = loop.time()
+                    gone = await self.store.prune(self.settings.keep_days)
+                    log.info(
+                        "forgot %d deliveries older than %g days", gone, self.settings.keep_days
+                    )
             except Exception:
                 log.exception("resuming requests failed; trying again later")
                 continue
@@ -287,8 +296,9 @@ class Unregistered(Adapter):
         return NO_ADAPTER.format(source=self.source)
 
 
-# Control characters (but tabs and line ends) and lone surrogates: never parsed, never echoed.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Terminal escape sequences, control characters (but tabs and line ends) and lone
+# surrogates: never parsed, never echoed.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def clean(text: str) -> str:

@@ -234,3 +234,35 @@ def test_operators_list_retry_and_drop_parked_deliveries(tmp_path: Path) -> None
     assert "d-9: no parked github delivery has this id" in retried.stderr
     assert run_bot("deliveries", "drop", "d-2", env=env).stdout == "d-2: dropped\n"
     assert run_bot("deliveries", "list", env=env).stdout == "no parked github deliveries\n"
+
+
+def test_database_url_is_the_store_of_the_embedded_default_too(tmp_path: Path) -> None:
+    """DATABASE_URL used to be read only with TASKCLUSTER_ROOT_URL: the embedded default
+    kept its requests in a SQLite file instead, silently."""
+    import asyncio
+
+    from tests.test_store import POSTGRES_URL, empty_schema
+
+    async def requests_in_postgres() -> list[str]:
+        async with empty_schema() as (admin, schema):
+            script = tmp_path / "commands.txt"
+            script.write_text("jobs xpcshell\nschedule X(X1) --dry-run\n")
+            done = await asyncio.to_thread(
+                run_bot,
+                "--tasks",
+                "600",
+                "--script",
+                str(script),
+                "--wait",
+                "30",
+                env={
+                    "DATABASE_URL": f"{POSTGRES_URL}?search_path={schema}",
+                    "TASKBOT_DATA_DIR": str(tmp_path / "data"),
+                },
+            )
+            assert done.returncode == 0, done.stderr
+            rows = await admin.fetch(f"SELECT command FROM {schema}.requests")
+            return [str(row["command"]) for row in rows]
+
+    assert asyncio.run(requests_in_postgres()) == ["schedule X(X1) --dry-run"]
+    assert not (tmp_path / "data" / "taskbot.sqlite3").exists()

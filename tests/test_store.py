@@ -261,3 +261,17 @@ async def test_replicas_starting_together_migrate_a_fresh_database_once() -> Non
         finally:
             for store in stores:
                 await store.close()
+
+
+async def test_old_deliveries_are_pruned_and_the_audit_log_kept(store: Store) -> None:
+    await store.keep_delivery("github", "old", "issue_comment", "{}")
+    await store.keep_delivery("github", "pending", "issue_comment", "{}")
+    await store.first_delivery("github", "old")
+    await store.processed("github", "old")
+    await store.audit(actor="a", source="github", place="o/r#1", action="plan", detail={})
+    assert await store.prune(30) == 0  # nothing is 30 days old yet
+    gone = await store.prune(-1)  # as if a day had passed beyond the keeping time
+    assert gone == 2  # the processed delivery, and the mark of the delivery seen
+    assert [r["delivery_id"] for r in await store.unprocessed("github")] == ["pending"]
+    assert await store.first_delivery("github", "old")  # forgotten: would be taken again
+    assert len(await store.audit_log()) == 1

@@ -65,6 +65,7 @@ class Settings:
     amqp_url: str | None = None
     poll_interval: float = DEFAULT_POLL_INTERVAL
     edit_interval: float = 2.0  # seconds between two edits of one status card
+    keep_days: float = 30.0  # processed deliveries are forgotten after this many days
 
     def project(self, name: str | None) -> ProjectSettings:
         name = name or self.default_project

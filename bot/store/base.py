@@ -325,6 +325,17 @@ class Store:
             )
         return changed == 1
 
+    async def prune(self, keep_days: float) -> int:
+        """Forget deliveries processed (or dropped) more than ``keep_days`` ago, and the
+        marks of what was seen then; the audit log is kept. How many rows went."""
+        cutoff = now_text(-keep_days * 86400)
+        async with self.transaction() as db:
+            gone = await db.execute(
+                "DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?", cutoff
+            )
+            gone += await db.execute("DELETE FROM deliveries WHERE received_at < ?", cutoff)
+        return gone
+
     async def processed(self, source: str, delivery_id: str) -> None:
         async with self.transaction() as db:
             await db.execute(
