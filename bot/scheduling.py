@@ -25,10 +25,8 @@ TOO_MANY_TASKS = (
     "Narrow it with `for PLATFORM`, fewer jobs, or a smaller `xN`."
 )
 BESIDES = ", besides the {count} of the commands before it in this message"
-HELD = (
-    "{header} — held: that is more than {threshold} tasks{besides}. To go ahead: "
-    "`confirm {request}` within {minutes} minutes."
-)
+HELD = "{header} — held: {why}. To go ahead: `confirm {request}` within {minutes} minutes."
+TOO_BIG = "that is more than {threshold} tasks{besides}"
 NOTHING = "That selects no job on this push, so nothing was scheduled."
 BUSY = "[{request}] is being handled by another replica of the bot; `status {request}` follows it."
 NAME_A_PUSH = (
@@ -106,8 +104,12 @@ async def schedule_labels(
     times: int,
     dry_run: bool,
     command: Schedule | Retrigger | Try,
+    note: str | None = None,
+    unsure: str | None = None,
 ) -> str | None:
-    """Plan, then preview, hold for confirmation, or submit; the request id, if one was made."""
+    """Plan, then preview, hold for confirmation, or submit; the request id, if one was made.
+    ``note`` goes under the headline; ``unsure`` holds the request for confirmation,
+    saying why, whatever its size."""
     bot = ctx.bot
     command_text = command.canonical()
     # Replies name the push they resolved to, so their headline leaves out `on REVISION`.
@@ -192,7 +194,7 @@ async def schedule_labels(
     # a restart resumes "submitting" requests only, never a preview.
     submitter = submitter_for(project)
     state = RequestState.PREVIEWED if dry_run else submitter.state
-    if not dry_run and so_far + result.new_task_count > threshold:
+    if not dry_run and (unsure or so_far + result.new_task_count > threshold):
         state = RequestState.AWAITING_CONFIRMATION
     await bot.store.set_state(request_id, state, decision_task_id=push.decision_task_id)
     await bot.store.audit(
@@ -204,18 +206,16 @@ async def schedule_labels(
         detail={"command": command_text, "new": result.new_task_count, "reused": len(result.reuse)},
     )
     header = f"[{request_id}] {headline} on {push.describe()}: {describe_plan(result)}"
+    below = f"\n{note}" if note else ""
     if dry_run:
-        await ctx.reply(preview(header, tasks) + "\n(dry run: nothing was scheduled)")
+        await ctx.reply(preview(header + below, tasks) + "\n(dry run: nothing was scheduled)")
         return request_id
     if state == RequestState.AWAITING_CONFIRMATION:
+        why = unsure or TOO_BIG.format(threshold=threshold, besides=besides)
         held = HELD.format(
-            header=header,
-            threshold=threshold,
-            besides=besides,
-            request=request_id,
-            minutes=bot.settings.confirm_minutes,
+            header=header, why=why, request=request_id, minutes=bot.settings.confirm_minutes
         )
-        await ctx.reply(preview(held, tasks))
+        await ctx.reply(preview(held + below, tasks))
         ctx.budget.tasks += result.new_task_count  # it may be confirmed: it counts
         return request_id
     ctx.budget.tasks += result.new_task_count

@@ -72,3 +72,33 @@ async def test_tasks_a_reset_taskcluster_forgot_end_the_request_once(tmp_path: P
         )
         assert await slow.bot.resume(place) == []  # never followed again
     await store.close()
+
+
+async def test_a_query_shows_its_matches_by_suite_and_a_loose_one_is_held(env: Embedded) -> None:
+    before = len(env.tc.queue.tasks)
+    output = await say(env, "schedule 'reftest' for linux64 debug", wait=False)
+    headline, by_suite = output.splitlines()[:2]
+    rid = request_id(headline)
+    assert " — held: " in headline
+    assert "match the query only as letters in order, not as written" in headline
+    assert headline.endswith(f"To go ahead: `confirm {rid}` within 30 minutes.")
+    assert by_suite.strip().startswith("matched by suite: ")
+    assert "reftest ×" in by_suite
+    assert len(env.tc.queue.tasks) == before  # nothing before the person confirms
+    # Written exactly, it matches as written: shown by suite, and not held for it.
+    exact = await say(env, 'schedule "\'reftest" for linux64 debug --dry-run', wait=False)
+    assert " — held: " not in exact
+    assert "matched by suite: " in exact
+
+
+async def test_a_try_that_selects_no_test_says_so_and_schedules_nothing(env: Embedded) -> None:
+    before = len(env.tc.queue.tasks)
+    answer = await say(env, "try: -b do -p linux64 -u nosuchsuite", wait=False)
+    assert answer == (
+        "taskbot> That selects no test on this push, only 2 build or other jobs, so nothing "
+        "was scheduled. Check the test names (`jobs NAME` searches the push); for the builds "
+        "alone, say `-u none`.\n"
+    )
+    assert len(env.tc.queue.tasks) == before
+    builds = await say(env, "try: -b do -p linux64 -u none --dry-run", wait=False)
+    assert "2 new tasks" in builds

@@ -10,6 +10,12 @@ from bot.graph import ResolveError, select_try
 from bot.scheduling import find_push, schedule_labels
 from grammar import Try
 
+NO_TESTS = (
+    "That selects no test on this push, only {builds} build or other jobs, so nothing was "
+    "scheduled. Check the test names (`jobs NAME` searches the push); for the builds alone, "
+    "say `-u none`."
+)
+
 
 async def try_syntax(ctx: Context, cmd: Try) -> None:
     """try: -b o|d|do -p PLATFORMS -u TESTS [-t TALOS] [--rebuild N] [on REVISION]
@@ -21,6 +27,12 @@ async def try_syntax(ctx: Context, cmd: Try) -> None:
         labels = await asyncio.to_thread(select_try, push.graph, cmd.options)
     except ResolveError as error:
         await ctx.refuse(str(error))
+        return
+    options = cmd.options
+    asked_tests = any(s != () for s in (options.unittests, options.talos, options.raptor))
+    tests = [x for x in labels if push.graph.entries[push.graph.position[x]].kind == "test"]
+    if asked_tests and labels and not tests:
+        await ctx.refuse(NO_TESTS.format(builds=len(labels)))
         return
     await schedule_labels(
         ctx,

@@ -5,7 +5,7 @@ from bot.graph.errors import GraphError, Problem, ResolveError
 from bot.graph.index import TaskGraphIndex, load_label_to_taskid
 from bot.graph.materialize import Materializer, NewTask
 from bot.graph.plan import Plan, plan, task_id_for
-from bot.graph.resolve import Resolution, Resolver
+from bot.graph.resolve import Resolution, Resolver, by_suite
 from bot.graph.trysel import select_try
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "ResolveError",
     "Resolver",
     "TaskGraphIndex",
+    "by_suite",
     "load_label_to_taskid",
     "plan",
     "select_try",

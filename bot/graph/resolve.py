@@ -6,7 +6,7 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.graph.errors import SHOWN_IN_FULL, Problem, ResolveError
 from bot.graph.fzf import compile_query
@@ -32,6 +32,9 @@ class Match:
     selector: Selector
     labels: tuple[str, ...]
     how: str
+    # Of a quoted query's labels, those its fuzzy terms matched only as letters in order,
+    # not as a substring (`'reftest'` matching `...-r-e-f-...-test`): likely not meant.
+    loose: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,27 @@ class Resolution:
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(label for m in self.matches for label in m.labels))
+
+    @property
+    def loose(self) -> tuple[str, ...]:
+        """Labels only a query's fuzzy terms matched (letters in order, not as written)."""
+        strict = {label for m in self.matches for label in m.labels if label not in m.loose}
+        return tuple(dict.fromkeys(x for m in self.matches for x in m.loose if x not in strict))
+
+    @property
+    def queried(self) -> bool:
+        return any(isinstance(m.selector, Query) for m in self.matches)
+
+
+def by_suite(index: TaskGraphIndex, labels: Sequence[str]) -> list[tuple[str, int]]:
+    """How many of ``labels`` each suite has (a test's try name, else its kind), most first."""
+    counts: dict[str, int] = {}
+    for label in labels:
+        i = index.position[label]
+        suite = index.attribute(i, "unittest_try_name") or index.attribute(i, "talos_try_name")
+        name = str(suite or index.entries[i].kind or "other")
+        counts[name] = counts.get(name, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _where(filters: Sequence[PlatformFilter]) -> str:
@@ -146,11 +170,14 @@ class Resolver:
             candidates = [i for i in pool if literal in labels[i]] if literal else pool
         return {i for i in candidates if regex.match(labels[i])}
 
-    def _query(self, text: str, within: set[int] | None) -> set[int]:
+    def _query(self, text: str, within: set[int] | None, *, exact: bool = False) -> set[int]:
+        """The jobs an fzf query matches (``exact``: its fuzzy terms as substrings)."""
         chosen = within
         for group in compile_query(text):
             either: set[int] = set()
             for term in group:
+                if exact and term.fuzzy:
+                    term = replace(term, fuzzy=False)
                 if term.prefix and not term.suffix and not term.fuzzy:
                     hits = self.index.prefixed(term.word, lower=term.ignore_case)
                     hits = hits if chosen is None else hits & chosen
@@ -172,7 +199,10 @@ class Resolver:
             explicit = isinstance(selector, Glob | Query | Label)
             if not explicit and len(chosen) > self.shortlist_limit:
                 raise ResolveError((self._shortlist(selector, chosen),))
-            return Match(selector, self._labels(chosen), how)
+            loose: tuple[str, ...] = ()
+            if isinstance(selector, Query):
+                loose = self._labels(chosen - self._query(selector.text, self.allowed, exact=True))
+            return Match(selector, self._labels(chosen), how, loose)
         where = _where(self.filters)
         found: set[int] = set()
         if self.allowed is not None:
