@@ -618,3 +618,63 @@ async def test_status_covers_its_pull_request_and_what_its_reader_may_read(
     assert f"[{one}]" in await say_on(served, f"@taskbot status {project}@latest", 1, "s-8")
     short = f"{project}@{world.env.push.revision[:12]}"
     assert f"[{two}]" in await say_on(served, f"@taskbot status {short}", 1, "s-9")
+
+
+# --- the figures -------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("quick_retries")
+async def test_a_rough_day_loses_nothing_and_does_nothing_twice(served: Served) -> None:
+    """Forty schedule comments, each delivered twice under two delivery ids and once more
+    redelivered, while GitHub answers 502 now and then and the worker is restarted: every
+    command answered once, every job created once."""
+    world = served.world
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    world.env.bot.settings = replace(world.env.bot.settings, rate_per_minute=1000)  # a busy day
+    served.adapter.retry_delays = (0.0, 0.0, 0.0)
+    world.github.faults += [
+        Fault("POST", "/issues/\\d+/comments$", 502, count=4, after=7),
+        Fault("GET", "/collaborators/", 503, count=3, after=11),
+        Fault("GET", "/pulls/\\d+$", 502, count=2, after=23),
+        Fault("POST", "/reactions$", 502, count=5, after=30),
+    ]
+    labels = [unscheduled_test(world, skip=n) for n in range(40)]
+    sent = 0
+    loop = asyncio.get_running_loop()
+    worst_health = 0.0
+    for n, label in enumerate(labels):
+        data = comment(f"@taskbot schedule {label}")
+        data["comment"]["id"] = 90_000 + n
+        raw = json.dumps(data).encode()
+        for delivery in (f"app-{n}", f"hook-{n}"):
+            assert await served.post(raw, delivery=delivery) == 202
+            sent += 1
+        if n % 10 == 9:  # the worker dies with work in hand; a new one takes it back
+            await served.adapter._stop(served.client.app)
+            await served.adapter._start(served.client.app)
+        started = loop.time()
+        assert (await served.client.get("/healthz")).status == 200
+        worst_health = max(worst_health, loop.time() - started)
+    await served.drain()
+    for n in range(0, 40, 8):  # GitHub's "Redeliver" of a few, after the fact
+        data = comment(f"@taskbot schedule {labels[n]}")
+        data["comment"]["id"] = 90_000 + n
+        assert await served.post(json.dumps(data).encode(), delivery=f"app-{n}") == 200
+        sent += 1
+    await served.drain()
+    cards = {label: [b for b in bodies(world) if f"{label}:" in b] for label in labels}
+    lost = [label for label, found in cards.items() if not found]
+    twice = [label for label, found in cards.items() if len(found) > 1]
+    duplicates = [label for label in labels if created(world, label) > 1]
+    largest = max(len(b) for b in bodies(world))
+    print(
+        f"\nrough day: {sent} deliveries of {len(labels)} commands; lost {len(lost)}, "
+        f"answered twice {len(twice)}, tasks created twice {len(duplicates)}; worst /healthz "
+        f"{worst_health * 1000:.0f} ms; largest reply {largest:,} characters; "
+        f"GitHub faults injected {sum(f.hits for f in world.github.faults)}"
+    )
+    assert lost == []
+    assert twice == []
+    assert duplicates == []
+    assert all(created(world, label) == 1 for label in labels)
+    assert await world.env.store.parked_deliveries() == []
