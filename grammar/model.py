@@ -533,7 +533,7 @@ class TryOptions:
         if self.build_types:
             words += ["-b", "".join(letters[b] for b in self.build_types)]
         if self.platforms is not None:
-            words += ["-p", ",".join(self.platforms) or "none"]
+            words += ["-p", _shell_word(",".join(self.platforms)) if self.platforms else "none"]
         words += tests("-u", self.unittests, None)
         words += tests("-t", self.talos, ())
         words += tests("-r", self.raptor, ())

@@ -87,24 +87,26 @@ UNKNOWN_OPTION = pp.Regex(r"-\S*").set_name("try option")
 
 
 def dequote(word: str) -> str:
-    """The text a shell would make of ``word``: quotes removed, escapes applied."""
+    """The text a shell would make of ``word``: quotes removed, escapes applied. Total: a
+    quote never closed runs to the end, and a backslash at the end stands for itself."""
     out: list[str] = []
-    i = 0
-    while i < len(word):
+    i, size = 0, len(word)
+    while i < size:
         char = word[i]
         if char == "'":
-            end = word.index("'", i + 1)
+            end = word.find("'", i + 1)
+            end = size if end < 0 else end
             out.append(word[i + 1 : end])
             i = end + 1
         elif char == '"':
             i += 1
-            while word[i] != '"':
-                if word[i] == "\\" and word[i + 1] in '"\\$`\n':
+            while i < size and word[i] != '"':
+                if word[i] == "\\" and i + 1 < size and word[i + 1] in '"\\$`\n':
                     i += 1
                 out.append(word[i])
                 i += 1
             i += 1
-        elif char == "\\":
+        elif char == "\\" and i + 1 < size:
             out.append(word[i + 1])
             i += 2
         else:

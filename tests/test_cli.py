@@ -188,7 +188,8 @@ def test_script_from_stdin_schedules_on_the_embedded_default(tmp_path: Path) -> 
         "800",
         "--wait",
         "60",
-        stdin="help schedule\nshedule x\nschedule \"'xpcshell 'linux1804-64-shippable-qr/opt\" x2\n",
+        stdin="help schedule\nshedule x\n"
+        "schedule \"'xpcshell 'linux1804-64-shippable-qr/opt\" x2\n",
         env={"TASKBOT_DATA_DIR": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr

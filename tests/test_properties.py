@@ -78,7 +78,48 @@ command_like = st.lists(
 ).map(" ".join)
 
 
-@given(st.one_of(st.text(), command_like))
+# Try syntax is shell-like: quotes, escapes and brackets in every arrangement.
+TRY_PIECES = [
+    "-b",
+    "do",
+    "o",
+    "-p",
+    "--platform",
+    "-u",
+    "-t",
+    "-r",
+    "-j",
+    "all",
+    "none",
+    "a[",
+    "']",
+    '"]',
+    "'",
+    '"',
+    "\\",
+    "[",
+    "]",
+    ",",
+    "x y",
+    "-",
+    "--rebuild",
+    "3",
+    "--setenv",
+    "A=b",
+    "mochitest-1[linux64,-win]",
+    "'a b'",
+    '"c\\"d"',
+    "--tag",
+    "=",
+]
+try_garbage = st.lists(
+    st.one_of(st.sampled_from(TRY_PIECES), st.text(max_size=3)), max_size=12
+).map(lambda words: "try: " + " ".join(words))
+
+
+@given(st.one_of(st.text(), command_like, try_garbage))
+@example("try: -b do -u a[']")
+@example('try: -b do -u a["]')
 @example("schedule \x00")
 @example("try: -u '\\")
 @example("schedule \\")
@@ -224,7 +265,13 @@ shell_text = st.text(
 try_options = st.builds(
     TryOptions,
     build_types=st.sampled_from([("debug",), ("opt",), ("debug", "opt"), ("opt", "debug")]),
-    platforms=st.one_of(st.none(), st.lists(platforms, max_size=3).map(tuple)),
+    platforms=st.one_of(
+        st.none(),
+        st.lists(
+            st.one_of(platforms, st.from_regex(r"[a-z]{1,5} [a-z]{1,5}", fullmatch=True)),
+            max_size=3,
+        ).map(tuple),
+    ),
     unittests=selections_of_tests,
     talos=selections_of_tests,
     raptor=selections_of_tests,
