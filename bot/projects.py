@@ -25,6 +25,7 @@ PROJECT_KEYS = {
     "irc_channels",
     "permissions",
     "teams",
+    "allow_from",
     "max_new_tasks",
     "confirm_threshold",
 }
@@ -74,6 +75,12 @@ def _teams(value: Any, where: str) -> dict[str, tuple[str, ...]]:
                 )
         teams[str(team)] = tuple(str(v) for v in verbs)
     return teams
+
+
+def _allow_from(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f'{where} must be a list of project names (or ["*"])')
+    return tuple(value)
 
 
 def _count(value: Any, where: str) -> int | None:
@@ -136,11 +143,19 @@ def load_projects(
             irc_channels=_names(settings.get("irc_channels", []), f"{where}.irc_channels", "#"),
             permissions=_permissions(settings.get("permissions", {}), f"{where}.permissions"),
             teams=_teams(settings.get("teams", {}), f"{where}.teams"),
+            allow_from=_allow_from(settings.get("allow_from", []), f"{where}.allow_from"),
             max_new_tasks=_count(settings.get("max_new_tasks"), f"{where}.max_new_tasks"),
             confirm_threshold=_count(
                 settings.get("confirm_threshold"), f"{where}.confirm_threshold"
             ),
         )
+    for name, project in projects.items():
+        unknown = [p for p in project.allow_from if p != "*" and p not in projects]
+        if unknown:
+            raise ConfigError(
+                f"{source}: projects.{name}.allow_from names `{unknown[0]}`, which is not a "
+                'project here (or use "*" for any)'
+            )
     default = data.get("default_project")
     if default is not None and default not in projects:
         raise ConfigError(f"{source}: default_project `{default}` is not among the projects")

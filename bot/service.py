@@ -8,7 +8,7 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.commands import COMMANDS
 from bot.core.access import Level
@@ -25,7 +25,7 @@ from bot.reporting import track
 from bot.store import RequestRecord, RequestState
 from bot.submission import submit_request
 from bot.tc.retry import is_transient
-from grammar import Parsed, parse_message
+from grammar import AnyCommand, Parsed, Revision, parse_message
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ UNAVAILABLE = (
     "nothing new was scheduled. Please try again in a few minutes."
 )
 DUPLICATE = "already handled"
+ELSEWHERE = (
+    "this place is for {home}, and {target} does not take `{verb}` from {home}'s places (its "
+    "operators can list {home} in its `allow_from`)."
+)
 PRUNE_EVERY = 3600.0  # seconds between two prunings of old deliveries
 TOO_MANY_COMMANDS = (
     "Only the first {limit} commands of a message are run; the other {rest} were not: send "
@@ -68,22 +72,37 @@ class Bot(Runtime):
         if missing:
             raise RuntimeError(f"no command implements: {', '.join(missing)}")
 
-    async def authorize(self, adapter: Adapter, request: Request, command: Command) -> str | None:
-        """None when ``request.actor`` may run ``command`` here; otherwise why not. The
-        level needed comes from the command table (or the project); the adapter says what
-        level the person has."""
-        project = self.settings.project(request.project)
+    async def authorize(
+        self,
+        adapter: Adapter,
+        request: Request,
+        command: Command,
+        target: str | None = None,
+    ) -> str | None:
+        """None when ``request.actor`` may run ``command`` here; otherwise why not.
+
+        The rules are those of the project the command acts on (``target``: the project of
+        its `on` push, else the place's): the level it needs comes from the command table
+        or that project's `permissions`; the adapter says what level the person has. A place
+        that means one project changes nothing in another unless that one allows it."""
+        target = target or request.project or self.settings.default_project
+        project = self.settings.project(target)
+        scoped = replace(request, project=target)
 
         def need(verb: str) -> Level:
             known = self.commands.get(verb)
             return project.need(verb, known.level if known else Level.ADMIN)
 
         needed = need(command.verb)
-        have = await adapter.level_of(request)
-        if have < needed and not await adapter.grants(request, command.verb):
-            return await adapter.refusal(request, command.verb, needed, have)
+        home = request.project
+        elsewhere = home is not None and not project.admits(home)
+        if needed > Level.TRIAGE and elsewhere:
+            return ELSEWHERE.format(verb=command.verb, home=home, target=target)
+        have = await adapter.level_of(scoped)
+        if have < needed and not await adapter.grants(scoped, command.verb):
+            return await adapter.refusal(scoped, command.verb, needed, have)
         if command.gated:
-            return await adapter.untrusted(request, command.verb, have, need)
+            return await adapter.untrusted(scoped, command.verb, have, need)
         return None
 
     async def resume(self, replier: Replier) -> list[str]:
@@ -249,7 +268,7 @@ class Bot(Runtime):
             COMMAND_COUNT.labels(request.source, verb, "unknown").inc()
             await replier.post(NOT_HERE.format(verb=verb))
             return "unknown"
-        reason = await self.authorize(ctx.adapter, request, command)
+        reason = await self.authorize(ctx.adapter, request, command, target_of(item.command))
         if reason is not None:
             await self.store.audit(
                 actor=request.actor,
@@ -304,6 +323,12 @@ _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\
 def clean(text: str) -> str:
     """A message without the characters that have no business in a command."""
     return _CONTROL.sub("", text)
+
+
+def target_of(command: AnyCommand) -> str | None:
+    """The project a command names with its `on` push, if it names one."""
+    revision = getattr(command, "revision", None)
+    return revision.project if isinstance(revision, Revision) else None
 
 
 def _short(error: BaseException) -> str:

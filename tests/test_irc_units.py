@@ -120,7 +120,7 @@ def irc_request(nick: str, account: str | None, *, known: bool = True) -> Reques
     )
 
 
-Check = Callable[[Request, str], Awaitable[str | None]]
+Check = Callable[..., Awaitable[str | None]]
 
 
 @contextlib.asynccontextmanager
@@ -137,8 +137,8 @@ async def account_check(
         bot = Bot(Settings(projects=projects), SqliteStore(":memory:"), clients)
         adapter = IrcAdapter(bot, IrcSettings("irc.invalid", accounts=lists))
 
-        async def check(request: Request, verb: str) -> str | None:
-            return await bot.authorize(adapter, request, bot.commands[verb])
+        async def check(request: Request, verb: str, target: str | None = None) -> str | None:
+            return await bot.authorize(adapter, request, bot.commands[verb], target)
 
         yield check
 

@@ -100,3 +100,15 @@ def test_a_bad_file_stops_start_up(tmp_path: Path) -> None:
     )
     assert done.returncode == 78
     assert "projects.autoland.mod is not a project setting" in done.stderr
+
+
+def test_allow_from_names_projects() -> None:
+    _, projects = load_projects(
+        "projects:\n  autoland:\n    allow_from: [sandbox]\n  sandbox: {}\n  try:\n"
+        "    allow_from: ['*']\n"
+    )
+    assert projects["autoland"].admits("sandbox")
+    assert not projects["sandbox"].admits("autoland")
+    assert projects["try"].admits("anything")
+    with pytest.raises(ConfigError, match="allow_from names `nowhere`"):
+        load_projects("projects:\n  autoland:\n    allow_from: [nowhere]\n")

@@ -32,6 +32,12 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
             if record is None:
                 await ctx.refuse(f"There is no request {target.text}.")
                 return
+            home = ctx.request.project
+            if home is not None and not bot.settings.project(record.project).admits(home):
+                await ctx.refuse(
+                    ELSEWHERE.format(request=record.id, home=home, project=record.project)
+                )
+                return
             requests.append(record)
         else:
             task_ids.append(target.text)
@@ -79,6 +85,12 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         await ctx.refuse(outcome.describe(of))
     else:
         await ctx.reply(outcome.describe(of))
+
+
+ELSEWHERE = (
+    "{request} is a request of {project}, and this place is for {home}: cancel it where it "
+    "was asked for."
+)
 
 
 @dataclass

@@ -37,9 +37,16 @@ class ProjectSettings:
     teams: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_new_tasks: int | None = None  # overrides the bot-wide caps for this project
     confirm_threshold: int | None = None
+    # Projects whose places (repositories, channels) may change things here too ("*": any);
+    # by default a place mapped to another project may only read.
+    allow_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
+
+    def admits(self, project: str) -> bool:
+        """Whether the places of ``project`` may change things in this one."""
+        return project == self.name or project in self.allow_from or "*" in self.allow_from
 
     def need(self, verb: str, default: Level) -> Level:
         """The level ``verb`` needs here: the project's own setting, else ``default``; never
