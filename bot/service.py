@@ -25,7 +25,15 @@ from bot.reporting import track
 from bot.store import RequestRecord, RequestState
 from bot.submission import submit_request
 from bot.tc.retry import is_transient
-from grammar import AnyCommand, Parsed, Revision, parse_message
+from grammar import (
+    AnyCommand,
+    CommandLine,
+    Parsed,
+    Revision,
+    extract_commands,
+    parse_line,
+    verb_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,7 @@ UNAVAILABLE = (
     "nothing new was scheduled. Please try again in a few minutes."
 )
 DUPLICATE = "already handled"
+LONG_LINE = 2000  # characters: a longer command line has its verb checked before it is parsed
 ELSEWHERE = (
     "this place is for {home}, and {target} does not take `{verb}` from {home}'s places (its "
     "operators can list {home} in its `allow_from`)."
@@ -172,13 +181,11 @@ class Bot(Runtime):
                 "handling delivery %s again (an earlier attempt stopped)", request.delivery_id
             )
         names = (self.settings.name, *request.names)
-        parsed = parse_message(
-            clean(request.text), adapter.triggers(request, names), limits=self.settings.limits
-        )
+        parsed = extract_commands(clean(request.text), adapter.triggers(request, names))
         if not parsed:
             return Outcome()
         limit = self.settings.max_commands
-        keys = command_keys(request, [item.where.body for item in parsed])
+        keys = command_keys(request, [where.body for where in parsed])
         # A message that can come again (a comment in two deliveries, a redelivery after a
         # restart) runs each command once: those answered before are passed over.
         answered = [
@@ -198,7 +205,7 @@ class Bot(Runtime):
             troubled = True
             await replier.post(TOO_MANY_COMMANDS.format(limit=limit, rest=len(parsed) - limit))
         budget = MessageBudget()
-        for position, item in enumerate(parsed[:limit]):
+        for position, where in enumerate(parsed[:limit]):
             if answered[position]:
                 continue
             per_minute = self.settings.rate_per_minute
@@ -214,7 +221,7 @@ class Bot(Runtime):
                 bot=self,
                 request=request,
                 replier=replier,
-                line=item.where.body,
+                line=where.body,
                 position=position,
                 key=keys[position],
                 adapter=adapter,
@@ -222,8 +229,10 @@ class Bot(Runtime):
                 budget=budget,
             )
             started = time.monotonic()
+            item = await self._parse(adapter, request, where)
             outcome = await self._one(ctx, item)
-            verb = item.command.verb if item.command else "?"
+            command = item.command if isinstance(item, Parsed) else None
+            verb = command.verb if command else verb_of(where.body) or "?"
             log.info(
                 "%s %s from %s: %s",
                 request.source,
@@ -244,7 +253,7 @@ class Bot(Runtime):
             )
             made += ctx.made
             if outcome in ("error", "unavailable"):
-                failed.append(item.where.body)
+                failed.append(where.body)
             else:
                 key = keys[position]
                 if key is not None and request.message_key is not None:
@@ -253,10 +262,39 @@ class Bot(Runtime):
         await replier.react("confused" if troubled else "rocket")
         return Outcome(len(parsed), tuple(made), tuple(failed))
 
-    async def _one(self, ctx: Context, item: Parsed) -> str:
+    async def _parse(self, adapter: Adapter, request: Request, where: CommandLine) -> Parsed | str:
+        """The command on a line, or why the person may not run it. A long line's verb is
+        checked first, so a text nobody may run costs no parse; long ones are parsed off the
+        event loop."""
+        limits = self.settings.limits
+        if len(where.body) <= LONG_LINE:
+            return parse_line(where, limits=limits)
+        verb = verb_of(where.body)
+        command = self.commands.get(verb) if verb else None
+        if command is not None:
+            reason = await self.authorize(adapter, request, command)
+            if reason is not None:
+                return reason
+        return await asyncio.to_thread(parse_line, where, limits=limits)
+
+    async def _deny(self, request: Request, replier: Replier, verb: str, reason: str) -> str:
+        await self.store.audit(
+            actor=request.actor,
+            source=request.source,
+            place=request.place,
+            action="denied",
+            detail={"verb": verb, "why": reason},
+        )
+        COMMAND_COUNT.labels(request.source, verb, "denied").inc()
+        await replier.post(DENIED.format(verb=verb, reason=reason))
+        return "denied"
+
+    async def _one(self, ctx: Context, item: Parsed | str) -> str:
         """Run one command of a message; how it went (ok, refused, denied, parse_error,
         unknown, unavailable, error). Every way ends in a reply."""
         request, replier = ctx.request, ctx.replier
+        if isinstance(item, str):  # denied before its text was read
+            return await self._deny(request, replier, verb_of(ctx.line) or "?", item)
         if item.error is not None:
             COMMAND_COUNT.labels(request.source, "?", "parse_error").inc()
             await replier.post(item.error.render())
@@ -270,16 +308,7 @@ class Bot(Runtime):
             return "unknown"
         reason = await self.authorize(ctx.adapter, request, command, target_of(item.command))
         if reason is not None:
-            await self.store.audit(
-                actor=request.actor,
-                source=request.source,
-                place=request.place,
-                action="denied",
-                detail={"verb": verb, "why": reason},
-            )
-            COMMAND_COUNT.labels(request.source, verb, "denied").inc()
-            await replier.post(DENIED.format(verb=verb, reason=reason))
-            return "denied"
+            return await self._deny(request, replier, verb, reason)
         token = current_request.set(request.delivery_id or f"{request.source}:{request.actor}")
         try:
             await command.handler(ctx, item.command)

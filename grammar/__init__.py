@@ -30,7 +30,7 @@ from grammar.model import (
     Try,
     TryOptions,
 )
-from grammar.parse import Parsed, parse_command, parse_message
+from grammar.parse import Parsed, parse_command, parse_line, parse_message, verb_of
 
 __all__ = [
     "GITHUB",
@@ -67,5 +67,7 @@ __all__ = [
     "TryOptions",
     "extract_commands",
     "parse_command",
+    "parse_line",
     "parse_message",
+    "verb_of",
 ]

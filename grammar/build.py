@@ -95,6 +95,9 @@ class Limits:
     """Bounds a deployment sets on what one command may ask for."""
 
     max_times: int = 20
+    # The longest command line read; a longer one is refused before any parsing (GitHub's
+    # comments hold at most 65,536 characters, so this bounds the work, not real use).
+    max_line: int = 100_000
 
 
 DEFAULT_LIMITS = Limits()

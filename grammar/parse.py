@@ -13,6 +13,7 @@ from grammar.errors import ParseError
 from grammar.extract import GITHUB, CommandLine, Triggers, extract_commands
 from grammar.model import AnyCommand
 from grammar.rules import tokenize
+from grammar.vocabulary import ALIASES
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +81,36 @@ class Parsed:
     error: ParseError | None = None
 
 
+TOO_LONG = "a command is at most {limit:,} characters; this one has {count:,}."
+
+
+def parse_line(where: CommandLine, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
+    """One command line found in a message (``extract_commands``), parsed or rejected; one
+    too long is rejected before it is read."""
+    if len(where.body) > limits.max_line:
+        message = TOO_LONG.format(limit=limits.max_line, count=len(where.body))
+        error = ParseError(
+            message, source=where.source[:200], column=where.start + 1, line=where.line
+        )
+        return Parsed(where, error=error)
+    try:
+        command = parse_command(
+            where.body, limits=limits, source=where.source, start=where.start, line=where.line
+        )
+    except ParseError as error:
+        return Parsed(where, error=error)
+    return Parsed(where, command=command)
+
+
 def parse_message(
     message: str, triggers: Triggers = GITHUB, *, limits: Limits = DEFAULT_LIMITS
 ) -> list[Parsed]:
     """Every command addressed to the bot in ``message``, each parsed or rejected."""
-    results = []
-    for where in extract_commands(message, triggers):
-        try:
-            command = parse_command(
-                where.body, limits=limits, source=where.source, start=where.start, line=where.line
-            )
-        except ParseError as error:
-            results.append(Parsed(where, error=error))
-        else:
-            results.append(Parsed(where, command=command))
-    return results
+    return [parse_line(where, limits=limits) for where in extract_commands(message, triggers)]
+
+
+def verb_of(body: str) -> str | None:
+    """The verb a command line starts with (an alias read as its verb), without parsing the
+    rest; None when its first word is no verb."""
+    words = body.split(maxsplit=1)
+    return ALIASES.get(words[0].rstrip(":").lower()) if words else None

@@ -3,11 +3,17 @@ and a place mapped to one project changes nothing in another that does not allow
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
+from typing import Any
 
+import pytest
+
+from bot import service
 from bot.adapters.irc.accounts import AccountLists
 from bot.core.settings import ProjectSettings
+from grammar import CommandLine, Limits, Parsed, parse_line
 from tests.test_api import READER, WRITER, Api, api, bearer
 from tests.test_github_flow import World, comment, last_reply, unscheduled_test, world
 from tests.test_irc_units import account_check, irc_request
@@ -94,3 +100,56 @@ async def test_an_irc_channel_cannot_schedule_on_another_project() -> None:
         assert await check(writer, "jobs", "autoland") is None  # reading is fine
         anywhere = irc_request("aryx", "aryx")  # a channel of no project: autoland's rules
         assert await check(anywhere, "schedule", "autoland") is None
+
+
+# --- bounded work for untrusted input ----------------------------------------------------------
+
+
+async def test_a_huge_query_is_refused_at_once_and_health_stays_fast(api: Api) -> None:
+    """1,300 `'t` terms used to take 10 s of the event loop on a 3,000-task push."""
+    loop = asyncio.get_running_loop()
+    query = " ".join(["'t"] * 1300)
+    push = api.env.push
+    url = f"/api/v1/projects/{push.project}/pushes/{push.revision}/runnable-jobs"
+    started = loop.time()
+    answer = await api.client.get(url, params={"q": query})
+    took = loop.time() - started
+    assert answer.status == 400
+    assert "at most 24 terms" in (await answer.json())["error"]
+    assert took < 1.0
+    # The largest query allowed, while /healthz is asked meanwhile.
+    allowed = " ".join(["'t"] * 24)
+    call = asyncio.create_task(api.client.get(url, params={"q": allowed}))
+    worst = 0.0
+    while not call.done():
+        started = loop.time()
+        assert (await api.client.get("/healthz")).status == 200
+        worst = max(worst, loop.time() - started)
+        await asyncio.sleep(0.01)
+    assert (await call).status == 200
+    assert worst < 0.5, worst
+
+
+async def test_a_long_command_nobody_may_run_is_not_even_read(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[int] = []
+    real = service.parse_line
+
+    def counting(where: CommandLine, **kwargs: Any) -> Parsed:
+        read.append(len(where.body))
+        return real(where, **kwargs)
+
+    monkeypatch.setattr(service, "parse_line", counting)
+    long = "try: " + "-z " * 20000  # 1.5 s of parsing
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answer = await api.client.post("/api/v1/commands", json={"text": long}, headers=bearer(READER))
+    assert loop.time() - started < 0.5
+    assert (await answer.json())["replies"][0].startswith("You may not `try` here")
+    assert read == []
+    too_long = parse_line(CommandLine(1, "schedule " + "x" * 100_001, 0), limits=Limits())
+    assert too_long.error is not None
+    assert too_long.error.message == (
+        "a command is at most 100,000 characters; this one has 100,010."
+    )

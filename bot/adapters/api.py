@@ -20,6 +20,7 @@ from bot.core.access import Level
 from bot.core.adapter import Adapter
 from bot.core.request import Origin, Request
 from bot.graph import ResolveError, Resolver
+from bot.graph.resolve import MAX_QUERY_LENGTH, MAX_QUERY_TERMS, too_big
 from bot.reporting import group_url, requested_tasks, task_url
 from bot.revisions import RevisionError, expand_revision
 from bot.service import Bot
@@ -177,6 +178,10 @@ class ApiAdapter(Adapter):
             assert isinstance(parsed, Jobs)
             filters = parsed.filters
         query = request.query.get("q", "").strip()
+        if too_big(query):
+            return _error(
+                400, f"q: at most {MAX_QUERY_TERMS} terms and {MAX_QUERY_LENGTH} characters"
+            )
         decisions = self.bot.decisions
         routes = self.bot.settings.project(project).routes
         try:

@@ -23,6 +23,13 @@ TOO_MANY = (
     "or a quoted query to ask for all of them."
 )
 NOT_A_JOB = "`{text}` is a taskId, not a job of the task graph."
+# A query's cost grows with its terms times the push's jobs: both are bounded.
+MAX_QUERY_TERMS = 24
+MAX_QUERY_LENGTH = 400
+QUERY_TOO_BIG = (
+    "`{text}…` is too big a query: at most {terms} terms and {length} characters; "
+    "narrow it with fewer, longer words."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,11 @@ class Resolution:
     @property
     def queried(self) -> bool:
         return any(isinstance(m.selector, Query) for m in self.matches)
+
+
+def too_big(query: str) -> bool:
+    """Whether an fzf query has more terms or characters than one is allowed."""
+    return len(query) > MAX_QUERY_LENGTH or len(query.split()) > MAX_QUERY_TERMS
 
 
 def by_suite(index: TaskGraphIndex, labels: Sequence[str]) -> list[tuple[str, int]]:
@@ -191,6 +203,11 @@ class Resolver:
         return set(range(len(self.index))) if chosen is None else chosen
 
     def resolve_one(self, selector: Selector) -> Match:
+        if isinstance(selector, Query) and too_big(selector.text):
+            message = QUERY_TOO_BIG.format(
+                text=selector.text[:40], terms=MAX_QUERY_TERMS, length=MAX_QUERY_LENGTH
+            )
+            raise ResolveError((Problem(selector.text[:40], message),))
         if isinstance(selector, TaskId):
             raise ResolveError((Problem(selector.text, NOT_A_JOB.format(text=selector.text)),))
         for how, chosen in self.candidates(selector, self.allowed):

@@ -48,7 +48,7 @@ from bot.metrics import DELIVERIES_PARKED, ERRORS
 from bot.reporting import requested_tasks
 from bot.service import Bot, clean
 from bot.store import RequestRecord
-from grammar import Triggers, parse_message
+from grammar import Triggers, extract_commands
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/github/webhook"
@@ -408,9 +408,8 @@ class GitHubAdapter(Adapter):
         if request is None:
             return []
         names = (self.bot.settings.name, *request.names)
-        lines = [
-            p.where.body for p in parse_message(clean(request.text), self.triggers(request, names))
-        ]
+        triggers = self.triggers(request, names)
+        lines = [where.body for where in extract_commands(clean(request.text), triggers)]
         keys = command_keys(request, lines[: self.bot.settings.max_commands])
         return [derived_request_id(SOURCE, key) for key in keys if key is not None]
 
