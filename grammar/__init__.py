@@ -2,7 +2,7 @@
 
 from grammar.build import Limits
 from grammar.errors import ParseError
-from grammar.extract import GITHUB, IRC, CommandLine, Triggers, extract_commands
+from grammar.extract import GITHUB, IRC, CommandLine, Triggers, extract_commands, lines_of
 from grammar.model import (
     AnyCommand,
     Approve,
@@ -66,6 +66,7 @@ __all__ = [
     "Try",
     "TryOptions",
     "extract_commands",
+    "lines_of",
     "parse_command",
     "parse_line",
     "parse_message",

@@ -51,6 +51,12 @@ class CommandLine:
         return self.source[self.start :]
 
 
+def lines_of(message: str) -> list[str]:
+    """A message's lines, split at every line boundary Python knows (``\\n``, ``\\r``,
+    ``\\x85``, ``\\u2028`` ...): the one split used to find, count and limit commands."""
+    return message.splitlines()
+
+
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
 _QUOTE = re.compile(r"^ {0,3}>")
 _INDENTED = re.compile(r"^(?: {4}| {0,3}\t)")
@@ -111,7 +117,7 @@ def _visible_lines(message: str) -> list[tuple[int, str]]:
     fence: str | None = None
     in_comment = False
     in_quote = False
-    for number, line in enumerate(message.splitlines(), start=1):
+    for number, line in enumerate(lines_of(message), start=1):
         if fence is not None:
             closing = _FENCE.match(line)
             if (
@@ -148,7 +154,7 @@ def extract_commands(message: str, triggers: Triggers = GITHUB) -> list[CommandL
     lines = (
         _visible_lines(message)
         if triggers.markdown
-        else list(enumerate(message.splitlines(), start=1))
+        else list(enumerate(lines_of(message), start=1))
     )
     prefixes = _prefix_patterns(triggers)
     verb_prefix = _verb_prefix(triggers)

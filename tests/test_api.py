@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -203,14 +204,22 @@ async def test_commands_need_a_token_and_writes_a_write_token(api: Api) -> None:
     assert listed["requests"][0]["counts"] == {"completed": 1}
 
 
+def signed_call(body: bytes, actor: str, *, at: float | None = None) -> dict[str, str]:
+    """The headers of a call signed as other chat systems' outgoing webhooks sign it."""
+    stamp = str(int(time.time() if at is None else at))
+    signed = f"{stamp}\n{actor}\n".encode() + body
+    digest = hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "X-Taskbot-Signature-256": f"sha256={digest}",
+        "X-Taskbot-Timestamp": stamp,
+        "X-Taskbot-Actor": actor,
+    }
+
+
 async def test_a_signed_body_acts_for_the_named_sender(api: Api) -> None:
     body = json.dumps({"text": "status"}).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Taskbot-Signature-256": signature,
-        "X-Taskbot-Actor": "mattermost:aryx",
-    }
+    headers = signed_call(body, "mattermost:aryx")
     response = await api.client.post("/api/v1/commands", data=body, headers=headers)
     assert response.status == 200
     assert (await response.json())["replies"] == ["No requests yet."]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -14,7 +15,7 @@ from bot import service
 from bot.adapters.irc.accounts import AccountLists
 from bot.core.settings import ProjectSettings
 from grammar import CommandLine, Limits, Parsed, parse_line
-from tests.test_api import READER, WRITER, Api, api, bearer
+from tests.test_api import READER, WRITER, Api, api, bearer, signed_call
 from tests.test_github_flow import World, comment, last_reply, unscheduled_test, world
 from tests.test_irc_units import account_check, irc_request
 
@@ -153,3 +154,78 @@ async def test_a_long_command_nobody_may_run_is_not_even_read(
     assert too_long.error.message == (
         "a command is at most 100,000 characters; this one has 100,010."
     )
+
+
+# --- the HTTP API against an attacker on the network -------------------------------------------
+
+
+async def test_a_signed_call_is_taken_once_for_its_named_sender_only(api: Api) -> None:
+    body = json.dumps({"text": "status"}).encode()
+    headers = signed_call(body, "mattermost:aryx")
+    first = await api.client.post("/api/v1/commands", data=body, headers=headers)
+    assert first.status == 200
+    replayed = await api.client.post("/api/v1/commands", data=body, headers=headers)
+    assert replayed.status == 401
+    assert "made before" in (await replayed.json())["error"]
+    renamed = {**headers, "X-Taskbot-Actor": "alice"}  # the sender is signed too
+    assert (await api.client.post("/api/v1/commands", data=body, headers=renamed)).status == 401
+    old = signed_call(body, "mattermost:aryx", at=time.time() - 600)
+    stale = await api.client.post("/api/v1/commands", data=body, headers=old)
+    assert stale.status == 401
+    assert "more than 300 s away" in (await stale.json())["error"]
+
+
+async def test_an_idempotency_key_is_bound_to_its_caller_and_its_body(api: Api) -> None:
+    key = {"Idempotency-Key": "k-42"}
+    first = await api.client.post(
+        "/api/v1/commands", json={"text": "status"}, headers={**bearer(WRITER), **key}
+    )
+    assert first.status == 200
+    other_body = await api.client.post(
+        "/api/v1/commands", json={"text": "jobs xpcshell"}, headers={**bearer(WRITER), **key}
+    )
+    assert other_body.status == 422
+    # A signed caller calling itself alice has keys of its own, not the token's alice's.
+    body = json.dumps({"text": "jobs xpcshell"}).encode()
+    signed = await api.client.post(
+        "/api/v1/commands", data=body, headers={**signed_call(body, "alice"), **key}
+    )
+    assert signed.status == 200
+
+
+async def test_a_body_in_several_writes_is_read_whole_and_deep_json_is_400(api: Api) -> None:
+    body = json.dumps({"text": "status"}).encode()
+    host, port = api.client.host, api.client.port
+    reader, writer = await asyncio.open_connection(host, port)
+    head = (
+        f"POST /api/v1/commands HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {WRITER}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    writer.write(head + body[:7])
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.write(body[7:])
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert b"No requests yet." in answer
+    deep = b'{"text": ' + b"[" * 30000 + b"]" * 30000 + b"}"
+    nested = await api.client.post("/api/v1/commands", data=deep, headers=bearer(WRITER))
+    assert nested.status in (400, 413)
+    assert nested.status == 400 or len(deep) > 64 * 1024
+    tight = b'{"text": ' + b"[" * 20000 + b"]" * 20000 + b"}"
+    assert (
+        await api.client.post("/api/v1/commands", data=tight, headers=bearer(WRITER))
+    ).status == 400
+
+
+async def test_lines_are_counted_as_they_are_split(api: Api) -> None:
+    for separator in ("\n", "\r", "\u2028", "\x85", "\r\n"):
+        text = separator.join(["help"] * 30)
+        response = await api.client.post(
+            "/api/v1/commands", json={"text": text}, headers=bearer(WRITER)
+        )
+        assert response.status == 400, separator
+        assert "at most 20" in (await response.json())["error"]

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.adapters.bodies import read_at_most
 from bot.adapters.openapi import OPENAPI
 from bot.core.access import Level
 from bot.core.adapter import Adapter
@@ -27,7 +29,7 @@ from bot.service import Bot
 from bot.store import RequestRecord
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.retry import is_transient
-from grammar import Jobs, ParseError, Query, Triggers, parse_command
+from grammar import Jobs, ParseError, Query, Triggers, lines_of, parse_command
 from grammar.vocabulary import HEX_NODE, LATEST_WORDS, PROJECT_NAME
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ MAX_BODY = 64 * 1024  # a command is a few lines; anything bigger is refused
 MAX_COMMAND_LINES = 20
 SIGNATURE_HEADER = "X-Taskbot-Signature-256"
 ACTOR_HEADER = "X-Taskbot-Actor"
+TIMESTAMP_HEADER = "X-Taskbot-Timestamp"
+SIGNED_WITHIN = 300.0  # seconds a signed call's timestamp may be off from the bot's clock
+REPLAYS = "http:signed"  # the store keeps the signatures seen, so none is used twice
 # A token's tier as a level: read tokens may do what read or triage allows (the command
 # table and projects' `permissions` say what each command needs), write tokens anything.
 TIERS = {"read": Level.TRIAGE, "write": Level.ADMIN}
@@ -109,6 +114,12 @@ class CollectingReplier:
 
     async def react(self, reaction: str) -> None:
         return None
+
+
+def sign(secret: str, timestamp: str, actor: str, body: bytes) -> str:
+    """The hex HMAC-SHA256 a signed call carries: of its timestamp, its sender and its body."""
+    signed = f"{timestamp}\n{actor}\n".encode() + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -235,57 +246,69 @@ class ApiAdapter(Adapter):
 
     # --- commands ----------------------------------------------------------------------------
 
-    def _caller(self, request: web.Request, body: bytes) -> ApiToken | str:
-        """Who is calling, or why they may not."""
+    async def _caller(self, request: web.Request, body: bytes) -> tuple[str, ApiToken] | str:
+        """Who is calling (a name for their idempotency keys, and their token), or why they
+        may not. A signed call signs its timestamp and its sender with its body, and is
+        taken once."""
         scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and credential:
             for token, holder in self.settings.tokens.items():
                 if hmac.compare_digest(token.encode(), credential.strip().encode()):
-                    return holder
+                    return f"token:{holder.actor}", holder
             return "the bearer token is not one this bot knows"
         signature = request.headers.get(SIGNATURE_HEADER, "")
-        if signature and self.settings.secret:
-            expected = (
-                "sha256="
-                + hmac.new(self.settings.secret.encode(), body, hashlib.sha256).hexdigest()
+        if not (signature and self.settings.secret):
+            return f"send `Authorization: Bearer TOKEN` or a body signed in {SIGNATURE_HEADER}"
+        actor = request.headers.get(ACTOR_HEADER, "").strip()
+        stamp = request.headers.get(TIMESTAMP_HEADER, "").strip()
+        if not actor or not stamp.isdigit():
+            return (
+                f"a signed call names its sender in {ACTOR_HEADER} and its time (Unix seconds) "
+                f"in {TIMESTAMP_HEADER}, and signs both with its body"
             )
-            if not hmac.compare_digest(expected.encode(), signature.encode()):
-                return f"the {SIGNATURE_HEADER} signature does not match the body"
-            actor = request.headers.get(ACTOR_HEADER, "").strip()
-            if not actor:
-                return f"a signed body must name who sends it in {ACTOR_HEADER}"
-            return ApiToken(actor[:100], self.settings.secret_level)
-        return f"send `Authorization: Bearer TOKEN` or a body signed in {SIGNATURE_HEADER}"
+        expected = "sha256=" + sign(self.settings.secret, stamp, actor, body)
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            return f"the {SIGNATURE_HEADER} signature does not match the call"
+        if abs(time.time() - int(stamp)) > SIGNED_WITHIN:
+            return f"the call was signed more than {SIGNED_WITHIN:.0f} s away from now"
+        if not await self.bot.store.first_delivery(REPLAYS, signature):
+            return "this signed call was made before; sign each call anew"
+        return f"signed:{actor[:100]}", ApiToken(actor[:100], self.settings.secret_level)
 
     async def commands(self, request: web.Request) -> web.Response:
-        if request.content_length is not None and request.content_length > MAX_BODY:
+        raw = await read_at_most(request, MAX_BODY)
+        if raw is None:
             return _error(413, f"a command body is at most {MAX_BODY} bytes")
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            return _error(413, f"a command body is at most {MAX_BODY} bytes")
-        caller = self._caller(request, raw)
-        if isinstance(caller, str):
-            return _error(401, caller)
+        who = await self._caller(request, raw)
+        if isinstance(who, str):
+            return _error(401, who)
+        name, caller = who
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
             return _error(400, 'the body must be JSON: {"text": "schedule ..."}')
+        except RecursionError:
+            return _error(400, "the body's JSON is nested too deeply")
         text = data.get("text") if isinstance(data, dict) else None
         if not isinstance(text, str) or not text.strip():
             return _error(400, 'the body needs "text": the command, e.g. "schedule mochitest-1"')
-        if text.count("\n") >= MAX_COMMAND_LINES:
+        if len(lines_of(text)) > MAX_COMMAND_LINES:
             return _error(400, f"at most {MAX_COMMAND_LINES} command lines per call")
         project = data.get("project")
         if project is not None and not isinstance(project, str):
             return _error(400, '"project" must be a string')
         key = request.headers.get("Idempotency-Key", "").strip()[:200] or None
+        if key is not None and not await self.bot.store.bind_key(
+            name, key, hashlib.sha256(raw).hexdigest()
+        ):
+            return _error(422, "this Idempotency-Key was used before with another body")
         bot_request = Request(
             source=SOURCE,
             actor=caller.actor,
             place=f"api:{caller.actor}",
             text=text,
             project=project or None,
-            delivery_id=f"{caller.actor}:{key}" if key else None,
+            delivery_id=f"{name}:{key}" if key else None,
             direct=True,
             # A client retrying with the same key (its call died with a replica) gets the
             # requests of the first attempt carried on and reported, never new ones.

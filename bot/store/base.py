@@ -168,6 +168,23 @@ class Store:
             )
         return inserted == 1
 
+    async def bind_key(self, caller: str, key: str, digest: str) -> bool:
+        """Tie an idempotency key to its caller and the body it came with; False when the
+        caller used it before with another body."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO idempotency (caller, key, digest, used_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                caller,
+                key,
+                digest,
+                now_text(),
+            )
+            rows = await db.fetch(
+                "SELECT digest FROM idempotency WHERE caller = ? AND key = ?", caller, key
+            )
+        return bool(rows) and rows[0]["digest"] == digest
+
     async def answered(self, source: str, key: str) -> bool:
         """Whether the command with this key (``command_keys``) was answered already."""
         async with self.transaction() as db:
@@ -334,6 +351,7 @@ class Store:
                 "DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?", cutoff
             )
             gone += await db.execute("DELETE FROM deliveries WHERE received_at < ?", cutoff)
+            gone += await db.execute("DELETE FROM idempotency WHERE used_at < ?", cutoff)
         return gone
 
     async def processed(self, source: str, delivery_id: str) -> None:

@@ -106,6 +106,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE inbox ADD COLUMN last_error TEXT",
         "ALTER TABLE inbox ADD COLUMN parked_at TEXT",
     ),
+    (
+        # An API caller's Idempotency-Key and the body it was first sent with.
+        """CREATE TABLE idempotency (
+            caller TEXT NOT NULL,
+            key TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            used_at TEXT NOT NULL,
+            PRIMARY KEY (caller, key)
+        )""",
+    ),
 )
 
 SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

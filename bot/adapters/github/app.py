@@ -19,6 +19,7 @@ from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 from taskcluster.exceptions import TaskclusterRestFailure
 
+from bot.adapters.bodies import read_at_most
 from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import (
     DENIED,
@@ -275,7 +276,7 @@ class GitHubAdapter(Adapter):
                 log.warning("the GitHub inbox worker did not stop within %s s", STOP_SECONDS)
 
     async def webhook(self, request: web.Request) -> web.Response:
-        body = await _read_at_most(request, MAX_PAYLOAD)
+        body = await read_at_most(request, MAX_PAYLOAD)
         if body is None:
             reason = f"a delivery is at most {MAX_PAYLOAD // 2**20} MB, as GitHub sends them"
             log.warning("rejected a GitHub delivery: %s", reason)
@@ -557,20 +558,6 @@ class GitHubAdapter(Adapter):
         if not again:
             return None
         return _retrigger(event, record, again, event.delivery_id)
-
-
-async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
-    """The request's body, or None when it is longer than ``limit`` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _payload(text: str) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> sansio.Event
         ) from None
     except gidgethub.BadRequest as error:
         raise DeliveryRejectedError(400, f"the delivery is not JSON: {error}") from None
-    except (ValueError, KeyError, IndexError):
+    except (ValueError, KeyError, IndexError, RecursionError):
         raise DeliveryRejectedError(400, "the delivery's body is not valid JSON") from None
     if not isinstance(event.data, dict):
         kind = type(event.data).__name__ if event.data is not None else "null"
