@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -30,3 +32,48 @@ def reference_path(*parts: str) -> Path:
 
 def load_reference_json(*parts: str) -> Any:
     return json.loads(reference_path(*parts).read_text(encoding="utf-8"))
+
+
+# --- no secret in any log ------------------------------------------------------------------------
+
+# The tokens, secrets and passwords the tests configure: none may appear in a log line.
+SECRETS: set[str] = set()
+
+
+def keep_secret(value: str) -> str:
+    """``value``, registered as a secret the logs of the whole run must never show."""
+    SECRETS.add(value)
+    return value
+
+
+class _Everything(logging.Handler):
+    """Every log line of the run, formatted with its traceback, to look for secrets in."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.lines.append(logging.Formatter().format(record))
+
+
+_LOGGED = _Everything()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logging.getLogger().addHandler(_LOGGED)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leaks = sorted(
+        {
+            f"{secret[:4]}… in: {line[:160]!r}"
+            for line in _LOGGED.lines
+            for secret in SECRETS
+            if secret in line
+        }
+    )
+    if leaks:
+        print(f"\n{len(leaks)} log lines hold a configured secret:", *leaks[:10], sep="\n  ")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -18,7 +18,7 @@ import jsonschema
 import jwt
 from aiohttp import web
 
-from tests.conftest import load_reference_json
+from tests.conftest import keep_secret, load_reference_json
 
 # GitHub refuses a comment body longer than this (422, "body is too long").
 MAX_COMMENT = 65536
@@ -52,7 +52,7 @@ class Fault:
 class GitHubStandIn:
     """Repositories' comments, reactions, permissions and pull-request heads."""
 
-    token: str = "ghs_test_installation_token"
+    token: str = field(default_factory=lambda: keep_secret("ghs_test_installation_token"))
     permissions: dict[tuple[str, str], str] = field(default_factory=dict)
     heads: dict[tuple[str, int], str] = field(default_factory=dict)
     commits: dict[str, set[str]] = field(default_factory=dict)  # repository -> full SHAs

@@ -24,11 +24,11 @@ from bot.embedded import Embedded, embedded
 from bot.graph import TaskGraphIndex
 from bot.localtc.server import Faults
 from bot.store import SqliteStore
-from tests.conftest import reference_path
+from tests.conftest import keep_secret, reference_path
 
-WRITER = "w" * 8 + "-writer-token-0123"
-READER = "r" * 8 + "-reader-token-0123"
-SECRET = "a-shared-secret-for-signed-bodies"
+WRITER = keep_secret("w" * 8 + "-writer-token-0123")
+READER = keep_secret("r" * 8 + "-reader-token-0123")
+SECRET = keep_secret("a-shared-secret-for-signed-bodies")
 
 
 @dataclass

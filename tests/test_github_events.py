@@ -13,9 +13,9 @@ from gidgethub import sansio
 
 from bot.adapters.github.events import GitHubOrigin, comment_request
 from bot.adapters.github.webhook import DeliveryRejectedError, verify
-from tests.conftest import load_reference_json, reference_path
+from tests.conftest import keep_secret, load_reference_json, reference_path
 
-SECRET = "It's a Secret to Everybody"
+SECRET = keep_secret("It's a Secret to Everybody")
 
 
 def signed(body: bytes, event: str, secret: str = SECRET) -> dict[str, str]:

@@ -22,12 +22,13 @@ from bot.adapters.irc.settings import IrcSettings
 from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
 from bot.store import SqliteStore
+from tests.conftest import keep_secret
 from tests.ircserver import FLOOD_BURST, FLOOD_COMMANDS_PER_SECOND, IrcServer, irc_server
 
 __all__ = ["irc_server"]
 CHANNEL = "#sheriffs"
-BOT_PASSWORD = "bot-secret-1"
-SHERIFF_PASSWORD = "sheriff-secret-1"
+BOT_PASSWORD = keep_secret("bot-secret-1")
+SHERIFF_PASSWORD = keep_secret("sheriff-secret-1")
 
 
 class Person:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import replace
 from typing import Any
@@ -229,3 +230,25 @@ async def test_lines_are_counted_as_they_are_split(api: Api) -> None:
         )
         assert response.status == 400, separator
         assert "at most 20" in (await response.json())["error"]
+
+
+async def test_a_malformed_authorization_header_is_neither_logged_nor_echoed(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    host, port = api.client.host, api.client.port
+    for header in (f"Authorization: Bearer {WRITER}\x01", f"Authorization Bearer {WRITER}"):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            f"POST /api/v1/commands HTTP/1.1\r\nHost: {host}\r\n{header}\r\n"
+            "Content-Length: 2\r\n\r\n{}".encode()
+        )
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        assert answer.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400")), answer
+        assert WRITER.encode() not in answer
+    assert any("not valid HTTP" in r.getMessage() for r in caplog.records)
+    assert WRITER not in caplog.text
+    ok = await api.client.get("/api/v1/projects")
+    assert ok.headers["X-Content-Type-Options"] == "nosniff"
