@@ -24,6 +24,7 @@ KNOWN_SETTINGS = (
     "TASKBOT_DATA_DIR",  # read by bot.embedded.data_dir
     "TASKBOT_API_TOKENS",  # read by bot.adapters.api.ApiSettings
     "TASKBOT_API_SECRET",
+    "TASKBOT_PUBLIC_READS",  # read by bot.adapters.api.ApiSettings
     "TASKBOT_ADMIN_TOKEN",  # read by bot.adapters.admin.admin_token
     "TASKBOT_INSTANCE",  # read by bot.core.runtime.default_instance
     "TASKBOT_LEASE_SECONDS",

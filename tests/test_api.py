@@ -192,14 +192,18 @@ async def test_commands_need_a_token_and_writes_a_write_token(api: Api) -> None:
         "requestIds": [request_id],
     }
     assert len(queue) == before + 1
-    detail = await (await api.client.get(f"/api/v1/requests/{request_id}")).json()
+    detail = await (
+        await api.client.get(f"/api/v1/requests/{request_id}", headers=bearer(READER))
+    ).json()
     assert detail["state"] == "finished"
     assert detail["actor"] == "alice"
     assert [(t["label"], t["state"], t["requested"]) for t in detail["tasks"]] == [
         (label, "completed", True)
     ]
     assert detail["tasks"][0]["url"].endswith(f"/tasks/{detail['tasks'][0]['taskId']}")
-    listed = await (await api.client.get("/api/v1/requests", params={"limit": "5"})).json()
+    listed = await (
+        await api.client.get("/api/v1/requests", params={"limit": "5"}, headers=bearer(READER))
+    ).json()
     assert listed["requests"][0]["id"] == request_id
     assert listed["requests"][0]["counts"] == {"completed": 1}
 
@@ -254,9 +258,11 @@ async def test_malformed_command_bodies(api: Api, data: bytes, status: int, word
 
 
 async def test_unknown_request_and_bad_limits(api: Api) -> None:
-    assert (await api.client.get("/api/v1/requests/r0000")).status == 404
+    assert (await api.client.get("/api/v1/requests/r0000", headers=bearer(READER))).status == 404
     for limit in ("0", "201", "many"):
-        response = await api.client.get("/api/v1/requests", params={"limit": limit})
+        response = await api.client.get(
+            "/api/v1/requests", params={"limit": limit}, headers=bearer(READER)
+        )
         assert response.status == 400
     projects = await (await api.client.get("/api/v1/projects")).json()
     assert api.env.push.project in projects["projects"]

@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 
 from bot import service
+from bot.adapters.api import ApiSettings
 from bot.adapters.irc.accounts import AccountLists
+from bot.adapters.irc.adapter import IrcAdapter
+from bot.adapters.irc.settings import IrcSettings
 from bot.core.settings import ProjectSettings
 from grammar import CommandLine, Limits, Parsed, parse_line
 from tests.test_api import READER, WRITER, Api, api, bearer, signed_call
@@ -252,3 +255,23 @@ async def test_a_malformed_authorization_header_is_neither_logged_nor_echoed(
     assert WRITER not in caplog.text
     ok = await api.client.get("/api/v1/projects")
     assert ok.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_requests_are_read_with_a_token_and_private_ones_never_listed(api: Api) -> None:
+    env = api.env
+    IrcAdapter(env.bot, IrcSettings("irc.invalid"))  # knows which IRC places are private
+    for place, request_id in (("#sheriffs", "r1111aaaa"), ("aryx", "r2222bbbb")):
+        await env.store.add_request(
+            request_id, source="irc", actor="aryx", place=place, text="status", command="status"
+        )
+    anonymous = await api.client.get("/api/v1/requests")
+    assert anonymous.status == 401
+    assert "TASKBOT_PUBLIC_READS" in (await anonymous.json())["error"]
+    assert (await api.client.get("/api/v1/requests/r1111aaaa")).status == 401
+    listed = await (await api.client.get("/api/v1/requests", headers=bearer(READER))).json()
+    assert [r["id"] for r in listed["requests"]] == ["r1111aaaa"]  # not the private message's
+    private = await api.client.get("/api/v1/requests/r2222bbbb", headers=bearer(READER))
+    assert private.status == 404
+    api_settings = ApiSettings.from_env({"TASKBOT_PUBLIC_READS": "true"})
+    assert api_settings.public_reads
+    assert not ApiSettings.from_env({}).public_reads

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.adapters.bodies import read_at_most
 from bot.adapters.openapi import OPENAPI
+from bot.config import env_flag
 from bot.core.access import Level
 from bot.core.adapter import Adapter
 from bot.core.request import Origin, Request
@@ -71,6 +72,8 @@ class ApiSettings:
     tokens: Mapping[str, ApiToken] = field(default_factory=dict)
     secret: str | None = None
     secret_level: str = "write"
+    # Whether the requests (who asked what, where) are readable without a token.
+    public_reads: bool = False
 
     def __repr__(self) -> str:  # never show tokens or the secret
         return f"ApiSettings({len(self.tokens)} tokens, signed bodies: {bool(self.secret)})"
@@ -92,7 +95,11 @@ class ApiSettings:
         secret = env.get("TASKBOT_API_SECRET") or None
         if secret is not None and len(secret) < 16:
             raise ApiSettingsError("TASKBOT_API_SECRET must be at least 16 characters")
-        return cls(tokens, secret)
+        try:
+            public = env_flag(env, "TASKBOT_PUBLIC_READS", default=False)
+        except ValueError as error:
+            raise ApiSettingsError(str(error)) from None
+        return cls(tokens, secret, public_reads=public)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +334,29 @@ class ApiAdapter(Adapter):
 
     # --- requests ---------------------------------------------------------------------------
 
+    def _reader(self, request: web.Request) -> str | None:
+        """Why the caller may not read requests, if they may not."""
+        if self.settings.public_reads:
+            return None
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and any(
+            hmac.compare_digest(token.encode(), credential.strip().encode())
+            for token in self.settings.tokens
+        ):
+            return None
+        return (
+            "requests are read with a bearer token (TASKBOT_API_TOKENS), unless the operators "
+            "make them public (TASKBOT_PUBLIC_READS)"
+        )
+
+    def _private(self, record: RequestRecord) -> bool:
+        adapter = self.bot.adapter(record.source)
+        return adapter is not None and adapter.private(record)
+
     async def requests(self, request: web.Request) -> web.Response:
+        refused = self._reader(request)
+        if refused is not None:
+            return _error(401, refused)
         try:
             limit = int(request.query.get("limit", "20"))
         except ValueError:
@@ -335,11 +364,15 @@ class ApiAdapter(Adapter):
         if not 1 <= limit <= 200:
             return _error(400, "limit must be a whole number from 1 to 200")
         records = await self.bot.store.recent_requests(limit=limit)
-        return web.json_response({"requests": [await self._summary(r) for r in records]})
+        shown = [r for r in records if not self._private(r)]  # never a private message's
+        return web.json_response({"requests": [await self._summary(r) for r in shown]})
 
     async def request(self, request: web.Request) -> web.Response:
+        refused = self._reader(request)
+        if refused is not None:
+            return _error(401, refused)
         record = await self.bot.store.request(request.match_info["request_id"])
-        if record is None:
+        if record is None or self._private(record):
             return _error(404, f"there is no request {request.match_info['request_id'][:40]}")
         body = await self._summary(record)
         stored = await self.bot.store.plan(record.id)

@@ -88,8 +88,9 @@ OPENAPI: dict[str, Any] = {
         "version": "1",
         "description": (
             "Runnable jobs of a push, the bot's command language over HTTP, and the requests "
-            "it made. Reading needs no credentials; commands need a bearer token "
-            "(TASKBOT_API_TOKENS) or a body signed with TASKBOT_API_SECRET."
+            "it made. Runnable jobs and projects need no credentials; requests need a bearer "
+            "token unless TASKBOT_PUBLIC_READS is set; commands need a bearer token "
+            "(TASKBOT_API_TOKENS) or a call signed with TASKBOT_API_SECRET."
         ),
         "license": {"name": "MPL-2.0", "url": "https://mozilla.org/MPL/2.0/"},
     },
@@ -184,6 +185,7 @@ OPENAPI: dict[str, Any] = {
                     "400": _error("the body is not a command"),
                     "401": _error("no valid token or signature"),
                     "413": _error("the body is too large"),
+                    "422": _error("an Idempotency-Key used before with another body"),
                     "503": _ok(
                         "a command failed on the bot's side (Taskcluster did not answer, "
                         "or a fault): the replies say which; retry with the same "
@@ -215,7 +217,9 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                     "400": _error("a malformed limit"),
+                    "401": _error("no token, and requests are not public"),
                 },
+                "security": [{}, {"bearer": []}],
             }
         },
         "/api/v1/requests/{request_id}": {
@@ -232,8 +236,10 @@ OPENAPI: dict[str, Any] = {
                 ],
                 "responses": {
                     "200": _ok("the request", "RequestDetail"),
+                    "401": _error("no token, and requests are not public"),
                     "404": _error("no such request"),
                 },
+                "security": [{}, {"bearer": []}],
             }
         },
         "/api/v1/openapi.json": {
@@ -256,7 +262,10 @@ OPENAPI: dict[str, Any] = {
                 "type": "apiKey",
                 "in": "header",
                 "name": "X-Taskbot-Signature-256",
-                "description": "sha256=HEX: HMAC-SHA256 of the body with TASKBOT_API_SECRET",
+                "description": (
+                    "sha256=HEX: HMAC-SHA256 with TASKBOT_API_SECRET of X-Taskbot-Timestamp, "
+                    "a line break, X-Taskbot-Actor, a line break and the body"
+                ),
             },
         },
         "schemas": {

@@ -65,6 +65,11 @@ class Adapter:
             return False
         return record.place == request.place or record.actor == request.actor
 
+    def private(self, record: RequestRecord) -> bool:
+        """Whether a request was asked for in private (a direct message): never listed to
+        others."""
+        return False
+
     def failed_here(self, error: BaseException) -> bool:
         """Whether ``error`` is this place failing (a reply it could not take, after its
         own retries): the message is then handled again later, from the first command not

@@ -120,6 +120,10 @@ class IrcAdapter(Adapter):
             origin = IrcOrigin(nick=request.actor, accounts_known=False)
         return refusal(self.settings.accounts, origin, verb, need)
 
+    def private(self, record: RequestRecord) -> bool:
+        """A request asked for in a private message (its place is a nick, not a channel)."""
+        return not record.place.startswith(("#", "&"))
+
     async def replier_for(self, record: RequestRecord) -> IrcReplier | None:
         """Where a request taken up again after a restart reports: the channel it was asked
         in (addressed to who asked) or the private chat; sent once the bot is back in."""

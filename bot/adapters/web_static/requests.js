@@ -1,7 +1,7 @@
 // The requests dashboard: recent requests refreshed every two seconds; selecting one shows
 // its tasks, their states and links, refreshed with it.
 
-import { api, el, link, showError, timeElement } from "./common.js";
+import { TOKEN_KEY, api, el, link, showError, timeElement } from "./common.js";
 
 const REFRESH_MS = 2000;
 const LIMIT = 20;
@@ -169,11 +169,14 @@ function renderDetail(request) {
 async function refresh() {
   clearTimeout(state.timer);
   try {
-    const data = await api(`/api/v1/requests?limit=${LIMIT}`);
+    const token = window.localStorage.getItem(TOKEN_KEY) || "";
+    const data = await api(`/api/v1/requests?limit=${LIMIT}`, { token });
     renderRequests(Array.isArray(data.requests) ? data.requests : []);
     if (state.selected) {
       try {
-        renderDetail(await api(`/api/v1/requests/${encodeURIComponent(state.selected)}`));
+        renderDetail(
+          await api(`/api/v1/requests/${encodeURIComponent(state.selected)}`, { token }),
+        );
       } catch (error) {
         ui.detail.hidden = false;
         ui.detailTitle.textContent = `Request ${state.selected}`;
