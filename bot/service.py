@@ -53,6 +53,11 @@ UNAVAILABLE = (
 )
 DUPLICATE = "already handled"
 LONG_LINE = 2000  # characters: a longer command line has its verb checked before it is parsed
+MAX_MESSAGE = 300_000  # characters of a message looked at (GitHub's comments hold 65,536)
+MESSAGE_TOO_LONG = (
+    "That message is {count:,} characters long; I read messages of at most {limit:,}, so I "
+    "did not look for commands in it."
+)
 ELSEWHERE = (
     "this place is for {home}, and {target} does not take `{verb}` from {home}'s places (its "
     "operators can list {home} in its `allow_from`)."
@@ -180,6 +185,12 @@ class Bot(Runtime):
             log.warning(
                 "handling delivery %s again (an earlier attempt stopped)", request.delivery_id
             )
+        if len(request.text) > MAX_MESSAGE:
+            log.warning(
+                "a %d-character message from %s was not read", len(request.text), request.source
+            )
+            await replier.post(MESSAGE_TOO_LONG.format(limit=MAX_MESSAGE, count=len(request.text)))
+            return Outcome()
         names = (self.settings.name, *request.names)
         parsed = extract_commands(clean(request.text), adapter.triggers(request, names))
         if not parsed:

@@ -4,6 +4,7 @@ and a place mapped to one project changes nothing in another that does not allow
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import time
@@ -14,16 +15,20 @@ import pytest
 
 from bot import service
 from bot.adapters.api import ApiSettings
+from bot.adapters.console import ConsoleReplier
 from bot.adapters.irc.accounts import AccountLists
 from bot.adapters.irc.adapter import IrcAdapter
 from bot.adapters.irc.settings import IrcSettings
+from bot.core.request import Request
 from bot.core.settings import ProjectSettings
+from bot.embedded import Embedded
 from grammar import CommandLine, Limits, Parsed, parse_line
 from tests.test_api import READER, WRITER, Api, api, bearer, signed_call
+from tests.test_console_e2e import env as env_console
 from tests.test_github_flow import World, comment, last_reply, unscheduled_test, world
 from tests.test_irc_units import account_check, irc_request
 
-__all__ = ["api", "world"]
+__all__ = ["api", "env_console", "world"]
 
 ELSEWHERE = (
     "You may not `schedule` here: this place is for sandbox, and {target} does not take "
@@ -275,3 +280,11 @@ async def test_requests_are_read_with_a_token_and_private_ones_never_listed(api:
     api_settings = ApiSettings.from_env({"TASKBOT_PUBLIC_READS": "true"})
     assert api_settings.public_reads
     assert not ApiSettings.from_env({}).public_reads
+
+
+async def test_a_message_too_long_to_look_at_is_answered_unread(env_console: Embedded) -> None:
+    out = io.StringIO()
+    text = "status\n" + "x" * 300_000
+    request = Request("console", "me", "console", text, direct=True)
+    assert await env_console.bot.handle(request, ConsoleReplier(out)) == 0
+    assert out.getvalue().startswith("taskbot> That message is 300,007 characters long")
