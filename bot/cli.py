@@ -164,6 +164,12 @@ class Startup:
         )
 
 
+def listen_host(env: Mapping[str, str]) -> str:
+    """Where the server listens: HOST if set; every interface on a platform that gives the
+    port (PORT: Heroku, Docker run by a PaaS); else this machine alone."""
+    return env.get("HOST") or ("0.0.0.0" if env.get("PORT") else "127.0.0.1")
+
+
 async def run_console(args: argparse.Namespace, startup: Startup) -> int:
     """On TASKCLUSTER_ROOT_URL when it is set; else the embedded default (a local
     Taskcluster with a seeded push). Requests caught mid-submit are resumed first."""
@@ -285,7 +291,9 @@ async def _chat_or_serve(
                     from bot.adapters.admin import AdminEndpoints
 
                     served.append(AdminEndpoints(bot, startup.admin_token).install)
-                await serve_until_stopped(bot, port, installers=served)
+                await serve_until_stopped(
+                    bot, port, host=listen_host(os.environ), installers=served
+                )
             finally:
                 sweeper.cancel()
         return 0

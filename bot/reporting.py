@@ -160,7 +160,8 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
         amqp_url=bot.settings.amqp_url,
         poll_interval=bot.settings.poll_interval,
     )
-    shown = 0
+    shown = said_quarter = 0
+    said_at = asyncio.get_running_loop().time()
 
     async def show(body: str, title: str) -> None:
         assert in_place is not None
@@ -192,10 +193,17 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
                     body = render_card(bot, card["body"], stored, tracker.states, title)
                     edits.update(body, title)
                     continue
+                # A line-based chat gets a line at each quarter, after a quiet while, and
+                # for each failure (named): not one per finished task.
                 task = stored[update.task_id]
                 line = f"[{request_id}] {done}/{len(stored)} done: {_counts(counts)}"
+                quarter = done * 4 // len(stored)
+                now = asyncio.get_running_loop().time()
                 if update.state != "completed":
                     line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
+                elif quarter == said_quarter and now - said_at < LINE_EVERY:
+                    continue
+                said_quarter, said_at = quarter, now
                 await replier.post(line)
     except TasksLostError as gone:
         await _lost(bot, replier, record, gone)
@@ -227,6 +235,7 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
 
 
 FINISHED = ("completed", "failed", "exception")
+LINE_EVERY = 10.0  # seconds: a line-based chat hears of a request's progress at most this often
 LOST = (
     "[{request}] lost: the Taskcluster it was scheduled on no longer knows its {count} "
     "unfinished task{s} (was it reset?), so nothing more will be reported. Ask again if the "

@@ -313,7 +313,7 @@ class Bot(Runtime):
         assert item.command is not None
         verb = item.command.verb
         command = self.commands.get(verb)
-        if command is None or not command.offered_by(replier):
+        if command is None or not command.offered_by(replier, request):
             COMMAND_COUNT.labels(request.source, verb, "unknown").inc()
             await replier.post(NOT_HERE.format(verb=verb))
             return "unknown"

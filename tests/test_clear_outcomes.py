@@ -3,6 +3,7 @@ reset Taskcluster forgot, progress that never goes back; on the embedded default
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -102,3 +103,19 @@ async def test_a_try_that_selects_no_test_says_so_and_schedules_nothing(env: Emb
     assert len(env.tc.queue.tasks) == before
     builds = await say(env, "try: -b do -p linux64 -u none --dry-run", wait=False)
     assert "2 new tasks" in builds
+
+
+async def test_a_line_based_chat_hears_of_progress_by_quarters_not_per_task(
+    env: Embedded,
+) -> None:
+    ran = env.push.push.label_to_taskid
+    labels = [x for x in env.push.push.graph if x.startswith("test-") and x not in ran][:20]
+    place = Lines()
+    text = "schedule " + " ".join(labels)
+    await env.bot.handle(Request("console", "sheriff", "console", text, direct=True), place)
+    assert await env.bot.idle(60)
+    progress = [line for line in place.said if re.match(r"\[r[0-9a-f]+\] \d+/\d+ done", line)]
+    failures = [line for line in progress if " failed " in line or " exception " in line]
+    assert len(progress) - len(failures) <= 4, progress  # one per quarter at most
+    assert progress[-1].split()[1] == f"{len(labels)}/{len(labels)}"
+    assert place.said[-1].startswith(f"[{request_id(place.said[0])}] finished: ")

@@ -390,3 +390,26 @@ async def test_a_request_taken_up_after_a_restart_reports_in_its_channel(
     done = await sheriff.wait_for(lambda: sheriff.replies(f"[{request_id}] finished"), timeout=30)
     assert done == [f"[{request_id}] finished: 1 ok"]
     assert elsewhere.replies == []  # in the channel, not in the log
+
+
+async def test_colours_broken_utf8_and_a_typo_are_read_as_typed(network: Network) -> None:
+    """Formatting codes are not part of a command and are never echoed; a line cut inside a
+    character shows a replacement character, not Latin-1 mojibake; a parse error's caret
+    stands under the typo."""
+    someone = await network.person("someone")
+    someone.say("\x0304\x02taskbot: jobs xpcshell\x0f")
+    (listing,) = await someone.wait_for(lambda: someone.replies(" jobs on "))
+    assert re.match(r"\d+ jobs? on ", listing), listing
+    someone.connection.transport.write(
+        f"PRIVMSG {CHANNEL} :taskbot: jobs caf\xc3\r\n".encode("latin-1")
+    )
+    (answer,) = await someone.wait_for(lambda: someone.replies("caf"))
+    assert "caf\ufffd" in answer
+    assert "Ã" not in answer
+    someone.say("taskbot: shedule xpcshell")
+    await someone.wait_for(lambda: someone.replies("^^^^^^^"))
+    lines = someone.replies()
+    echoed = next(line for line in lines if line.strip().startswith("taskbot: shedule"))
+    caret = next(line for line in lines if line.strip().startswith("^^^^^^^"))
+    assert caret.index("^") == echoed.index("shedule"), (echoed, caret)
+    assert not any(c in "".join(lines) for c in "\x02\x03\x0f")

@@ -64,4 +64,5 @@ COMMAND = Command(
     approve,
     Level.WRITE,
     examples=("approve", "approve 0d1a26e"),
+    about=ReviewedCode,
 )

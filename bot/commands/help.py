@@ -34,7 +34,7 @@ async def help_(ctx: Context, cmd: Help) -> None:
     if cmd.topic in TOPICS:
         await ctx.reply(TOPICS[cmd.topic])
         return
-    offered = [c for c in ctx.commands or () if c.offered_by(ctx.replier)]
+    offered = [c for c in ctx.commands or () if c.offered_by(ctx.replier, ctx.request)]
     if cmd.topic is not None:
         spec = next((c for c in offered if c.verb == cmd.topic), None)
         if spec is None:

@@ -6,7 +6,6 @@ from collections import Counter
 
 from bot.core.access import Level
 from bot.core.commands import Command, Context
-from bot.core.request import ReviewedCode
 from bot.revisions import RevisionError, expand_revision
 from bot.store import RequestRecord
 from bot.tc.decision import DecisionNotFoundError
@@ -21,8 +20,8 @@ NOT_YOURS = (
 
 async def status(ctx: Context, cmd: Status) -> None:
     """status [REQUEST-ID|REVISION]
-    Shows a request's tasks, the bot's requests on a push, or the requests here: on a pull
-    request all of its requests, elsewhere yours."""
+    Shows a request's tasks, the bot's requests on a push, or the requests here: in a shared
+    place (a pull request, a channel) all of its requests, elsewhere yours."""
     bot = ctx.bot
     if cmd.request_id is not None:
         record = await bot.store.request(cmd.request_id.text)
@@ -50,8 +49,7 @@ async def status(ctx: Context, cmd: Status) -> None:
             return
         await ctx.reply("\n".join([await describe(ctx, r) for r in records[:SHOWN]]))
         return
-    origin = ctx.request.origin
-    if isinstance(origin, ReviewedCode) and origin.pull_request:
+    if ctx.adapter.shared(ctx.request):
         recent = await bot.store.recent_requests(limit=200)
         records = [r for r in recent if r.source == ctx.request.source]
         records = [r for r in records if r.place == ctx.request.place]

@@ -65,6 +65,11 @@ class Adapter:
             return False
         return record.place == request.place or record.actor == request.actor
 
+    def shared(self, request: Request) -> bool:
+        """Whether the place is shared by many (a channel, a pull request): `status` there
+        lists the place's requests rather than the person's own."""
+        return False
+
     def private(self, record: RequestRecord) -> bool:
         """Whether a request was asked for in private (a direct message): never listed to
         others."""

@@ -58,6 +58,7 @@ class Command:
     gated: bool = False
     examples: tuple[str, ...] = ()
     needs: type | None = None  # a reply ability (``Pages``): offered only where replies have it
+    about: type | None = None  # an origin it is about (``ReviewedCode``): offered only there
 
     def __post_init__(self) -> None:
         if self.verb not in VERBS:
@@ -78,8 +79,13 @@ class Command:
     def usage(self) -> str:
         return self.help.splitlines()[0] if self.help else self.verb
 
-    def offered_by(self, replier: Replier) -> bool:
-        return self.needs is None or isinstance(replier, self.needs)
+    def offered_by(self, replier: Replier, request: Request | None = None) -> bool:
+        """Whether this command makes sense where ``request`` was made, answered by
+        ``replier``."""
+        if self.needs is not None and not isinstance(replier, self.needs):
+            return False
+        origin = request.origin if request is not None else None
+        return self.about is None or isinstance(origin, self.about)
 
 
 class CommandTable:

@@ -235,6 +235,11 @@ class GitHubAdapter(Adapter):
             bot=self.bot.settings.name,
         )
 
+    def shared(self, request: Request) -> bool:
+        """A pull request is about its head: `status` there covers the pull request."""
+        origin = request.origin
+        return isinstance(origin, GitHubOrigin) and origin.pull_request
+
     async def may_see(self, request: Request, record: RequestRecord) -> bool:
         """A request made on GitHub is shown to whoever may read its repository."""
         if record.source != SOURCE:

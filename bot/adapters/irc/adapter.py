@@ -19,7 +19,7 @@ from irc.client import ServerConnectionError
 from irc.client_aio import AioConnection, AioReactor
 from irc.connection import AioFactory
 from irc.strings import lower as irc_lower
-from jaraco.stream.buffer import LenientDecodingLineBuffer
+from jaraco.stream.buffer import DecodingLineBuffer
 
 from bot.adapters.irc.accounts import (
     Accounts,
@@ -28,7 +28,7 @@ from bot.adapters.irc.accounts import (
     no_account,
     refusal,
 )
-from bot.adapters.irc.lines import relayed_budget, wrap
+from bot.adapters.irc.lines import plain, relayed_budget, wrap
 from bot.adapters.irc.outbox import Line, Outbox, TokenBucket
 from bot.adapters.irc.settings import IrcSettings
 from bot.core.access import Level
@@ -50,10 +50,17 @@ MORE = "… {count} more line{s}: say `{name}: more`."
 PROGRESS = re.compile(r"^\[(r[0-9a-f]+)\] \d+/\d+ done: [^:]*$")
 
 
-class _Connection(AioConnection):  # type: ignore[misc]
-    """jaraco's connection, decoding what is not UTF-8 as Latin-1 instead of failing."""
+class _ReplacingLineBuffer(DecodingLineBuffer):  # type: ignore[misc]
+    """UTF-8, with what is not (a line cut inside a character) as replacement characters."""
 
-    buffer_class = LenientDecodingLineBuffer
+    errors = "replace"
+
+
+class _Connection(AioConnection):  # type: ignore[misc]
+    """jaraco's connection, decoding invalid UTF-8 as replacement characters, never as
+    Latin-1 mojibake."""
+
+    buffer_class = _ReplacingLineBuffer
 
 
 @dataclass
@@ -119,6 +126,10 @@ class IrcAdapter(Adapter):
         if not isinstance(origin, IrcOrigin):
             origin = IrcOrigin(nick=request.actor, accounts_known=False)
         return refusal(self.settings.accounts, origin, verb, need)
+
+    def shared(self, request: Request) -> bool:
+        """A channel: `status` there lists the channel's requests."""
+        return not request.direct
 
     def private(self, record: RequestRecord) -> bool:
         """A request asked for in a private message (its place is a nick, not a channel)."""
@@ -390,7 +401,7 @@ class IrcAdapter(Adapter):
         nick = event.source.nick
         if self._is_me(connection, nick) or not event.arguments:
             return
-        text = str(event.arguments[0])
+        text = plain(str(event.arguments[0]))
         direct = event.type == "privmsg"
         if not self.settings.bang_commands and not direct and text.lstrip().startswith("!"):
             return

@@ -13,6 +13,20 @@ USER_AND_HOST_ALLOWANCE = 1 + 10 + 1 + 63
 _CONTROL = re.compile(r"[\x00-\x01\x04-\x0e\x10-\x1c\x7f]")
 
 
+# IRC's formatting codes: colours (with their numbers), hex colours, bold, italics,
+# monospace, reverse, strikethrough, underline, reset.
+FORMATTING = re.compile(
+    r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
+    r"|[\x02\x0f\x11\x16\x1d\x1e\x1f]"
+)
+
+
+def plain(text: str) -> str:
+    """A message as its words, without IRC's formatting codes (a line in a colour is a
+    command all the same, and codes are never echoed back)."""
+    return FORMATTING.sub("", text)
+
+
 def relayed_budget(mask: str | None, nick: str, target: str, *, command: str = "PRIVMSG") -> int:
     """Bytes left for text in ``:mask COMMAND target :text\\r\\n`` as other clients get it."""
     prefix = mask or nick + "!" + "u" * (USER_AND_HOST_ALLOWANCE - 1)
@@ -47,18 +61,22 @@ def _cut(word: str, room: int) -> tuple[str, str]:
 def wrap(text: str, budget: int, *, lead: str = "") -> list[str]:
     """``text`` as lines of at most ``budget`` UTF-8 bytes, each starting with ``lead``
     (``"nick: "``). Lines break at spaces; a word longer than a line (a long link) is cut
-    between characters. Newlines in ``text`` start new lines; empty lines are dropped."""
+    between characters. Newlines in ``text`` start new lines; empty lines are dropped. A
+    line's leading spaces are kept (a caret under a parse error stays under the typo)."""
     room = budget - len(lead.encode())
     if room < 8:
         raise ValueError(f"{budget} bytes leave no room for text after {lead!r}")
     out: list[str] = []
     for raw in text.split("\n"):
-        words = clean(raw).split(" ")
+        cleaned = clean(raw)
+        body = cleaned.lstrip(" ")
+        indent = cleaned[: len(cleaned) - len(body)]
+        words = body.split(" ")
         line = ""
         for word in words:
             if not word:
                 continue
-            candidate = f"{line} {word}" if line else word
+            candidate = f"{line} {word}" if line else indent + word
             if len(candidate.encode()) <= room:
                 line = candidate
                 continue
