@@ -329,8 +329,9 @@ class IrcServer:
         if self._owns_state_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
-    async def start(self) -> None:
-        """Start both daemons and return once a client can connect and services are linked."""
+    async def start(self, *, services: bool = True) -> None:
+        """Start both daemons and return once a client can connect and services are linked
+        (without ``services``: the IRC daemon alone, as when services link late)."""
         if self.running:
             raise IrcServerError("already running")
         binaries = find_binaries()
@@ -356,34 +357,42 @@ class IrcServer:
                 inspircd_args.append("--runasroot")
             self._inspircd = await self._spawn(binaries["inspircd"], inspircd_args, "inspircd.out")
             await self._wait_for_port(deadline)
-
-            athemelog = self.state_dir / "atheme.log"
-            log_offset = athemelog.stat().st_size if athemelog.exists() else 0
-            self._atheme = await self._spawn(
-                binaries["atheme-services"],
-                [
-                    "-n",
-                    "-c",
-                    str(self.state_dir / "atheme.conf"),
-                    "-D",
-                    str(self.state_dir),
-                    "-l",
-                    str(athemelog),
-                    "-p",
-                    str(self.state_dir / "atheme.pid"),
-                ],
-                "atheme.out",
-            )
-            await self._wait_for_log(
-                athemelog, log_offset, "finished synching with uplink", deadline
-            )
-            await self._wait_for_services(deadline)
+            if services:
+                await self._start_services(binaries["atheme-services"], deadline)
         except BaseException as error:
             await self.stop()
             if isinstance(error, IrcServerError | TimeoutError | OSError):
                 raise IrcServerError(f"IRC server did not start: {error}\n{self.logs()}") from error
             raise
         self.startup_seconds = time.monotonic() - started
+
+    async def start_services(self) -> None:
+        """Start the services daemon alone (the IRC daemon runs) and wait until it linked."""
+        binary = find_binaries()["atheme-services"]
+        assert binary is not None
+        await self._start_services(binary, time.monotonic() + self.startup_timeout)
+
+    async def _start_services(self, binary: str, deadline: float) -> None:
+        assert self.state_dir is not None
+        athemelog = self.state_dir / "atheme.log"
+        log_offset = athemelog.stat().st_size if athemelog.exists() else 0
+        self._atheme = await self._spawn(
+            binary,
+            [
+                "-n",
+                "-c",
+                str(self.state_dir / "atheme.conf"),
+                "-D",
+                str(self.state_dir),
+                "-l",
+                str(athemelog),
+                "-p",
+                str(self.state_dir / "atheme.pid"),
+            ],
+            "atheme.out",
+        )
+        await self._wait_for_log(athemelog, log_offset, "finished synching with uplink", deadline)
+        await self._wait_for_services(deadline)
 
     async def stop(self) -> None:
         """Stop services, then the IRC daemon (services save their database on the way out)."""

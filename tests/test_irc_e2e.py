@@ -413,3 +413,77 @@ async def test_colours_broken_utf8_and_a_typo_are_read_as_typed(network: Network
     caret = next(line for line in lines if line.strip().startswith("^^^^^^^"))
     assert caret.index("^") == echoed.index("shedule"), (echoed, caret)
     assert not any(c in "".join(lines) for c in "\x02\x03\x0f")
+
+
+async def test_a_line_cut_at_the_length_limit_is_never_run(network: Network) -> None:
+    """An IRC client splits a long input line in two, and the server cuts a raw line past
+    512 bytes: the first part (without its `for linux64 --dry-run`) is not run as it came."""
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    env = network.env
+    before = len(env.tc.queue.tasks)
+    ran = env.push.push.label_to_taskid
+    labels = [x for x in env.push.push.graph if x.startswith("test-") and x not in ran]
+    head = "taskbot: schedule " + " ".join(labels)
+    line = f"PRIVMSG {CHANNEL} :{head}"[:600]  # the server keeps 510 bytes of it
+    sheriff.connection.transport.write(line.encode() + b"\r\n")
+    sheriff.say("for linux64 --dry-run")  # the rest, as the client sends it
+    (told,) = await sheriff.wait_for(lambda: sheriff.replies("length limit"))
+    assert told == (
+        "That line reached IRC's length limit (500 bytes), so its end may have been cut off: "
+        "I did not run it. Shorten it, or split it into several commands."
+    )
+    await asyncio.sleep(1.5)
+    assert len(sheriff.replies()) == 1  # the rest was not taken for a command either
+    assert len(env.tc.queue.tasks) == before
+    sheriff.say("taskbot: status")  # and the next line is read as usual
+    await sheriff.wait_for(lambda: sheriff.replies("No requests yet."))
+
+
+async def test_services_that_link_after_the_bot_log_it_in_when_they_come(
+    network: Network,
+) -> None:
+    """The server restarts and the bot is back before services: it is in without its
+    account, says so to whoever asks for a change, and logs in when services link."""
+    settings = replace(network.adapter.settings, sasl_required=True)
+    network.adapter.settings = settings
+    server = network.server
+    await server.stop()
+    await server.start(services=False)
+    adapter = network.adapter
+    async with asyncio.timeout(30):
+        while not adapter.ready.is_set() or adapter.connections < 2:
+            await asyncio.sleep(0.05)
+    assert adapter.account is None
+    someone = await network.person("someone")
+    someone.say(f"taskbot: schedule {unscheduled_test(network.env)} --dry-run")
+    (refused,) = await someone.wait_for(lambda: someone.replies("You may not"))
+    assert "I am not logged in to my services account (taskbot) yet" in refused
+    await server.start_services()
+    async with asyncio.timeout(30):
+        while adapter.account is None:
+            await asyncio.sleep(0.05)
+    assert adapter.account == "taskbot"
+    assert adapter.connections == 2  # logged in on the same connection, not at a reconnect
+
+
+async def test_a_restart_with_replies_waiting_draws_no_excess_flood(network: Network) -> None:
+    """Back after a server restart with replies queued and three channels to join: the
+    JOINs and WHOs count against the same allowance as the replies, so the server's flood
+    limit (10 commands at once) is never reached, and every reply arrives."""
+    channels = (CHANNEL, "#two", "#three")
+    network.adapter.settings = replace(network.adapter.settings, channels=channels)
+    adapter = await fresh_bot(network)
+    assert adapter.whox
+    server = network.server
+    await server.stop()
+    for n in range(12):
+        adapter.say(CHANNEL, "sheriff", f"queued line {n:02d}")
+    await server.start()
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    got = await sheriff.wait_for(
+        lambda: len(sheriff.replies("queued line")) == 12 and sheriff.replies("queued line"),
+        timeout=60,
+    )
+    assert got == [f"queued line {n:02d}" for n in range(12)]
+    assert "Excess Flood" not in server.logs()
+    assert adapter.connections == 2  # one reconnect: the restart's, none for a flood

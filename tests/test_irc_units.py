@@ -12,6 +12,7 @@ import pytest
 
 from bot.adapters.irc.accounts import AccountLists, Accounts, IrcOrigin
 from bot.adapters.irc.adapter import IrcAdapter
+from bot.adapters.irc.lines import plain
 from bot.adapters.irc.outbox import Line, Outbox, TokenBucket
 from bot.adapters.irc.settings import IrcSettings, IrcSettingsError
 from bot.core.request import Request
@@ -65,6 +66,45 @@ async def test_targets_take_turns_and_progress_lines_coalesce() -> None:
         await asyncio.sleep(0.01)
     runner.cancel()
     assert sent == ["a0", "b0", "a1", "[r7f3a] 2/9 done: 2 ok", "a2"]
+
+
+def test_lines_sent_outside_the_queue_count_against_the_bucket() -> None:
+    """JOIN and WHO at (re)join count like messages: queued replies wait behind them."""
+    clock = Clock()
+    bucket = TokenBucket(burst=4, rate=1.0, clock=clock)
+    bucket.empty()  # registration used the allowance
+    bucket.spend(3)  # three JOINs
+    assert bucket.wait_time() == pytest.approx(4.0)  # the first reply goes after them
+    clock.now = 4.0
+    assert bucket.wait_time() == 0
+
+
+async def test_one_persons_long_answer_never_holds_up_anothers_first_line() -> None:
+    outbox = Outbox(TokenBucket(burst=100, rate=100.0))
+    for n in range(50):
+        outbox.put(Line("#sheriffs", f"flood {n}", to="flooder"))
+    outbox.put(Line("#sheriffs", "hello", to="other"))
+    sent: list[str] = []
+    connected = asyncio.Event()
+    connected.set()
+
+    def send(line: Line) -> bool:
+        sent.append(line.text)
+        return True
+
+    runner = asyncio.create_task(outbox.run(send, connected))
+    for _ in range(200):
+        if outbox.pending() == 0:
+            break
+        await asyncio.sleep(0.01)
+    runner.cancel()
+    assert sent.index("hello") <= 1
+    assert len(sent) == 51
+
+
+def test_formatting_codes_are_not_words() -> None:
+    assert plain("\x0304,01\x02taskbot:\x0f jobs\x1d x\x03") == "taskbot: jobs x"
+    assert plain("\x04ff0000red\x0f") == "red"
 
 
 async def test_nothing_is_lost_while_disconnected() -> None:

@@ -38,7 +38,7 @@ from bot.core.settings import ProjectSettings
 from bot.metrics import ERRORS
 from bot.service import Bot
 from bot.store import RequestRecord
-from grammar import Triggers
+from grammar import Triggers, extract_commands
 
 log = logging.getLogger(__name__)
 SOURCE = "irc"
@@ -46,6 +46,19 @@ WANTED_CAPS = ("account-tag", "extended-join", "account-notify", "message-tags",
 REGISTRATION_TIMEOUT = 60.0
 STABLE_AFTER = 60.0  # a connection that lasted this long resets the backoff
 MORE = "… {count} more line{s}: say `{name}: more`."
+# A client line this long (of IRC's 512 bytes with CR LF) may have been cut by the client
+# or the server: it is never run as it came.
+CUT_AT = 500
+RELAYED_CUT_AT = 508  # of 512 with CR LF: a relayed line this long was cut by the server
+CONTINUATION_SECONDS = 1.0
+CUT = (
+    "That line reached IRC's length limit ({limit} bytes), so its end may have been cut off: "
+    "I did not run it. Shorten it, or split it into several commands."
+)
+NOT_LOGGED_IN = (
+    "I am not logged in to my services account ({account}) yet, so I do not run `{verb}` or "
+    "any command that changes things; try again in a minute."
+)
 # Progress lines of a request ("[r7f3a] 3/12 done: 3 ok"): only the newest unsent one matters.
 PROGRESS = re.compile(r"^\[(r[0-9a-f]+)\] \d+/\d+ done: [^:]*$")
 
@@ -109,19 +122,30 @@ class IrcAdapter(Adapter):
         self._reactor: AioReactor | None = None
         self._connection: _Connection | None = None
         self._stopping = asyncio.Event()
+        # When each person's last line reached the length limit (place, nick): what they
+        # say in the next second is the rest of it.
+        self._cut: dict[tuple[str, str], float] = {}
         bot.register(self)
 
     def triggers(self, request: Request, names: tuple[str, ...]) -> Triggers:
         """``taskbot: verb`` or ``!verb`` in a channel; every line of a private message."""
         return Triggers(names=names, address=True, bang=True, direct=request.direct)
 
+    def logged_out(self) -> bool:
+        """Whether the bot should be logged in to its services account and is not."""
+        return self.settings.sasl_required and self.account is None
+
     async def level_of(self, request: Request) -> Level:
         origin = request.origin
         if not isinstance(origin, IrcOrigin):
             return Level.NONE
-        return account_level(self.settings.accounts, origin)
+        level = account_level(self.settings.accounts, origin)
+        # Not logged in itself, the bot cannot trust what the network says of accounts.
+        return min(level, Level.TRIAGE) if self.logged_out() else level
 
     async def refusal(self, request: Request, verb: str, need: Level, have: Level) -> str:
+        if self.logged_out():
+            return NOT_LOGGED_IN.format(account=self.settings.sasl_username, verb=verb)
         origin = request.origin
         if not isinstance(origin, IrcOrigin):
             origin = IrcOrigin(nick=request.actor, accounts_known=False)
@@ -296,6 +320,8 @@ class IrcAdapter(Adapter):
         elif sub == "NEW" and args:
             new = [c.split("=", 1)[0] for c in args[-1].split()]
             wanted = [c for c in new if c in self.wanted_caps]
+            if "sasl" in new and self.settings.sasl_username and self.account is None:
+                wanted.append("sasl")  # services are back: log in now, not at a reconnect
             if wanted:
                 connection.send_raw("CAP REQ :" + " ".join(wanted))
         elif sub == "DEL" and args:
@@ -313,7 +339,8 @@ class IrcAdapter(Adapter):
             connection.send_raw(f"AUTHENTICATE {chunk}")
 
     def _sasl_done(self, connection: _Connection, event: Any) -> None:
-        connection.send_raw("CAP END")
+        if not self.ready.is_set():  # after registration (CAP NEW sasl) there is nothing to end
+            connection.send_raw("CAP END")
 
     def _on_logged_in(self, connection: _Connection, event: Any) -> None:
         # RPL_LOGGEDIN: <nick> <nick!user@host> <account> :You are now logged in as ...
@@ -332,8 +359,19 @@ class IrcAdapter(Adapter):
 
     def _on_welcome(self, connection: _Connection, event: Any) -> None:
         self.mask = None
-        for channel in self.channels():
+        # Registration (CAP, SASL, NICK, USER) used the server's allowance; each JOIN, and
+        # the WHO after it, counts like a message: queued replies wait their turn after them.
+        self.outbox.bucket.empty()
+        channels = self.channels()
+        for channel in channels:
             connection.join(channel)
+        self.outbox.bucket.spend(len(channels))
+        if self.settings.sasl_username and self.account is None:
+            log.warning(
+                "on IRC without the services account %s (services not linked yet?): "
+                "logging in when the server offers SASL again; write commands wait for it",
+                self.settings.sasl_username,
+            )
         self.ready.set()
         log.info("on IRC as %s; joining %s", connection.get_nickname(), ", ".join(self.channels()))
 
@@ -358,6 +396,7 @@ class IrcAdapter(Adapter):
             self.mask = str(event.source)
             if self.whox:
                 connection.send_raw(f"WHO {event.target} %tna,170")
+                self.outbox.bucket.spend(1)
             return
         if "extended-join" in self.caps and event.arguments:
             self.accounts.seen(nick, event.arguments[0])
@@ -401,13 +440,33 @@ class IrcAdapter(Adapter):
         nick = event.source.nick
         if self._is_me(connection, nick) or not event.arguments:
             return
-        text = plain(str(event.arguments[0]))
+        raw = str(event.arguments[0])
+        text = plain(raw)
         direct = event.type == "privmsg"
         if not self.settings.bang_commands and not direct and text.lstrip().startswith("!"):
             return
         tags = {t["key"]: t.get("value") for t in (event.tags or [])}
         account, known = self.account_of(nick, tags)
         place = nick if direct else str(event.target)
+        loop = asyncio.get_running_loop()
+        speaker = (irc_lower(place), irc_lower(nick))
+        if loop.time() - self._cut.get(speaker, -60.0) < CONTINUATION_SECONDS:
+            return  # the rest of a line the person's client split: never a command alone
+        self._cut.pop(speaker, None)
+        # As the person's client sent it, and as the server relayed it (with the sender's
+        # prefix): either at the limit means the end may be gone.
+        client_line = len(f"PRIVMSG {event.target} :".encode()) + len(raw.encode())
+        relayed = len(f":{event.source} ".encode()) + client_line
+        if client_line >= CUT_AT or relayed >= RELAYED_CUT_AT:
+            log.info(
+                "IRC line of %d bytes (%d relayed) from %s: not run", client_line, relayed, nick
+            )
+            self._cut[speaker] = loop.time()
+            names = (self.bot.settings.name, connection.get_nickname())
+            probe = Request(SOURCE, nick, place, text, direct=direct)
+            if extract_commands(text, self.triggers(probe, names)):
+                self.say(place, nick, CUT.format(limit=CUT_AT))
+            return
         request = Request(
             source=SOURCE,
             actor=account or nick,
@@ -448,7 +507,7 @@ class IrcAdapter(Adapter):
             self._pages[(irc_lower(target), irc_lower(nick))] = held
             lines.append(lead + self._more_note(len(held)))
         for line in lines:
-            self.outbox.put(Line(target, line, key))
+            self.outbox.put(Line(target, line, key, to=irc_lower(nick)))
 
     def _more_note(self, count: int) -> str:
         return MORE.format(count=count, s="" if count == 1 else "s", name=self.settings.nick)
@@ -464,7 +523,7 @@ class IrcAdapter(Adapter):
             self._pages[(irc_lower(target), irc_lower(nick))] = rest
             now = [*now, lead + self._more_note(len(rest))]
         for line in now:
-            self.outbox.put(Line(target, line))
+            self.outbox.put(Line(target, line, to=irc_lower(nick)))
         return True
 
     def _send(self, line: Line) -> bool:

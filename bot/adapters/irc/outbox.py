@@ -1,5 +1,6 @@
 """Outgoing lines, paced so the server never sees a flood: a token bucket for the
-connection, one queue per target served in turn, progress lines coalesced."""
+connection that every line the bot sends draws on, one queue per person in each place
+served in turn, progress lines coalesced."""
 
 from __future__ import annotations
 
@@ -34,12 +35,27 @@ class TokenBucket:
     def take(self) -> None:
         self.tokens -= 1
 
+    def spend(self, lines: int) -> None:
+        """Count lines sent outside the queue (JOIN, WHO, ...): the server counts them too."""
+        self.wait_time()
+        self.tokens -= lines
+
+    def empty(self) -> None:
+        """Start from nothing: registration has just used the server's allowance."""
+        self.wait_time()
+        self.tokens = min(self.tokens, 0.0)
+
 
 @dataclass
 class Line:
     target: str
     text: str
     key: str | None = None  # a later line with the same key replaces this one if unsent
+    to: str = ""  # the person it answers: each person's lines take turns with the others'
+
+    @property
+    def queue(self) -> tuple[str, str]:
+        return (self.target, self.to)
 
 
 class Outbox:
@@ -47,12 +63,12 @@ class Outbox:
 
     def __init__(self, bucket: TokenBucket) -> None:
         self.bucket = bucket
-        self._queues: OrderedDict[str, deque[Line]] = OrderedDict()
+        self._queues: OrderedDict[tuple[str, str], deque[Line]] = OrderedDict()
         self._ready = asyncio.Event()
         self.sent = 0
 
     def put(self, line: Line) -> None:
-        queue = self._queues.setdefault(line.target, deque())
+        queue = self._queues.setdefault(line.queue, deque())
         if line.key is not None:
             for index, pending in enumerate(queue):
                 if pending.key == line.key:
@@ -65,18 +81,19 @@ class Outbox:
         return sum(len(queue) for queue in self._queues.values())
 
     def _next(self) -> Line | None:
-        """The head of the next target's queue, targets taking turns."""
-        for target in list(self._queues):
-            queue = self._queues[target]
+        """The head of the next queue, each person in each place taking turns: one person's
+        long answer never holds up another's first line."""
+        for key in list(self._queues):
+            queue = self._queues[key]
             if not queue:
-                del self._queues[target]
+                del self._queues[key]
                 continue
-            self._queues.move_to_end(target)
+            self._queues.move_to_end(key)
             return queue[0]
         return None
 
     def _done(self, line: Line) -> None:
-        queue = self._queues.get(line.target)
+        queue = self._queues.get(line.queue)
         if queue and queue[0] is line:
             queue.popleft()
 

@@ -50,6 +50,8 @@ class IrcSettings:
     channels: tuple[str, ...] = ()
     sasl_username: str | None = None
     sasl_password: str | None = None
+    # Without its own login, the bot runs no write command (defaults on with SASL set).
+    sasl_required: bool = False
     server_password: str | None = None
     accounts: AccountLists = field(default_factory=AccountLists)
     bang_commands: bool = True
@@ -88,6 +90,7 @@ class IrcSettings:
             channels=channels,
             sasl_username=username,
             sasl_password=password,
+            sasl_required=_flag(env, "IRC_SASL_REQUIRED", bool(username)),
             server_password=env.get("IRC_SERVER_PASSWORD") or None,
             accounts=AccountLists.of(
                 _names(env, "IRC_WRITE_ACCOUNTS"), _names(env, "IRC_READ_ACCOUNTS", "*")
