@@ -111,14 +111,41 @@ async def schedule_labels(
     ``note`` goes under the headline; ``unsure`` holds the request for confirmation,
     saying why, whatever its size."""
     bot = ctx.bot
-    command_text = command.canonical()
-    # Replies name the push they resolved to, so their headline leaves out `on REVISION`.
-    headline = replace(command, revision=None).canonical()
     if not labels:
         await ctx.refuse(NOTHING)
         return None
     request_id = await bot.request_id_for(ctx.request, ctx.key)
     ctx.made.append(request_id)
+    async with bot.exclusive(request_id):
+        return await _plan_and_submit(
+            ctx,
+            push,
+            labels,
+            request_id,
+            times=times,
+            dry_run=dry_run,
+            command=command,
+            note=note,
+            unsure=unsure,
+        )
+
+
+async def _plan_and_submit(
+    ctx: Context,
+    push: Push,
+    labels: list[str],
+    request_id: str,
+    *,
+    times: int,
+    dry_run: bool,
+    command: Schedule | Retrigger | Try,
+    note: str | None,
+    unsure: str | None,
+) -> str | None:
+    bot = ctx.bot
+    command_text = command.canonical()
+    # Replies name the push they resolved to, so their headline leaves out `on REVISION`.
+    headline = replace(command, revision=None).canonical()
     earlier = await bot.store.request(request_id)
     unplanned = (RequestState.RECEIVED, RequestState.PLANNED, RequestState.FAILED)
     if earlier is not None and (earlier.state not in unplanned or await bot.store.plan(request_id)):

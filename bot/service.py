@@ -216,6 +216,7 @@ class Bot(Runtime):
             troubled = True
             await replier.post(TOO_MANY_COMMANDS.format(limit=limit, rest=len(parsed) - limit))
         budget = MessageBudget()
+        limited = False
         for position, where in enumerate(parsed[:limit]):
             if answered[position]:
                 continue
@@ -223,7 +224,7 @@ class Bot(Runtime):
             if adapter.rate_limited and not self.rates.allow(
                 request.source, request.actor, per_minute
             ):
-                troubled = True
+                troubled = limited = True
                 COMMAND_COUNT.labels(request.source, "?", "rate_limited").inc()
                 if self.rates.warn(request.source, request.actor):
                     await replier.post(TOO_FAST.format(limit=per_minute))
@@ -271,7 +272,7 @@ class Bot(Runtime):
                     await self.store.mark_answered(request.source, key)
             troubled = troubled or outcome != "ok"
         await replier.react("confused" if troubled else "rocket")
-        return Outcome(len(parsed), tuple(made), tuple(failed))
+        return Outcome(len(parsed), tuple(made), tuple(failed), limited)
 
     async def _parse(self, adapter: Adapter, request: Request, where: CommandLine) -> Parsed | str:
         """The command on a line, or why the person may not run it. A long line's verb is

@@ -326,7 +326,8 @@ async def test_a_read_token_is_refused_every_write_command_even_a_new_one(api: A
     so a write command added to it is refused to a read token like the others."""
     bot = api.env.bot
     before = len(api.env.tc.queue.tasks)
-    writes = [c for c in bot.commands if c.level > Level.TRIAGE]
+    # (`approve` is about code under review: not offered over the API at all.)
+    writes = [c for c in bot.commands if c.level > Level.TRIAGE and c.about is None]
     assert {c.verb for c in writes} >= {"schedule", "retrigger", "cancel", "confirm", "try"}
     for each in writes:
         answer = await command(api, each.examples[0], token=READER)

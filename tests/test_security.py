@@ -288,3 +288,115 @@ async def test_a_message_too_long_to_look_at_is_answered_unread(env_console: Emb
     request = Request("console", "me", "console", text, direct=True)
     assert await env_console.bot.handle(request, ConsoleReplier(out)) == 0
     assert out.getvalue().startswith("taskbot> That message is 300,007 characters long")
+
+
+# --- found by probing the served bot --------------------------------------------------------------
+
+
+async def test_cancel_stays_within_the_project_of_its_place(api: Api) -> None:
+    env = api.env
+    target = env.push.project
+    env.bot.settings = replace(env.bot.settings, projects=with_sandbox(env.bot.settings, target))
+    env.bot.background.clear()
+    done = await api.client.post(
+        "/api/v1/commands",
+        json={"text": f"schedule {api.unscheduled_test()} on {target}@latest"},
+        headers=bearer(WRITER),
+    )
+    (request_id,) = (await done.json())["requestIds"]
+    (task,) = [t.task_id for t in await env.store.plan(request_id)]
+    for text in (f"cancel {request_id}", f"cancel {task}", f"cancel all on {env.push.revision}"):
+        answer = await api.client.post(
+            "/api/v1/commands",
+            json={"project": "sandbox", "text": text},
+            headers=bearer(WRITER),
+        )
+        replies = (await answer.json())["replies"]
+        assert "Cancelled" not in json.dumps(replies), (text, replies)
+    # From the target's own place it cancels.
+    mine = await api.client.post(
+        "/api/v1/commands", json={"text": f"cancel {request_id}"}, headers=bearer(WRITER)
+    )
+    assert "Cancelled 1 task" in json.dumps(await mine.json()) or "finished already" in json.dumps(
+        await mine.json()
+    )
+
+
+async def test_a_signed_sender_is_not_the_token_of_the_same_name(api: Api) -> None:
+    env = api.env
+    env.bot.settings = replace(env.bot.settings, confirm_threshold=0)
+    held = await api.client.post(
+        "/api/v1/commands",
+        json={"text": f"schedule {api.unscheduled_test()}"},
+        headers=bearer(WRITER),  # the token of alice
+    )
+    (request_id,) = (await held.json())["requestIds"]
+    body = json.dumps({"text": f"confirm {request_id}"}).encode()
+    signed = await api.client.post(
+        "/api/v1/commands", data=body, headers=signed_call(body, "alice")
+    )
+    assert (await signed.json())["replies"] == [
+        f"Only alice, who asked for {request_id}, can confirm it."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({"Authorization": "Bearer \udcff"}, b'{"text": "status"}', 401),
+        (
+            {
+                "X-Taskbot-Signature-256": "sha256=\udcff",
+                "X-Taskbot-Actor": "a",
+                "X-Taskbot-Timestamp": "1",
+            },
+            b'{"text": "status"}',
+            401,
+        ),
+        (
+            {
+                "X-Taskbot-Signature-256": "sha256=00",
+                "X-Taskbot-Actor": "a",
+                "X-Taskbot-Timestamp": "9" * 5000,
+            },
+            b'{"text": "status"}',
+            401,
+        ),
+        ({"Content-Encoding": "deflate"}, b"xx", 400),
+        ({}, b'{"text": "status", "n": ' + b"9" * 5000 + b"}", 400),
+        ({}, b'{"text": "\\u0000"}', 400),
+    ],
+)
+async def test_odd_calls_get_a_4xx_never_a_500(
+    api: Api, headers: dict[str, str], body: bytes, status: int
+) -> None:
+    host, port = api.client.host, api.client.port
+    credentials = {"Authorization", "X-Taskbot-Signature-256"}
+    sent = (
+        headers if credentials & set(headers) else {"Authorization": f"Bearer {WRITER}", **headers}
+    )
+    lines = "".join(f"{k}: {v}\r\n" for k, v in sent.items())
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        f"POST /api/v1/commands HTTP/1.1\r\nHost: {host}\r\n{lines}"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode(
+            "utf-8", "surrogateescape"
+        )
+        + body
+    )
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(f"HTTP/1.1 {status}".encode()), answer[:200]
+
+
+async def test_a_caller_over_its_rate_is_told_429(api: Api) -> None:
+    env = api.env
+    env.bot.settings = replace(env.bot.settings, rate_per_minute=3)
+    statuses = []
+    for _ in range(3):
+        answer = await api.client.post(
+            "/api/v1/commands", json={"text": "status\nstatus"}, headers=bearer(WRITER)
+        )
+        statuses.append(answer.status)
+    assert statuses == [200, 429, 429]

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.adapters.bodies import header
 from bot.core.runtime import Runtime
 
 PREFIX = "/admin"
@@ -43,7 +44,7 @@ class AdminEndpoints:
 
     def _guarded(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+            scheme, _, credential = header(request, "Authorization").partition(" ")
             given = credential.strip().encode()
             if scheme.lower() != "bearer" or not hmac.compare_digest(given, self.token.encode()):
                 return web.json_response(

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.adapters.bodies import read_at_most
+from bot.adapters.bodies import header, read_at_most
 from bot.adapters.openapi import OPENAPI
 from bot.config import env_flag
 from bot.core.access import Level
@@ -257,18 +257,18 @@ class ApiAdapter(Adapter):
         """Who is calling (a name for their idempotency keys, and their token), or why they
         may not. A signed call signs its timestamp and its sender with its body, and is
         taken once."""
-        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, credential = header(request, "Authorization").partition(" ")
         if scheme.lower() == "bearer" and credential:
             for token, holder in self.settings.tokens.items():
                 if hmac.compare_digest(token.encode(), credential.strip().encode()):
                     return f"token:{holder.actor}", holder
             return "the bearer token is not one this bot knows"
-        signature = request.headers.get(SIGNATURE_HEADER, "")
+        signature = header(request, SIGNATURE_HEADER)
         if not (signature and self.settings.secret):
             return f"send `Authorization: Bearer TOKEN` or a body signed in {SIGNATURE_HEADER}"
-        actor = request.headers.get(ACTOR_HEADER, "").strip()
-        stamp = request.headers.get(TIMESTAMP_HEADER, "").strip()
-        if not actor or not stamp.isdigit():
+        actor = header(request, ACTOR_HEADER).strip()
+        stamp = header(request, TIMESTAMP_HEADER).strip()
+        if not actor or not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
             return (
                 f"a signed call names its sender in {ACTOR_HEADER} and its time (Unix seconds) "
                 f"in {TIMESTAMP_HEADER}, and signs both with its body"
@@ -280,7 +280,9 @@ class ApiAdapter(Adapter):
             return f"the call was signed more than {SIGNED_WITHIN:.0f} s away from now"
         if not await self.bot.store.first_delivery(REPLAYS, signature):
             return "this signed call was made before; sign each call anew"
-        return f"signed:{actor[:100]}", ApiToken(actor[:100], self.settings.secret_level)
+        # A signed sender is not the token of the same name: its name says it was signed.
+        signed_as = f"signed:{actor[:100]}"
+        return signed_as, ApiToken(signed_as, self.settings.secret_level)
 
     async def commands(self, request: web.Request) -> web.Response:
         raw = await read_at_most(request, MAX_BODY)
@@ -292,7 +294,7 @@ class ApiAdapter(Adapter):
         name, caller = who
         try:
             data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except ValueError:  # not UTF-8, not JSON, or a number too long to read
             return _error(400, 'the body must be JSON: {"text": "schedule ..."}')
         except RecursionError:
             return _error(400, "the body's JSON is nested too deeply")
@@ -304,7 +306,7 @@ class ApiAdapter(Adapter):
         project = data.get("project")
         if project is not None and not isinstance(project, str):
             return _error(400, '"project" must be a string')
-        key = request.headers.get("Idempotency-Key", "").strip()[:200] or None
+        key = header(request, "Idempotency-Key").strip()[:200] or None
         if key is not None and not await self.bot.store.bind_key(
             name, key, hashlib.sha256(raw).hexdigest()
         ):
@@ -315,7 +317,8 @@ class ApiAdapter(Adapter):
             place=f"api:{caller.actor}",
             text=text,
             project=project or None,
-            delivery_id=f"{name}:{key}" if key else None,
+            # Length-prefixed: no sender's name and key can make another's.
+            delivery_id=f"{len(name)}:{name}:{key}" if key else None,
             direct=True,
             # A client retrying with the same key (its call died with a replica) gets the
             # requests of the first attempt carried on and reported, never new ones.
@@ -326,6 +329,10 @@ class ApiAdapter(Adapter):
         outcome = await self.bot.run(bot_request, replier)
         made = [r for r in dict.fromkeys(outcome.made) if await self.bot.store.request(r)]
         body = {"replies": list(replier.replies), "requestIds": made}
+        if outcome.commands == 0:
+            return _error(400, "the text holds no command")
+        if outcome.limited:
+            return web.json_response(body, status=429, headers={"Retry-After": "60"})
         if outcome.failed:
             # Something failed on this side: say so in the status too, so that a client
             # retries (safely, with its Idempotency-Key) instead of taking it as answered.
@@ -338,7 +345,7 @@ class ApiAdapter(Adapter):
         """Why the caller may not read requests, if they may not."""
         if self.settings.public_reads:
             return None
-        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, credential = header(request, "Authorization").partition(" ")
         if scheme.lower() == "bearer" and any(
             hmac.compare_digest(token.encode(), credential.strip().encode())
             for token in self.settings.tokens

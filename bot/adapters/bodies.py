@@ -1,8 +1,18 @@
-"""Reading HTTP request bodies whole, within a size limit (a body may arrive in many writes)."""
+"""Reading HTTP requests safely: bodies whole within a size limit (a body may arrive in many
+writes, or compressed and broken), header values as text whatever their bytes."""
 
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+
+
+def header(request: web.Request, name: str) -> str:
+    """A header's value as text; bytes that are not UTF-8 become replacement characters
+    (aiohttp keeps them as lone surrogates, which nothing can encode)."""
+    raw = request.headers.get(name, "")
+    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 async def read_at_most(request: web.Request, limit: int) -> bytes | None:
@@ -11,9 +21,14 @@ async def read_at_most(request: web.Request, limit: int) -> bytes | None:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except (RequestPayloadError, HttpProcessingError) as error:  # a broken compressed body
+        raise web.HTTPBadRequest(
+            text='{"error": "the body could not be read"}', content_type="application/json"
+        ) from error
     return b"".join(chunks)

@@ -186,6 +186,11 @@ OPENAPI: dict[str, Any] = {
                     "401": _error("no valid token or signature"),
                     "413": _error("the body is too large"),
                     "422": _error("an Idempotency-Key used before with another body"),
+                    "429": _ok(
+                        "over the caller's commands a minute: some were not run; retry after "
+                        "Retry-After seconds",
+                        "Replies",
+                    ),
                     "503": _ok(
                         "a command failed on the bot's side (Taskcluster did not answer, "
                         "or a fault): the replies say which; retry with the same "

@@ -16,31 +16,45 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
     """cancel REQUEST-ID|TASKID|all [on REVISION]
     Cancels the tasks of a request, one task, or everything the bot scheduled on the push."""
     bot = ctx.bot
+    home = ctx.request.project
     task_ids: list[str] = []
     requests = []
     if cmd.all:
-        revision = cmd.revision.node if cmd.revision else ctx.request.revision
+        project = (cmd.revision.project if cmd.revision else None) or home
+        project = project or bot.settings.default_project
+        node = (cmd.revision.node if cmd.revision else None) or ctx.request.revision or ""
         requests = [
             r
             for r in await bot.store.recent_requests(limit=1000)
-            if r.revision == revision
+            if r.project == project
+            and node
+            and (r.revision or "").startswith(node.lower())
             and r.state in (RequestState.SUBMITTED, RequestState.SUBMITTING)
         ]
+    owners = list(requests)  # every request whose tasks this would cancel
     for target in cmd.targets:
         if isinstance(target, RequestId):
             record = await bot.store.request(target.text)
             if record is None:
                 await ctx.refuse(f"There is no request {target.text}.")
                 return
-            home = ctx.request.project
-            if home is not None and not bot.settings.project(record.project).admits(home):
-                await ctx.refuse(
-                    ELSEWHERE.format(request=record.id, home=home, project=record.project)
-                )
-                return
             requests.append(record)
-        else:
-            task_ids.append(target.text)
+            owners.append(record)
+            continue
+        task_ids.append(target.text)
+        planned_by = await bot.store.request_of_task(target.text)
+        owner = await bot.store.request(planned_by) if planned_by else None
+        if owner is not None:
+            owners.append(owner)
+        elif home is not None:
+            # Not one of the bot's tasks: its project cannot be told, so a place of a
+            # project may not cancel it.
+            await ctx.refuse(NOT_OURS.format(task=target.text, home=home))
+            return
+    for owner in owners:
+        if home is not None and not bot.settings.project(owner.project).admits(home):
+            await ctx.refuse(ELSEWHERE.format(request=owner.id, home=home, project=owner.project))
+            return
     for record in requests:
         task_ids += [t.task_id for t in await bot.store.plan(record.id) if t.submitted]
     outcome = Cancelled()
@@ -87,6 +101,10 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         await ctx.reply(outcome.describe(of))
 
 
+NOT_OURS = (
+    "Task `{task}` was not scheduled by me, so I cannot tell whether it is {home}'s: cancel it "
+    "in Taskcluster, or by its request id."
+)
 ELSEWHERE = (
     "{request} is a request of {project}, and this place is for {home}: cancel it where it "
     "was asked for."

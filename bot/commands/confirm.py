@@ -25,7 +25,7 @@ async def confirm(ctx: Context, cmd: Confirm) -> None:
             f"{record.id} is not waiting for confirmation (it is {record.state.words})."
         )
         return
-    if record.actor != ctx.request.actor:
+    if (record.source, record.actor) != (ctx.request.source, ctx.request.actor):
         await ctx.refuse(f"Only {record.actor}, who asked for {record.id}, can confirm it.")
         return
     age = dt.datetime.now(dt.UTC) - parse_time(record.updated_at)

@@ -62,6 +62,7 @@ class Outcome:
     commands: int = 0
     made: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    limited: bool = False  # the person was over their rate: some commands were not run
 
 
 @dataclass(frozen=True, slots=True)

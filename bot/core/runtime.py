@@ -8,7 +8,7 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +47,7 @@ class Runtime:
     following: set[str] = field(default_factory=set)  # requests this process follows now
     # Requests this process is submitting now; each event is set when that submission ends.
     submitting: dict[str, asyncio.Event] = field(default_factory=dict)
+    _locks: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.decisions = DecisionReader(
@@ -93,6 +94,22 @@ class Runtime:
     def renewing(self, request_id: str) -> AbstractAsyncContextManager[asyncio.Event]:
         """Keep the hold on a request while inside; the event says it was lost."""
         return leases.renewed(self._claim(request_id), self.lease_seconds)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, key: str) -> AsyncIterator[None]:
+        """One task of this process at a time for ``key`` (two deliveries of one comment
+        handled at once make the same request: the second waits, then carries it on)."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
     # --- background work -----------------------------------------------------------------------
 

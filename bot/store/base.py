@@ -406,12 +406,15 @@ class Store:
         revision: str | None = None,
         decision_task_id: str | None = None,
     ) -> RequestRecord:
+        """Record a new request; an existing one of that id (made at the same moment by
+        another attempt at the same command) is left as it is and returned."""
         stamp = now_text()
         async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO requests (id, source, actor, place, text, command, project, revision,"
                 " decision_task_id, state, error, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', NULL, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', NULL, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 request_id,
                 source,
                 actor,
@@ -551,6 +554,12 @@ class Store:
             )
             for row in rows
         ]
+
+    async def request_of_task(self, task_id: str) -> str | None:
+        """The request that planned ``task_id``, if the bot planned it."""
+        async with self.transaction() as db:
+            rows = await db.fetch("SELECT request_id FROM plan_tasks WHERE task_id = ?", task_id)
+        return str(rows[0]["request_id"]) if rows else None
 
     async def mark_submitted(self, task_id: str, *, ok: bool, error: str | None = None) -> None:
         async with self.transaction() as db:

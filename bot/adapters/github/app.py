@@ -19,7 +19,7 @@ from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 from taskcluster.exceptions import TaskclusterRestFailure
 
-from bot.adapters.bodies import read_at_most
+from bot.adapters.bodies import header, read_at_most
 from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import (
     DENIED,
@@ -57,6 +57,7 @@ FAILED = ("failed", "exception")
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 STOP_SECONDS = 10.0  # how long shutdown waits for the inbox worker
 RETRY_DELAYS = (30.0, 120.0, 600.0, 1800.0)
+OFF_LOOP = 256 * 1024  # bytes: a bigger delivery is decoded in a thread
 # Failures of the services the bot talks to: logged without a traceback.
 TRANSIENT = (gidgethub.HTTPException, TaskclusterRestFailure, TimeoutError, aiohttp.ClientError)
 PARKED = (
@@ -286,21 +287,29 @@ class GitHubAdapter(Adapter):
             reason = f"a delivery is at most {MAX_PAYLOAD // 2**20} MB, as GitHub sends them"
             log.warning("rejected a GitHub delivery: %s", reason)
             return web.json_response({"error": reason}, status=413)
+        headers = {name: header(request, name) for name in request.headers}
         try:
-            event = verify(request.headers, body, self.settings.webhook_secret)
+            # A big payload is decoded off the event loop (24 MB of JSON takes seconds).
+            if len(body) > OFF_LOOP:
+                event, payload = await asyncio.to_thread(self._read, headers, body)
+            else:
+                event, payload = self._read(headers, body)
         except DeliveryRejectedError as rejected:
             log.warning("rejected a GitHub delivery: %s", rejected.reason)
             return web.json_response({"error": rejected.reason}, status=rejected.status)
         if event.event == "ping":
             return web.json_response({"msg": "pong"})
-        # Kept decoded: a form-encoded delivery is JSON from here on.
-        kept = await self.bot.store.keep_delivery(
-            SOURCE, event.delivery_id, event.event, json.dumps(event.data)
-        )
+        kept = await self.bot.store.keep_delivery(SOURCE, event.delivery_id, event.event, payload)
         if not kept:
             return web.json_response({"msg": "already received"})
         self._wake.set()
         return web.json_response({"msg": "accepted"}, status=202)
+
+    def _read(self, headers: Mapping[str, str], body: bytes) -> tuple[sansio.Event, str]:
+        """The verified event, and its payload as kept: JSON (a form-encoded delivery is
+        JSON from here on)."""
+        event = verify(headers, body, self.settings.webhook_secret)
+        return event, json.dumps(event.data)
 
     async def run(self) -> None:
         """Process deliveries when one arrives, and now and then anyway: another replica's
@@ -342,9 +351,14 @@ class GitHubAdapter(Adapter):
                 self._in_progress.discard(delivery)
 
         async def handle_one(row: dict[str, Any]) -> Exception | None:
-            data = _payload(row["payload"])
-            event = sansio.Event(data, event=row["event"], delivery_id=row["delivery_id"])
-            async with gate, order.setdefault(_thread(data), asyncio.Lock()):
+            try:
+                data = _payload(row["payload"])
+                event = sansio.Event(data, event=row["event"], delivery_id=row["delivery_id"])
+                thread = _thread(data)
+            except Exception as error:  # kept, but not a payload to act on: parked in the end
+                log.warning("GitHub delivery %s cannot be read: %s", row["delivery_id"], error)
+                return error
+            async with gate, order.setdefault(thread, asyncio.Lock()):
                 try:
                     await self.process(event)
                 except Exception as error:
@@ -359,7 +373,10 @@ class GitHubAdapter(Adapter):
                 await self.bot.store.processed(SOURCE, row["delivery_id"])
             return None
 
-        await asyncio.gather(*(handle(row) for row in rows))
+        # Every one is waited for, whatever the others do: a batch never overlaps the next.
+        for outcome in await asyncio.gather(*(handle(row) for row in rows), return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("processing a GitHub delivery failed", exc_info=outcome)
         return len(rows)
 
     async def _failed(self, row: dict[str, Any], error: Exception) -> None:
@@ -381,7 +398,10 @@ class GitHubAdapter(Adapter):
         await store.park_delivery(SOURCE, delivery)
         DELIVERIES_PARKED.labels(SOURCE).inc()
         log.error("GitHub delivery %s parked after %d tries: %s", delivery, attempts, why)
-        await self._tell_parked(_payload(row["payload"]), delivery, attempts, why)
+        try:
+            await self._tell_parked(_payload(row["payload"]), delivery, attempts, why)
+        except Exception as error:  # a payload too odd to answer on: the log says it
+            log.warning("delivery %s was parked without a reply: %s", delivery, error)
 
     async def _tell_parked(
         self, data: dict[str, Any], delivery: str, attempts: int, why: str
@@ -579,9 +599,11 @@ def _payload(text: str) -> dict[str, Any]:
 
 def _thread(data: dict[str, Any]) -> str:
     """The pull request or issue a delivery is about: its deliveries are handled in order."""
-    repository = (data.get("repository") or {}).get("full_name")
+    repository = data.get("repository") or {}
     thread = data.get("issue") or data.get("pull_request") or {}
-    return f"{repository}#{thread.get('number')}"
+    if not isinstance(repository, dict) or not isinstance(thread, dict):
+        raise ValueError("the payload's repository or thread is not an object")
+    return f"{repository.get('full_name')}#{thread.get('number')}"
 
 
 def what_failed(error: BaseException) -> str:
