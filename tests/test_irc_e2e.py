@@ -487,3 +487,18 @@ async def test_a_restart_with_replies_waiting_draws_no_excess_flood(network: Net
     assert got == [f"queued line {n:02d}" for n in range(12)]
     assert "Excess Flood" not in server.logs()
     assert adapter.connections == 2  # one reconnect: the restart's, none for a flood
+
+
+async def test_one_person_flooding_never_holds_up_anothers_first_reply(network: Network) -> None:
+    flooder = await network.person("flooder")
+    other = await network.person("other")
+    for word in ("xpcshell", "mochitest", "reftest", "crashtest", "marionette", "gtest"):
+        flooder.say(f"taskbot: jobs {word}")  # five lines each: thirty at one a second
+    await flooder.wait_for(lambda: flooder.replies(" jobs on "))
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    other.say("taskbot: status")
+    await other.wait_for(lambda: other.replies("No requests yet."), timeout=30)
+    waited = loop.time() - asked
+    assert waited < 5.0, waited
+    assert len(flooder.replies()) < 25  # the flood was still being answered
