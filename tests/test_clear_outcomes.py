@@ -4,9 +4,10 @@ reset Taskcluster forgot, progress that never goes back; on the embedded default
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
+from bot.adapters.api import CollectingReplier
 from bot.core.request import Request
 from bot.embedded import Embedded, embedded
 from bot.store import RequestState, SqliteStore
@@ -29,18 +30,12 @@ async def test_cancel_of_a_finished_request_says_nothing_was_left(env: Embedded)
     assert record.state == RequestState.FINISHED
 
 
-@dataclass
-class Lines:
-    """A console-like place that keeps every reply."""
+class Lines(CollectingReplier):
+    """A console-like place that keeps every reply (its `said`)."""
 
-    said: list[str] = field(default_factory=list)
-
-    async def post(self, text: str) -> str:
-        self.said.append(text)
-        return str(len(self.said))
-
-    async def react(self, reaction: str) -> None:
-        return None
+    @property
+    def said(self) -> list[str]:
+        return self.replies
 
 
 async def test_tasks_a_reset_taskcluster_forgot_end_the_request_once(tmp_path: Path) -> None:

@@ -44,13 +44,8 @@ def test_the_bucket_allows_a_burst_then_a_steady_rate() -> None:
     assert bucket.tokens == 4
 
 
-async def test_targets_take_turns_and_progress_lines_coalesce() -> None:
-    outbox = Outbox(TokenBucket(burst=100, rate=100.0))
-    for n in range(3):
-        outbox.put(Line("#a", f"a{n}"))
-    outbox.put(Line("#b", "b0"))
-    outbox.put(Line("#b", "[r7f3a] 1/9 done: 1 ok", key="progress:r7f3a"))
-    outbox.put(Line("#b", "[r7f3a] 2/9 done: 2 ok", key="progress:r7f3a"))
+async def sent_by(outbox: Outbox) -> list[str]:
+    """The texts the outbox sends, in order, until nothing is pending (a few seconds)."""
     sent: list[str] = []
     connected = asyncio.Event()
     connected.set()
@@ -60,11 +55,22 @@ async def test_targets_take_turns_and_progress_lines_coalesce() -> None:
         return True
 
     runner = asyncio.create_task(outbox.run(send, connected))
-    for _ in range(100):
+    for _ in range(300):
         if outbox.pending() == 0:
             break
         await asyncio.sleep(0.01)
     runner.cancel()
+    return sent
+
+
+async def test_targets_take_turns_and_progress_lines_coalesce() -> None:
+    outbox = Outbox(TokenBucket(burst=100, rate=100.0))
+    for n in range(3):
+        outbox.put(Line("#a", f"a{n}"))
+    outbox.put(Line("#b", "b0"))
+    outbox.put(Line("#b", "[r7f3a] 1/9 done: 1 ok", key="progress:r7f3a"))
+    outbox.put(Line("#b", "[r7f3a] 2/9 done: 2 ok", key="progress:r7f3a"))
+    sent = await sent_by(outbox)
     assert sent == ["a0", "b0", "a1", "[r7f3a] 2/9 done: 2 ok", "a2"]
 
 
@@ -84,20 +90,7 @@ async def test_one_persons_long_answer_never_holds_up_anothers_first_line() -> N
     for n in range(50):
         outbox.put(Line("#sheriffs", f"flood {n}", to="flooder"))
     outbox.put(Line("#sheriffs", "hello", to="other"))
-    sent: list[str] = []
-    connected = asyncio.Event()
-    connected.set()
-
-    def send(line: Line) -> bool:
-        sent.append(line.text)
-        return True
-
-    runner = asyncio.create_task(outbox.run(send, connected))
-    for _ in range(200):
-        if outbox.pending() == 0:
-            break
-        await asyncio.sleep(0.01)
-    runner.cancel()
+    sent = await sent_by(outbox)
     assert sent.index("hello") <= 1
     assert len(sent) == 51
 
