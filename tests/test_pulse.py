@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
 import aiohttp
+import aiormq
 import pytest
 import pytest_asyncio
 import taskcluster.aio as tc_aio
@@ -17,6 +20,7 @@ import taskcluster.aio as tc_aio
 from bot.localtc.events import AmqpPublisher
 from bot.localtc.server import LocalTaskcluster, serve
 from bot.tc.tracking import TaskUpdate, Tracker, group_binding
+from tests.conftest import keep_secret
 from tests.tcfixtures import Running, local_tc, new_id, task_definition
 from tests.tcschemas import errors
 
@@ -180,6 +184,72 @@ async def test_a_quiet_pulse_is_checked_against_the_queue(broker: str) -> None:
             await asyncio.wait_for(watching, timeout=10)
         assert tracker.summary() == {"completed": 2}
         assert {u.source for u in seen if u.state == "completed"} == {"poll"}
+    finally:
+        await publisher.stop()
+        await runner.cleanup()
+
+
+PULSE_USER = "taskbot-pulse-test"
+PULSE_PASSWORD = keep_secret("pulse-test-password-0123")
+
+
+@pytest.fixture
+def pulse_user(broker: str) -> str:
+    """A RabbitMQ user with Pulse's permissions: configure and write only its own queues and
+    exchanges, read those and the Taskcluster exchanges. Its AMQP URL."""
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("rabbitmqctl must be available in CI to make a Pulse-like user")
+        pytest.skip("no rabbitmqctl here to make a Pulse-like user; CI runs this for real")
+    own = f"^(queue|exchange)/{PULSE_USER}/.*"
+    reads = f"^(queue/{PULSE_USER}/.*|exchange/{PULSE_USER}/.*|exchange/taskcluster-.*)"
+    subprocess.run([rabbitmqctl, "delete_user", PULSE_USER], capture_output=True, check=False)
+    for command in (
+        ["add_user", PULSE_USER, PULSE_PASSWORD],
+        ["set_permissions", "-p", "/", PULSE_USER, own, own, reads],
+    ):
+        subprocess.run([rabbitmqctl, *command], capture_output=True, check=True, timeout=60)
+    host = broker.split("@", 1)[1]
+    return f"amqp://{PULSE_USER}:{PULSE_PASSWORD}@{host}"
+
+
+async def test_a_pulse_user_follows_tasks_by_message(broker: str, pulse_user: str) -> None:
+    """As deployed: the bot's user may declare only `queue/<user>/...`, and binds to the
+    Queue's exchanges without declaring them; it follows the tasks by message, not by its
+    polling fallback."""
+    publisher = AmqpPublisher(broker)  # the Queue, which owns its exchanges
+    await publisher.start()
+    tc = LocalTaskcluster(publish=publisher.publish)
+    runner = await serve(tc)
+    try:
+        group = new_id()
+        ids = [group, new_id()]
+        for task_id in ids:
+            tc.queue.create(
+                task_id, tc.queue.check_definition(task_id, task_definition(taskGroupId=group))
+            )
+        async with aiohttp.ClientSession() as session:
+            queue = tc_aio.Queue(
+                {"rootUrl": tc.root_url, "credentials": tc.credentials()}, session=session
+            )
+            tracker = Tracker(queue, group, set(ids), amqp_url=pulse_user, poll_interval=60)
+            seen: list[TaskUpdate] = []
+            watching = await listening(tracker, seen)
+            for task_id in ids:
+                run = tc.queue.claim(task_id, "g", "w")
+                tc.queue.resolve(task_id, run, "completed")
+            await asyncio.wait_for(watching, timeout=20)
+        assert tracker.summary() == {"completed": 2}
+        assert {u.source for u in seen if u.state == "completed"} == {"pulse"}
+        # What the user may not do, it could not have done: declare a queue of its own name.
+        connection = await aio_pika.connect(pulse_user)
+        try:
+            channel = await connection.channel()
+            with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+                await channel.declare_queue("taskbot-unprefixed", exclusive=True)
+        finally:
+            await connection.close()
     finally:
         await publisher.stop()
         await runner.cleanup()

@@ -29,6 +29,26 @@ class InProcessBus:
             listener(exchange, routing_key, cc, message)
 
 
+# The exchanges the Queue declares when it starts (queue/v1/exchanges.json): clients,
+# whose Pulse permissions do not let them declare these, bind to them passively.
+QUEUE_EXCHANGES = tuple(
+    "exchange/taskcluster-queue/v1/" + name
+    for name in (
+        "task-defined",
+        "task-pending",
+        "task-running",
+        "artifact-created",
+        "task-completed",
+        "task-failed",
+        "task-exception",
+        "task-group-resolved",
+        "task-group-sealed",
+        "task-priority-changed",
+        "task-group-priority-changed",
+    )
+)
+
+
 class AmqpPublisher:
     """Publishes to topic exchanges on RabbitMQ as the Queue does, CC keys included.
 
@@ -48,6 +68,8 @@ class AmqpPublisher:
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url)
         self._channel = await self._connection.channel()
+        for name in QUEUE_EXCHANGES:
+            await self._exchange(name)
         self._task = asyncio.create_task(self._send_all())
 
     def publish(

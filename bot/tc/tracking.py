@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
+import urllib.parse
 from collections import Counter
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -44,6 +46,12 @@ class TaskUpdate:
     state: str
     run_id: int | None
     source: str
+
+
+def queue_name(amqp_url: str, task_group_id: str) -> str:
+    """A queue name Pulse lets the URL's user declare: ``queue/<user>/...``, one a tracker."""
+    user = urllib.parse.unquote(urllib.parse.urlsplit(amqp_url).username or "guest")
+    return f"queue/{user}/taskbot/{task_group_id}/{secrets.token_hex(4)}"
 
 
 def group_binding(task_group_id: str) -> str:
@@ -157,14 +165,17 @@ class Tracker:
                 yield update
 
     async def _pulse(self) -> AsyncGenerator[TaskUpdate, None]:
+        assert self.amqp_url is not None
         connection = await asyncio.wait_for(aio_pika.connect(self.amqp_url), timeout=10)
         try:
             channel = await connection.channel()
-            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            # As Pulse allows: a queue under the user's own prefix, and the Queue's
+            # exchanges bound passively (only the Queue declares them).
+            queue = await channel.declare_queue(
+                queue_name(self.amqp_url, self.task_group_id), exclusive=True, auto_delete=True
+            )
             for name in STATE_EXCHANGES:
-                exchange = await channel.declare_exchange(
-                    EXCHANGE_PREFIX + name, aio_pika.ExchangeType.TOPIC, durable=True
-                )
+                exchange = await channel.get_exchange(EXCHANGE_PREFIX + name, ensure=True)
                 await queue.bind(exchange, routing_key=group_binding(self.task_group_id))
             self.source = "pulse"
             # Anything that changed while binding: ask once more, then trust the messages.
