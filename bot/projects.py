@@ -26,6 +26,7 @@ PROJECT_KEYS = {
     "permissions",
     "teams",
     "allow_from",
+    "max_deadline_days",
     "max_new_tasks",
     "confirm_threshold",
 }
@@ -144,6 +145,9 @@ def load_projects(
             permissions=_permissions(settings.get("permissions", {}), f"{where}.permissions"),
             teams=_teams(settings.get("teams", {}), f"{where}.teams"),
             allow_from=_allow_from(settings.get("allow_from", []), f"{where}.allow_from"),
+            max_deadline_days=_count(
+                settings.get("max_deadline_days"), f"{where}.max_deadline_days"
+            ),
             max_new_tasks=_count(settings.get("max_new_tasks"), f"{where}.max_new_tasks"),
             confirm_threshold=_count(
                 settings.get("confirm_threshold"), f"{where}.confirm_threshold"

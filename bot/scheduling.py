@@ -194,11 +194,13 @@ async def _plan_and_submit(
     if not await bot.hold(request_id):
         await ctx.reply(BUSY.format(request=request_id))
         return request_id
+    longest = project.max_deadline_days
     materializer = Materializer(
         push.graph,
         decision_task_id=push.decision_task_id,
         scheduler_id=scheduler_id,
         root_url=bot.clients.queue.options["rootUrl"],
+        max_deadline=dt.timedelta(days=longest) if longest else None,
     )
     try:
         tasks = await asyncio.to_thread(materializer.definitions, result, dt.datetime.now(dt.UTC))

@@ -113,3 +113,30 @@ def test_materialised_definitions_validate_against_the_queue_schema(seed: int) -
         now = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
         for task in materializer.definitions(result, now):
             assert errors(CREATE_TASK, task.definition) == [], task.label
+
+
+def test_deadlines_are_taskgraphs_on_the_real_translations_graph() -> None:
+    """Translations tasks ask for 60-day deadlines (Firefox CI allows long training runs):
+    every new task's deadline, created and expires are what taskgraph's own
+    resolve_timestamps makes of the graph, with no cap of the bot's."""
+    from taskgraph.util.parameterization import resolve_timestamps
+
+    graph = translations_graph()
+    index = translations_index()
+    labels = sorted(graph)[:: max(1, len(graph) // 40)]
+    result = plan(index, labels, {}, request_id="r0dead")
+    now = dt.datetime(2026, 12, 1, 12, 0, 0, 123000, tzinfo=dt.UTC)
+    materializer = Materializer(
+        index, decision_task_id="D" * 22, scheduler_id="translations-level-1", root_url="https://tc"
+    )
+    compared = 0
+    for task in materializer.definitions(result, now):
+        expected = resolve_timestamps(now, graph[task.label]["task"])
+        for key in ("created", "deadline", "expires"):
+            assert task.definition[key] == expected[key], (task.label, key)
+        compared += 1
+    assert compared >= 40
+    assert all(
+        task.definition["deadline"] == "2027-01-30T12:00:00.123Z"
+        for task in materializer.definitions(result, now)
+    )

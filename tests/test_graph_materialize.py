@@ -40,7 +40,11 @@ EDGES = {
 }
 
 
-def materialise(existing: dict[str, str] | None = None, times: int = 1) -> dict[str, NewTask]:
+def materialise(
+    existing: dict[str, str] | None = None,
+    times: int = 1,
+    max_deadline: dt.timedelta | None = dt.timedelta(days=5),
+) -> dict[str, NewTask]:
     index = index_of(tiny_graph(EDGES, **BODIES))
     result = plan(index, ["test-a"], existing or {}, request_id="r7f3a", times=times)
     materializer = Materializer(
@@ -48,6 +52,7 @@ def materialise(existing: dict[str, str] | None = None, times: int = 1) -> dict[
         decision_task_id=DECISION,
         scheduler_id="gecko-level-3",
         root_url="https://tc.example.com/",
+        max_deadline=max_deadline,
     )
     tasks = materializer.definitions(result, NOW)
     return {f"{t.label}#{t.copy}": t for t in tasks}
@@ -116,6 +121,14 @@ def test_one_now_for_every_timestamp_and_the_deadline_cap() -> None:
     assert test["expires"] == test["deadline"]
     assert tasks["build-a#0"].definition["deadline"] == "2026-11-29T12:00:00.123Z"
     assert tasks["build-a#0"].definition["expires"] == "2026-12-28T12:00:00.123Z"
+
+
+def test_without_a_stated_maximum_the_graphs_deadline_stands() -> None:
+    """A deployment may allow long deadlines (Firefox CI's translations training): the bot
+    adds no cap of its own unless the project states the deployment's maximum."""
+    test = materialise(max_deadline=None)["test-a#0"].definition
+    assert test["deadline"] == "2026-12-08T12:00:00.123Z"  # the 10 days the graph asks
+    assert test["expires"] == test["deadline"]  # never before it
 
 
 def test_copies_have_their_own_ids_and_share_dependencies() -> None:

@@ -10,7 +10,10 @@ import taskcluster
 from taskcluster.exceptions import TaskclusterAuthFailure, TaskclusterRestFailure
 
 from bot.localtc.auth import Client
+from bot.localtc.errors import TaskclusterError
 from bot.localtc.queue import Artifact
+from bot.localtc.server import LocalTaskcluster
+from bot.tctime import format_time
 from tests.tcfixtures import Running, local_tc, new_id, task_definition, when
 
 __all__ = ["local_tc"]
@@ -307,3 +310,17 @@ async def test_index_on_completion_and_find_artifact(local_tc: Running) -> None:
         "project.other", {"taskId": task_id, "rank": 3, "data": {"k": 1}, "expires": when(86400)}
     )
     assert inserted["rank"] == 3
+
+
+def test_the_longest_deadline_is_the_deployments() -> None:
+    """The real Queue's default refuses deadlines past 5 days; Firefox CI allows more."""
+    for days, accepted in ((5.0, False), (90.0, True)):
+        tc = LocalTaskcluster(max_deadline_days=days)
+        task_id = new_id()
+        definition = task_definition(deadline=format_time(tc.queue.now() + dt.timedelta(days=60)))
+        if accepted:
+            tc.queue.create(task_id, tc.queue.check_definition(task_id, definition))
+            assert task_id in tc.queue.tasks
+            continue
+        with pytest.raises(TaskclusterError, match="cannot be more than 5 days"):
+            tc.queue.create(task_id, tc.queue.check_definition(task_id, definition))

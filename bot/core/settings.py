@@ -40,6 +40,9 @@ class ProjectSettings:
     # Projects whose places (repositories, channels) may change things here too ("*": any);
     # by default a place mapped to another project may only read.
     allow_from: tuple[str, ...] = ()
+    # The deployment's longest task deadline, in days, when tasks must fit it (the Queue's
+    # default is 5); unset, deadlines stay as the graph resolves them.
+    max_deadline_days: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))

@@ -25,8 +25,6 @@ UNITS: dict[str, dt.timedelta] = {
     **dict.fromkeys(("mo", "month", "months"), dt.timedelta(days=30)),
     **dict.fromkeys(("y", "year", "years"), dt.timedelta(days=365)),
 }
-# The Queue refuses a deadline more than five days after a task's creation.
-MAX_DEADLINE = dt.timedelta(days=5)
 DEFAULT_PROXY_URL = "http://taskcluster"
 
 
@@ -84,7 +82,11 @@ class Materializer:
         task_group_id: str | None = None,
         parent_task_id: str | None = None,
         proxy_url: str = DEFAULT_PROXY_URL,
+        max_deadline: dt.timedelta | None = None,
     ) -> None:
+        """``max_deadline``: the deployment's longest deadline, when a project states it (the
+        Queue's own default is 5 days; Firefox CI allows more); None keeps each task's
+        deadline as the graph resolves it, as taskgraph does."""
         self.index = index
         self.decision_task_id = decision_task_id
         self.task_group_id = task_group_id or decision_task_id
@@ -92,6 +94,7 @@ class Materializer:
         self.scheduler_id = scheduler_id
         self.root_url = root_url.rstrip("/")
         self.proxy_url = proxy_url.rstrip("/")
+        self.max_deadline = max_deadline
 
     def artifact_url(self, task_id: str, path: str) -> str:
         base = self.root_url if path.startswith("public/") else self.proxy_url
@@ -170,19 +173,23 @@ class Materializer:
         body["taskGroupId"] = self.task_group_id
         body["schedulerId"] = self.scheduler_id
         body.setdefault("extra", {})["parent"] = self.parent_task_id
-        _cap_deadline(body, now)
+        _fit_deadline(body, now, self.max_deadline)
         return body
 
 
-def _cap_deadline(body: dict[str, Any], now: dt.datetime) -> None:
-    """Keep ``deadline`` within the Queue's limit and ``expires`` at or after it."""
+def _fit_deadline(body: dict[str, Any], now: dt.datetime, longest: dt.timedelta | None) -> None:
+    """Keep ``deadline`` within the deployment's limit, when one is stated (a missing one
+    is a day, as taskgraph's default), and ``expires`` at or after it."""
     created = parse_time(body["created"]) if isinstance(body.get("created"), str) else now
     if not isinstance(body.get("created"), str):
         body["created"] = format_time(now)
-    limit = created + MAX_DEADLINE
-    deadline = parse_time(body["deadline"]) if isinstance(body.get("deadline"), str) else limit
-    if deadline > limit:
-        deadline = limit
+    deadline = (
+        parse_time(body["deadline"])
+        if isinstance(body.get("deadline"), str)
+        else created + dt.timedelta(days=1)
+    )
+    if longest is not None and deadline > created + longest:
+        deadline = created + longest
     body["deadline"] = format_time(deadline)
     expires = body.get("expires")
     if isinstance(expires, str) and parse_time(expires) < deadline:

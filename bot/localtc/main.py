@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fault-rate", type=float, default=0.0, help="share of Queue calls answered 500"
     )
     parser.add_argument("--delay-ms", type=int, default=0, help="delay every Queue call this long")
+    parser.add_argument(
+        "--max-deadline-days",
+        type=float,
+        default=5.0,
+        help="the Queue's longest task deadline (the real Queue's default: 5)",
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -52,6 +58,7 @@ async def run(args: argparse.Namespace) -> int:
     tc = LocalTaskcluster(
         publish=publisher.publish if publisher else None,
         faults=Faults(error_rate=args.fault_rate, delay_ms=args.delay_ms, only="/api/queue/"),
+        max_deadline_days=args.max_deadline_days,
     )
     runner = await serve(tc, port=args.port)
     info: dict[str, object] = {"rootUrl": tc.root_url, **tc.credentials()}

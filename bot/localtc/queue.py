@@ -16,7 +16,7 @@ from bot.tctime import format_time, parse_time
 EXCHANGE_PREFIX = "exchange/taskcluster-queue/v1/"
 UNRESOLVED = ("unscheduled", "pending", "running")
 CREATED_SKEW = dt.timedelta(minutes=15)
-MAX_DEADLINE = dt.timedelta(days=5)
+MAX_DEADLINE = dt.timedelta(days=5)  # the real Queue's default; a deployment may allow more
 DEFAULT_LIFETIME = dt.timedelta(days=365)
 
 # publish(exchange, routing key, CC routing keys, message)
@@ -51,9 +51,14 @@ class Queue:
     """The tasks of one local Taskcluster, with the real Queue's rules and events."""
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.time, publish: Publish | None = None
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        publish: Publish | None = None,
+        max_deadline: dt.timedelta = MAX_DEADLINE,
     ) -> None:
         self.clock = clock
+        self.max_deadline = max_deadline
         self.publishing = publish is not None  # messages are built only when someone listens
         self.publish: Publish = publish or (lambda exchange, key, cc, message: None)
         self.tasks: dict[str, TaskRecord] = {}
@@ -118,8 +123,9 @@ class Queue:
             raise input_error("`created` must be within 15 minutes of the current time")
         if deadline < now:
             raise input_error("`deadline` is in the past")
-        if deadline > created + MAX_DEADLINE:
-            raise input_error("`deadline` cannot be more than 5 days after `created`")
+        if deadline > created + self.max_deadline:
+            days = self.max_deadline / dt.timedelta(days=1)
+            raise input_error(f"`deadline` cannot be more than {days:g} days after `created`")
         expires = parse_time(task["expires"]) if "expires" in task else deadline + DEFAULT_LIFETIME
         if expires < deadline:
             raise input_error("`expires` cannot be before `deadline`")

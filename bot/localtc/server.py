@@ -372,13 +372,18 @@ class LocalTaskcluster:
     publish: Publish | None = None
     faults: Faults = field(default_factory=Faults)
     clock: Callable[[], float] | None = None
+    max_deadline_days: float = 5.0  # the real Queue's default; Firefox CI allows more
 
     def __post_init__(self) -> None:
         if ROOT_CLIENT_ID not in self.clients:
             self.clients[ROOT_CLIENT_ID] = Client(ROOT_CLIENT_ID, secrets.token_urlsafe(32), ("*",))
         self.roles.setdefault("anonymous", list(ANONYMOUS_SCOPES))
         clock = self.clock or time.time
-        self.queue = Queue(publish=self.publish, clock=clock)
+        self.queue = Queue(
+            publish=self.publish,
+            clock=clock,
+            max_deadline=dt.timedelta(days=self.max_deadline_days),
+        )
         self.index = Index(self.queue)
         self.hooks = Hooks(self.queue)
         self.auth = Authenticator(self.clients, self.roles, clock=clock)
