@@ -318,7 +318,12 @@ class Bot(Runtime):
             COMMAND_COUNT.labels(request.source, verb, "unknown").inc()
             await replier.post(NOT_HERE.format(verb=verb))
             return "unknown"
+        on = pushed_on(item.command)
+        if on is not None and on.node is not None and command.gated:
+            # Code of another push than the place's: the fork gate judges that push.
+            request = replace(request, revision=on.node)
         reason = await self.authorize(ctx.adapter, request, command, target_of(item.command))
+        request = ctx.request
         if reason is not None:
             return await self._deny(request, replier, verb, reason)
         token = current_request.set(request.delivery_id or f"{request.source}:{request.actor}")
@@ -366,10 +371,16 @@ def clean(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def pushed_on(command: AnyCommand) -> Revision | None:
+    """The push a command names with `on`, if it names one."""
+    revision = getattr(command, "revision", None)
+    return revision if isinstance(revision, Revision) else None
+
+
 def target_of(command: AnyCommand) -> str | None:
     """The project a command names with its `on` push, if it names one."""
-    revision = getattr(command, "revision", None)
-    return revision.project if isinstance(revision, Revision) else None
+    on = pushed_on(command)
+    return on.project if on is not None else None
 
 
 def _short(error: BaseException) -> str:

@@ -400,3 +400,30 @@ async def test_a_caller_over_its_rate_is_told_429(api: Api) -> None:
         )
         statuses.append(answer.status)
     assert statuses == [200, 429, 429]
+
+
+async def test_an_approved_head_does_not_let_a_fork_run_another_push(world: World) -> None:
+    """The head of a fork's pull request was approved; a reader names another push with
+    `on`: that push's code was not approved, so it waits like any unapproved code."""
+    bot, repository, number = world.env.bot, world.repository, world.number
+    project = bot.settings.project(world.env.push.project)
+    bot.settings = replace(
+        bot.settings,
+        projects={project.name: replace(project, permissions={"schedule": "read"})},
+    )
+    world.github.forks[(repository, number)] = ("stranger/Hello-World", "stranger")
+    head = world.env.push.revision
+    await bot.store.approve("github", f"{repository}#{number}", head, "maintainer")
+    before = len(world.env.tc.queue.tasks)
+    other = "f" * 40
+    await comment(
+        world,
+        f"@taskbot schedule {unscheduled_test(world)} on {project.name}@{other}",
+        login="contributor",
+    )
+    denial = last_reply(world)
+    assert denial.startswith("You may not `schedule` here: ")
+    assert "is not approved" in denial
+    assert len(world.env.tc.queue.tasks) == before
+    await comment(world, f"@taskbot schedule {unscheduled_test(world)}", login="contributor")
+    assert "1 new task" in last_reply(world) or "finished" in last_reply(world)
