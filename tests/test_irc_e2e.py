@@ -466,10 +466,14 @@ async def test_services_that_link_after_the_bot_log_it_in_when_they_come(
     assert adapter.connections == 2  # logged in on the same connection, not at a reconnect
 
 
-async def test_a_restart_with_replies_waiting_draws_no_excess_flood(network: Network) -> None:
+@pytest.mark.parametrize("services_late", [False, True])
+async def test_a_restart_with_replies_waiting_draws_no_excess_flood(
+    network: Network, services_late: bool
+) -> None:
     """Back after a server restart with replies queued and three channels to join: the
-    JOINs and WHOs count against the same allowance as the replies, so the server's flood
-    limit (10 commands at once) is never reached, and every reply arrives."""
+    JOINs, WHOs (and, when services link after the bot, the SASL login) count against the
+    same allowance as the replies, so the server's flood limit (10 commands at once) is
+    never reached, and every reply arrives."""
     channels = (CHANNEL, "#two", "#three")
     network.adapter.settings = replace(network.adapter.settings, channels=channels)
     adapter = await fresh_bot(network)
@@ -478,7 +482,14 @@ async def test_a_restart_with_replies_waiting_draws_no_excess_flood(network: Net
     await server.stop()
     for n in range(12):
         adapter.say(CHANNEL, "sheriff", f"queued line {n:02d}")
-    await server.start()
+    if services_late:
+        await server.start(services=False)
+        async with asyncio.timeout(30):
+            while not adapter.ready.is_set():
+                await asyncio.sleep(0.05)
+        await server.start_services()
+    else:
+        await server.start()
     sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
     got = await sheriff.wait_for(
         lambda: len(sheriff.replies("queued line")) == 12 and sheriff.replies("queued line"),

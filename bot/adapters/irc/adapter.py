@@ -46,6 +46,7 @@ WANTED_CAPS = ("account-tag", "extended-join", "account-notify", "message-tags",
 REGISTRATION_TIMEOUT = 60.0
 STABLE_AFTER = 60.0  # a connection that lasted this long resets the backoff
 MORE = "… {count} more line{s}: say `{name}: more`."
+COMMANDS_QUEUE = "\0commands"  # the outbox queue of the bot's own commands
 # A client line this long (of IRC's 512 bytes with CR LF) may have been cut by the client
 # or the server: it is never run as it came.
 CUT_AT = 500
@@ -238,6 +239,7 @@ class IrcAdapter(Adapter):
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
         factory = AioFactory(ssl=context) if settings.tls else AioFactory()
+        self.outbox.drop_commands()  # a new connection starts its own
         self.caps.clear()
         self.account = None
         self._offered.clear()
@@ -253,6 +255,14 @@ class IrcAdapter(Adapter):
             connect_factory=factory,
         )
         self.connections += 1
+
+    def _command(self, connection: _Connection, line: str) -> None:
+        """A line of the bot's own (CAP, SASL, WHO, JOIN): during registration at once; once
+        registered, paced with the replies (the server counts every line alike), in order."""
+        if not self.ready.is_set():
+            connection.send_raw(line)
+            return
+        self.outbox.put(Line("", line, to=COMMANDS_QUEUE, raw=True))
 
     def _on_connect(self, protocol: Any, transport: asyncio.Transport) -> None:
         # Before NICK and USER: the server holds registration until CAP END.
@@ -305,25 +315,25 @@ class IrcAdapter(Adapter):
             if self.settings.sasl_username and "sasl" in self._offered:
                 wanted.append("sasl")
             if wanted:
-                connection.send_raw("CAP REQ :" + " ".join(wanted))
+                self._command(connection, "CAP REQ :" + " ".join(wanted))
             else:
-                connection.send_raw("CAP END")
+                self._command(connection, "CAP END")
         elif sub == "ACK":
             self.caps.update(args[-1].split())
             if "sasl" in self.caps and self.settings.sasl_username:
-                connection.send_raw("AUTHENTICATE PLAIN")
+                self._command(connection, "AUTHENTICATE PLAIN")
             else:
-                connection.send_raw("CAP END")
+                self._command(connection, "CAP END")
         elif sub == "NAK":
             log.warning("IRC server refused capabilities: %s", args[-1] if args else "")
-            connection.send_raw("CAP END")
+            self._command(connection, "CAP END")
         elif sub == "NEW" and args:
             new = [c.split("=", 1)[0] for c in args[-1].split()]
             wanted = [c for c in new if c in self.wanted_caps]
             if "sasl" in new and self.settings.sasl_username and self.account is None:
                 wanted.append("sasl")  # services are back: log in now, not at a reconnect
             if wanted:
-                connection.send_raw("CAP REQ :" + " ".join(wanted))
+                self._command(connection, "CAP REQ :" + " ".join(wanted))
         elif sub == "DEL" and args:
             self.caps.difference_update(args[-1].split())
 
@@ -336,11 +346,11 @@ class IrcAdapter(Adapter):
         if len(chunks[-1]) == 400:
             chunks.append("+")
         for chunk in chunks:
-            connection.send_raw(f"AUTHENTICATE {chunk}")
+            self._command(connection, f"AUTHENTICATE {chunk}")
 
     def _sasl_done(self, connection: _Connection, event: Any) -> None:
         if not self.ready.is_set():  # after registration (CAP NEW sasl) there is nothing to end
-            connection.send_raw("CAP END")
+            self._command(connection, "CAP END")
 
     def _on_logged_in(self, connection: _Connection, event: Any) -> None:
         # RPL_LOGGEDIN: <nick> <nick!user@host> <account> :You are now logged in as ...
@@ -349,7 +359,7 @@ class IrcAdapter(Adapter):
 
     def _sasl_failed(self, connection: _Connection, event: Any) -> None:
         log.error("SASL login as %s failed: %s", self.settings.sasl_username, event.arguments)
-        connection.send_raw("CAP END")
+        self._command(connection, "CAP END")
 
     def _on_nick_taken(self, connection: _Connection, event: Any) -> None:
         if self.ready.is_set():
@@ -394,7 +404,8 @@ class IrcAdapter(Adapter):
         nick = event.source.nick
         if self._is_me(connection, nick):
             self.mask = str(event.source)
-            if self.whox:
+            if self.whox and "account-tag" not in self.caps:
+                # Who is logged in, before anyone's command needs it: at once, counted.
                 connection.send_raw(f"WHO {event.target} %tna,170")
                 self.outbox.bucket.spend(1)
             return
@@ -422,7 +433,7 @@ class IrcAdapter(Adapter):
 
     def _rejoin(self, channel: str) -> None:
         if self._connection is not None and self._connection.is_connected():
-            self._connection.join(channel)
+            self._command(self._connection, f"JOIN {channel}")
 
     def account_of(self, nick: str, tags: Mapping[str, str | None]) -> tuple[str | None, bool]:
         """(account, known): the message's own account tag when the server sends them;
@@ -531,7 +542,10 @@ class IrcAdapter(Adapter):
         if connection is None or not connection.is_connected():
             return False
         try:
-            connection.privmsg(line.target, line.text)
+            if line.raw:
+                connection.send_raw(line.text)
+            else:
+                connection.privmsg(line.target, line.text)
         except (ServerConnectionError, OSError) as error:
             log.warning("could not send to %s: %s", line.target, error)
             return False

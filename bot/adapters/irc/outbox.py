@@ -52,6 +52,7 @@ class Line:
     text: str
     key: str | None = None  # a later line with the same key replaces this one if unsent
     to: str = ""  # the person it answers: each person's lines take turns with the others'
+    raw: bool = False  # a command of the bot's own (WHO, SASL), not a message
 
     @property
     def queue(self) -> tuple[str, str]:
@@ -76,6 +77,12 @@ class Outbox:
                     return
         queue.append(line)
         self._ready.set()
+
+    def drop_commands(self) -> None:
+        """Forget the bot's own commands not sent yet: they belonged to a connection that is
+        gone (messages stay, for the next one)."""
+        for key in [k for k, queue in self._queues.items() if queue and queue[0].raw]:
+            self._queues[key] = deque(line for line in self._queues[key] if not line.raw)
 
     def pending(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
