@@ -197,14 +197,7 @@ class Store:
 
     async def mark_answered(self, source: str, key: str) -> None:
         """Record that the command with this key was answered: not run again."""
-        async with self.transaction() as db:
-            await db.execute(
-                "INSERT INTO deliveries (source, delivery_id, received_at) VALUES (?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                _answered(source),
-                _digest(key),
-                now_text(),
-            )
+        await self.first_delivery(_answered(source), _digest(key))
 
     # --- inbox ---------------------------------------------------------------------------
 
