@@ -3,12 +3,11 @@ were given up on, to list, retry or drop."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.adapters.bodies import header
+from bot.adapters.bodies import bearer, same_secret
 from bot.core.runtime import Runtime
 
 PREFIX = "/admin"
@@ -44,9 +43,8 @@ class AdminEndpoints:
 
     def _guarded(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            scheme, _, credential = header(request, "Authorization").partition(" ")
-            given = credential.strip().encode()
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given, self.token.encode()):
+            credential = bearer(request)
+            if credential is None or not same_secret(self.token, credential):
                 return web.json_response(
                     {"error": "send `Authorization: Bearer TASKBOT_ADMIN_TOKEN`"}, status=401
                 )

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.adapters.bodies import header, read_at_most
+from bot.adapters.bodies import bearer, header, read_at_most, same_secret
 from bot.adapters.openapi import OPENAPI
 from bot.config import env_flag
 from bot.core.access import Level
@@ -257,12 +257,12 @@ class ApiAdapter(Adapter):
         """Who is calling (a name for their idempotency keys, and their token), or why they
         may not. A signed call signs its timestamp and its sender with its body, and is
         taken once."""
-        scheme, _, credential = header(request, "Authorization").partition(" ")
-        if scheme.lower() == "bearer" and credential:
-            for token, holder in self.settings.tokens.items():
-                if hmac.compare_digest(token.encode(), credential.strip().encode()):
-                    return f"token:{holder.actor}", holder
-            return "the bearer token is not one this bot knows"
+        credential = bearer(request)
+        if credential is not None:
+            holder = self._holder(credential)
+            if holder is None:
+                return "the bearer token is not one this bot knows"
+            return f"token:{holder.actor}", holder
         signature = header(request, SIGNATURE_HEADER)
         if not (signature and self.settings.secret):
             return f"send `Authorization: Bearer TOKEN` or a body signed in {SIGNATURE_HEADER}"
@@ -274,7 +274,7 @@ class ApiAdapter(Adapter):
                 f"in {TIMESTAMP_HEADER}, and signs both with its body"
             )
         expected = "sha256=" + sign(self.settings.secret, stamp, actor, body)
-        if not hmac.compare_digest(expected.encode(), signature.encode()):
+        if not same_secret(expected, signature):
             return f"the {SIGNATURE_HEADER} signature does not match the call"
         if abs(time.time() - int(stamp)) > SIGNED_WITHIN:
             return f"the call was signed more than {SIGNED_WITHIN:.0f} s away from now"
@@ -345,15 +345,19 @@ class ApiAdapter(Adapter):
         """Why the caller may not read requests, if they may not."""
         if self.settings.public_reads:
             return None
-        scheme, _, credential = header(request, "Authorization").partition(" ")
-        if scheme.lower() == "bearer" and any(
-            hmac.compare_digest(token.encode(), credential.strip().encode())
-            for token in self.settings.tokens
-        ):
+        credential = bearer(request)
+        if credential is not None and self._holder(credential) is not None:
             return None
         return (
             "requests are read with a bearer token (TASKBOT_API_TOKENS), unless the operators "
             "make them public (TASKBOT_PUBLIC_READS)"
+        )
+
+    def _holder(self, credential: str) -> ApiToken | None:
+        """Who a bearer token speaks for, if it is one of the configured tokens."""
+        return next(
+            (who for token, who in self.settings.tokens.items() if same_secret(token, credential)),
+            None,
         )
 
     def _private(self, record: RequestRecord) -> bool:

@@ -3,6 +3,8 @@ writes, or compressed and broken), header values as text whatever their bytes.""
 
 from __future__ import annotations
 
+import hmac
+
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
@@ -13,6 +15,18 @@ def header(request: web.Request, name: str) -> str:
     (aiohttp keeps them as lone surrogates, which nothing can encode)."""
     raw = request.headers.get(name, "")
     return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def bearer(request: web.Request) -> str | None:
+    """The credential of an ``Authorization: Bearer ...`` header, if there is one."""
+    scheme, _, credential = header(request, "Authorization").partition(" ")
+    credential = credential.strip()
+    return credential if scheme.lower() == "bearer" and credential else None
+
+
+def same_secret(expected: str, given: str) -> bool:
+    """Whether ``given`` is the secret, compared in constant time."""
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 async def read_at_most(request: web.Request, limit: int) -> bytes | None:
