@@ -55,9 +55,7 @@ class Push:
 async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
     """The push a command is about, or None after telling the user why it was not found."""
     settings = ctx.bot.settings
-    project = (
-        (revision.project if revision else None) or ctx.request.project or settings.default_project
-    )
+    project = named_project(ctx, revision)
     if revision is None and ctx.request.revision is None and ctx.request.needs_revision:
         await ctx.refuse(NAME_A_PUSH.format(project=project))
         return None
@@ -65,10 +63,8 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
     if revision is not None and revision.node is None:
         node = None  # `on latest` / `on autoland`: the newest push, even on a pull request
     if node is not None:
-        try:
-            node = await expand_revision(ctx.bot, project, node, ctx.request, ctx.adapter)
-        except RevisionError as error:
-            await ctx.refuse(str(error))
+        node = await expanded(ctx, project, node)
+        if node is None:
             return None
     try:
         decision = await ctx.bot.decisions.find(project, node, settings.project(project).routes)
@@ -84,6 +80,21 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
         found = await ctx.bot.decisions.revision_of(decision)
         return Push(project, found, decision, graph, existing, latest=True)
     return Push(project, node, decision, graph, existing)
+
+
+def named_project(ctx: Context, revision: Revision | None) -> str:
+    """The project a command is about: the one it names, else the place's, else the default."""
+    named = revision.project if revision is not None else None
+    return named or ctx.request.project or ctx.bot.settings.default_project
+
+
+async def expanded(ctx: Context, project: str, node: str) -> str | None:
+    """The full revision ``node`` names on ``project``, or None after saying why not."""
+    try:
+        return await expand_revision(ctx.bot, project, node, ctx.request, ctx.adapter)
+    except RevisionError as error:
+        await ctx.refuse(str(error))
+        return None
 
 
 def describe_plan(result: Plan) -> str:

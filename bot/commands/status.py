@@ -6,7 +6,7 @@ from collections import Counter
 
 from bot.core.access import Level
 from bot.core.commands import Command, Context
-from bot.revisions import RevisionError, expand_revision
+from bot.scheduling import expanded, named_project
 from bot.store import RequestRecord
 from bot.tc.decision import DecisionNotFoundError
 from grammar import Revision, Status
@@ -66,14 +66,10 @@ async def _push(ctx: Context, revision: Revision) -> tuple[str, str] | None:
     """The project and full revision a `status` names (a short one, `latest`, or
     `project@rev`), or None after saying why there is none."""
     bot = ctx.bot
-    project = revision.project or ctx.request.project or bot.settings.default_project
+    project = named_project(ctx, revision)
     if revision.node is not None:
-        try:
-            node = await expand_revision(bot, project, revision.node, ctx.request, ctx.adapter)
-        except RevisionError as error:
-            await ctx.refuse(str(error))
-            return None
-        return project, node
+        node = await expanded(ctx, project, revision.node)
+        return (project, node) if node is not None else None
     try:
         decision = await bot.decisions.find(project, None, bot.settings.project(project).routes)
     except DecisionNotFoundError as error:
