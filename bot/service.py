@@ -91,15 +91,16 @@ class Bot(Runtime):
         adapter: Adapter,
         request: Request,
         command: Command,
-        target: str | None = None,
+        on: Revision | None = None,
     ) -> str | None:
         """None when ``request.actor`` may run ``command`` here; otherwise why not.
 
-        The rules are those of the project the command acts on (``target``: the project of
-        its `on` push, else the place's): the level it needs comes from the command table
-        or that project's `permissions`; the adapter says what level the person has. A place
-        that means one project changes nothing in another unless that one allows it."""
-        target = target or request.project or self.settings.default_project
+        The rules are those of the project the command acts on (the project of its ``on``
+        push, else the place's): the level it needs comes from the command table or that
+        project's `permissions`; the adapter says what level the person has. A place that
+        means one project changes nothing in another unless that one allows it. The fork
+        gate judges the push the command runs: the ``on`` one, else the place's."""
+        target = (on.project if on else None) or request.project or self.settings.default_project
         project = self.settings.project(target)
         scoped = replace(request, project=target)
 
@@ -116,7 +117,8 @@ class Bot(Runtime):
         if have < needed and not await adapter.grants(scoped, command.verb):
             return await adapter.refusal(scoped, command.verb, needed, have)
         if command.gated:
-            return await adapter.untrusted(scoped, command.verb, have, need)
+            judged = replace(scoped, revision=on.node) if on is not None and on.node else scoped
+            return await adapter.untrusted(judged, command.verb, have, need)
         return None
 
     async def resume(self, replier: Replier) -> list[str]:
@@ -318,12 +320,7 @@ class Bot(Runtime):
             COMMAND_COUNT.labels(request.source, verb, "unknown").inc()
             await replier.post(NOT_HERE.format(verb=verb))
             return "unknown"
-        on = pushed_on(item.command)
-        if on is not None and on.node is not None and command.gated:
-            # Code of another push than the place's: the fork gate judges that push.
-            request = replace(request, revision=on.node)
-        reason = await self.authorize(ctx.adapter, request, command, target_of(item.command))
-        request = ctx.request
+        reason = await self.authorize(ctx.adapter, request, command, pushed_on(item.command))
         if reason is not None:
             return await self._deny(request, replier, verb, reason)
         token = current_request.set(request.delivery_id or f"{request.source}:{request.actor}")
@@ -375,12 +372,6 @@ def pushed_on(command: AnyCommand) -> Revision | None:
     """The push a command names with `on`, if it names one."""
     revision = getattr(command, "revision", None)
     return revision if isinstance(revision, Revision) else None
-
-
-def target_of(command: AnyCommand) -> str | None:
-    """The project a command names with its `on` push, if it names one."""
-    on = pushed_on(command)
-    return on.project if on is not None else None
 
 
 def _short(error: BaseException) -> str:

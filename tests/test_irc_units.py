@@ -20,6 +20,7 @@ from bot.core.settings import ProjectSettings, Settings
 from bot.service import Bot
 from bot.store import SqliteStore
 from bot.tc.clients import TaskclusterSettings, make_clients
+from grammar import Revision
 
 
 class Clock:
@@ -171,7 +172,8 @@ async def account_check(
         adapter = IrcAdapter(bot, IrcSettings("irc.invalid", accounts=lists))
 
         async def check(request: Request, verb: str, target: str | None = None) -> str | None:
-            return await bot.authorize(adapter, request, bot.commands[verb], target)
+            on = Revision(None, target) if target else None
+            return await bot.authorize(adapter, request, bot.commands[verb], on)
 
         yield check
 
