@@ -472,7 +472,9 @@ class IrcAdapter(Adapter):
             log.info(
                 "IRC line of %d bytes (%d relayed) from %s: not run", client_line, relayed, nick
             )
-            self._cut[speaker] = loop.time()
+            now = loop.time()  # only lines cut within the last second matter: forget the rest
+            self._cut = {k: t for k, t in self._cut.items() if now - t < CONTINUATION_SECONDS}
+            self._cut[speaker] = now
             names = (self.bot.settings.name, connection.get_nickname())
             probe = Request(SOURCE, nick, place, text, direct=direct)
             if extract_commands(text, self.triggers(probe, names)):
