@@ -266,15 +266,21 @@ async def test_github_app_installation_tokens_are_fetched_and_cached(world: Worl
     assert world.github.comments
 
 
+def open_to_a_fork(world: World) -> ProjectSettings:
+    """The world's pull request comes from a fork by @stranger, on a project where anyone
+    who may read may schedule; the project."""
+    bot = world.env.bot
+    project = bot.settings.project(world.env.push.project)
+    project = replace(project, permissions={"schedule": "read"})
+    bot.settings = replace(bot.settings, projects={project.name: project})
+    world.github.forks[(world.repository, world.number)] = ("stranger/Hello-World", "stranger")
+    return project
+
+
 async def test_a_fork_is_scheduled_only_at_a_head_a_maintainer_approved(world: World) -> None:
     """Contributors (read) may schedule on this project, but not a fork's code unreviewed."""
     bot, repository, number = world.env.bot, world.repository, world.number
-    project = bot.settings.project(world.env.push.project)
-    bot.settings = replace(
-        bot.settings,
-        projects={project.name: replace(project, permissions={"schedule": "read"})},
-    )
-    world.github.forks[(repository, number)] = ("stranger/Hello-World", "stranger")
+    open_to_a_fork(world)
     world.github.permissions[(repository, "maintainer")] = "write"
     head = world.env.push.revision
     queue = world.env.tc.queue.tasks

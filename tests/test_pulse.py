@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
@@ -107,14 +108,26 @@ async def test_messages_reach_rabbitmq_with_real_routing_keys(broker: str) -> No
         await runner.cleanup()
 
 
-async def test_tracker_follows_a_task_group_over_pulse(broker: str) -> None:
-    publisher = AmqpPublisher(broker)
+@dataclass
+class Followed:
+    """A task group resolved on a local Taskcluster publishing to RabbitMQ, as a tracker
+    following it over Pulse saw it."""
+
+    group: str
+    tracker: Tracker
+    seen: list[TaskUpdate]
+
+
+async def follow_over_pulse(broker: str, amqp_url: str, outcomes: list[str]) -> Followed:
+    """A task group of one task per outcome, resolved so, followed by a tracker on
+    ``amqp_url`` (its messages published on ``broker`` by the local Queue)."""
+    publisher = AmqpPublisher(broker)  # the Queue, which owns its exchanges
     await publisher.start()
     tc = LocalTaskcluster(publish=publisher.publish)
     runner = await serve(tc)
     try:
         group = new_id()
-        ids = [group, new_id(), new_id()]
+        ids = [group, *(new_id() for _ in outcomes[1:])]
         for task_id in ids:
             tc.queue.create(
                 task_id, tc.queue.check_definition(task_id, task_definition(taskGroupId=group))
@@ -123,21 +136,27 @@ async def test_tracker_follows_a_task_group_over_pulse(broker: str) -> None:
             queue = tc_aio.Queue(
                 {"rootUrl": tc.root_url, "credentials": tc.credentials()}, session=session
             )
-            tracker = Tracker(queue, group, set(ids), amqp_url=broker, poll_interval=60)
+            tracker = Tracker(queue, group, set(ids), amqp_url=amqp_url, poll_interval=60)
             seen: list[TaskUpdate] = []
             watching = await listening(tracker, seen)
-            for task_id, outcome in zip(ids, ("completed", "failed", "completed"), strict=True):
+            for task_id, outcome in zip(ids, outcomes, strict=True):
                 run = tc.queue.claim(task_id, "g", "w")
                 tc.queue.resolve(task_id, run, outcome)
             await asyncio.wait_for(watching, timeout=20)
-        assert tracker.is_finished()
-        assert tracker.summary() == {"completed": 2, "failed": 1}
-        finals = [u for u in seen if u.state in ("completed", "failed")]
-        assert {u.source for u in finals} == {"pulse"}
-        assert group_binding(group).split(".")[8] == group
+        return Followed(group, tracker, seen)
     finally:
         await publisher.stop()
         await runner.cleanup()
+
+
+async def test_tracker_follows_a_task_group_over_pulse(broker: str) -> None:
+    followed = await follow_over_pulse(broker, broker, ["completed", "failed", "completed"])
+    tracker, seen, group = followed.tracker, followed.seen, followed.group
+    assert tracker.is_finished()
+    assert tracker.summary() == {"completed": 2, "failed": 1}
+    finals = [u for u in seen if u.state in ("completed", "failed")]
+    assert {u.source for u in finals} == {"pulse"}
+    assert group_binding(group).split(".")[8] == group
 
 
 async def test_polling_when_the_broker_is_unreachable(local_tc: Running) -> None:
@@ -218,38 +237,14 @@ async def test_a_pulse_user_follows_tasks_by_message(broker: str, pulse_user: st
     """As deployed: the bot's user may declare only `queue/<user>/...`, and binds to the
     Queue's exchanges without declaring them; it follows the tasks by message, not by its
     polling fallback."""
-    publisher = AmqpPublisher(broker)  # the Queue, which owns its exchanges
-    await publisher.start()
-    tc = LocalTaskcluster(publish=publisher.publish)
-    runner = await serve(tc)
+    followed = await follow_over_pulse(broker, pulse_user, ["completed", "completed"])
+    assert followed.tracker.summary() == {"completed": 2}
+    assert {u.source for u in followed.seen if u.state == "completed"} == {"pulse"}
+    # What the user may not do, it could not have done: declare a queue of its own name.
+    connection = await aio_pika.connect(pulse_user)
     try:
-        group = new_id()
-        ids = [group, new_id()]
-        for task_id in ids:
-            tc.queue.create(
-                task_id, tc.queue.check_definition(task_id, task_definition(taskGroupId=group))
-            )
-        async with aiohttp.ClientSession() as session:
-            queue = tc_aio.Queue(
-                {"rootUrl": tc.root_url, "credentials": tc.credentials()}, session=session
-            )
-            tracker = Tracker(queue, group, set(ids), amqp_url=pulse_user, poll_interval=60)
-            seen: list[TaskUpdate] = []
-            watching = await listening(tracker, seen)
-            for task_id in ids:
-                run = tc.queue.claim(task_id, "g", "w")
-                tc.queue.resolve(task_id, run, "completed")
-            await asyncio.wait_for(watching, timeout=20)
-        assert tracker.summary() == {"completed": 2}
-        assert {u.source for u in seen if u.state == "completed"} == {"pulse"}
-        # What the user may not do, it could not have done: declare a queue of its own name.
-        connection = await aio_pika.connect(pulse_user)
-        try:
-            channel = await connection.channel()
-            with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
-                await channel.declare_queue("taskbot-unprefixed", exclusive=True)
-        finally:
-            await connection.close()
+        channel = await connection.channel()
+        with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+            await channel.declare_queue("taskbot-unprefixed", exclusive=True)
     finally:
-        await publisher.stop()
-        await runner.cleanup()
+        await connection.close()

@@ -25,7 +25,14 @@ from bot.embedded import Embedded
 from grammar import CommandLine, Limits, Parsed, parse_line
 from tests.test_api import READER, WRITER, Api, api, bearer, signed_call
 from tests.test_console_e2e import env as env_console
-from tests.test_github_flow import World, comment, last_reply, unscheduled_test, world
+from tests.test_github_flow import (
+    World,
+    comment,
+    last_reply,
+    open_to_a_fork,
+    unscheduled_test,
+    world,
+)
 from tests.test_irc_units import account_check, irc_request
 
 __all__ = ["api", "env_console", "world"]
@@ -406,12 +413,7 @@ async def test_an_approved_head_does_not_let_a_fork_run_another_push(world: Worl
     """The head of a fork's pull request was approved; a reader names another push with
     `on`: that push's code was not approved, so it waits like any unapproved code."""
     bot, repository, number = world.env.bot, world.repository, world.number
-    project = bot.settings.project(world.env.push.project)
-    bot.settings = replace(
-        bot.settings,
-        projects={project.name: replace(project, permissions={"schedule": "read"})},
-    )
-    world.github.forks[(repository, number)] = ("stranger/Hello-World", "stranger")
+    project = open_to_a_fork(world)
     head = world.env.push.revision
     await bot.store.approve("github", f"{repository}#{number}", head, "maintainer")
     before = len(world.env.tc.queue.tasks)
