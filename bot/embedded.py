@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,8 +12,7 @@ import aiohttp
 
 from bot.adapters.console import ConsoleAdapter
 from bot.core.settings import ProjectSettings, Settings
-from bot.localtc.hooks import Hook, action_hook_template
-from bot.localtc.seed import SeededPush, seed_push
+from bot.localtc.seed import SeededPush, register_action_hooks, seed_push
 from bot.localtc.server import LocalTaskcluster, serve
 from bot.localtc.worker import Rule, SimulatedWorker
 from bot.service import Bot
@@ -44,17 +42,6 @@ class Embedded:
     store: Store
 
 
-def register_action_hooks(tc: LocalTaskcluster, push: SeededPush) -> None:
-    """The hooks the seeded push's actions.json names, as a deployment would have them."""
-    actions = json.loads(
-        tc.queue.artifact(push.decision_task_id, None, "public/actions.json").content
-    )
-    for action in actions["actions"]:
-        key = (action["hookGroupId"], action["hookId"])
-        if key not in tc.hooks.hooks:
-            tc.hooks.add(Hook(*key, action_hook_template(push.decision_task_id)))
-
-
 @contextlib.asynccontextmanager
 async def embedded(
     *,
@@ -71,7 +58,7 @@ async def embedded(
     push = seed_push(tc, tasks=tasks)
     register_action_hooks(tc, push)
     stop = asyncio.Event()
-    worker = SimulatedWorker(tc.queue, rules=DEMO_FAILURES, seconds=worker_seconds)
+    worker = SimulatedWorker(tc.queue, rules=DEMO_FAILURES, seconds=worker_seconds, services=tc)
     working = asyncio.create_task(worker.run(stop))
     own_store = store is None
     if store is None:

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import itertools
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,16 @@ from tests.conftest import keep_secret, load_reference_json
 
 # GitHub refuses a comment body longer than this (422, "body is too long").
 MAX_COMMENT = 65536
+# List endpoints: 30 items a page unless ``per_page`` (at most 100) says otherwise.
+PER_PAGE, MAX_PER_PAGE = 30, 100
+# Taskcluster's GitHub App, as its check runs and statuses show it.
+TASKCLUSTER_APP_ID = 7008
+TASKCLUSTER_APP_SLUG = "taskcluster"
+TASKCLUSTER_BOT = "taskcluster[bot]"
+TASKCLUSTER_CONTEXT = "Taskcluster ({event})"  # the service's status context, per event type
+# What the stand-in says the bot's own App and bot user are.
+BOT_APP_SLUG = "taskbot"
+BOT_LOGIN = "taskbot[bot]"
 
 
 @dataclass
@@ -87,6 +98,7 @@ class GitHubStandIn:
         app.router.add_post("/repos/{owner}/{repo}/check-runs", self._create_check_run)
         app.router.add_patch("/repos/{owner}/{repo}/check-runs/{id}", self._update_check_run)
         app.router.add_get("/repos/{owner}/{repo}/commits/{ref}/check-runs", self._check_runs)
+        app.router.add_get("/repos/{owner}/{repo}/commits/{ref}/statuses", self._statuses)
         app.router.add_post("/repos/{owner}/{repo}/statuses/{sha}", self._create_status)
         app.router.add_get(
             "/orgs/{org}/teams/{team_slug}/memberships/{username}", self._team_membership
@@ -230,6 +242,7 @@ class GitHubStandIn:
             "status": "queued",
             "conclusion": None,
             "external_id": "",
+            "started_at": _now(),  # GitHub's default: when the run is made
             "updates": [],
             **body,
         }
@@ -263,6 +276,7 @@ class GitHubStandIn:
             "sha": sha,
             **body,
             "context": context,
+            "created_at": _now(),
         }
         self.statuses.append(status)
         return web.json_response(status, status=201)
@@ -280,17 +294,115 @@ class GitHubStandIn:
         return web.json_response(run)
 
     async def _check_runs(self, request: web.Request) -> web.Response:
+        """``checks/list-for-ref``: a commit's check runs (by full SHA), filtered by
+        ``app_id``, ``check_name`` and ``status``, a page at a time (``per_page``, ``page``,
+        with a ``Link`` header to the next), each as GitHub's ``CheckRun`` shows it."""
         repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
         ref = request.match_info["ref"]
         runs = [
             r
             for r in self.check_runs.values()
-            if r["repository"] == repository and r["head_sha"] == ref
+            if r["repository"].lower() == repository.lower() and r["head_sha"] == ref
         ]
-        app_id = request.query.get("app_id")
+        query = request.query
+        app_id = query.get("app_id")
         if app_id is not None:
             runs = [r for r in runs if str((r.get("app") or {}).get("id")) == app_id]
-        return web.json_response({"total_count": len(runs), "check_runs": runs})
+        if "check_name" in query:
+            runs = [r for r in runs if r.get("name") == query["check_name"]]
+        if "status" in query:
+            runs = [r for r in runs if r.get("status") == query["status"]]
+        page, link = _paged(request, runs)
+        return web.json_response(
+            {"total_count": len(runs), "check_runs": [_check_run_view(r) for r in page]},
+            headers=link,
+        )
+
+    async def _statuses(self, request: web.Request) -> web.Response:
+        """``repos/list-commit-statuses-for-ref``: a commit's statuses (by full SHA), newest
+        first, a page at a time, each as GitHub's ``Status`` shows it (the shape of
+        ``repos/create-commit-status``'s answer; this operation is not in the subset)."""
+        repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        ref = request.match_info["ref"]
+        found = [
+            s
+            for s in reversed(self.statuses)
+            if s["repository"].lower() == repository.lower() and s["sha"] == ref
+        ]
+        page, link = _paged(request, found)
+        return web.json_response([_status_view(s) for s in page], headers=link)
+
+    def add_taskcluster_check_run(
+        self,
+        repository: str,
+        sha: str,
+        *,
+        root_url: str,
+        task_id: str,
+        name: str = "Decision Task",
+        description: str = "The decision task",
+        status: str = "completed",
+        conclusion: str | None = "success",
+        event: str = "pull_request",
+    ) -> dict[str, Any]:
+        """A check run as Taskcluster's GitHub service makes one for each task of a task
+        group it created (``reporting: checks-v1``): named after the task, ``external_id``
+        the taskId, ``details_url`` the task's page ``<rootUrl>/tasks/<taskId>`` (a decision
+        task's taskId is its task group's id), made by the ``taskcluster`` App."""
+        details = f"{root_url.rstrip('/')}/tasks/{task_id}"
+        logs = f"{root_url.rstrip('/')}/tasks/{task_id}/runs/0/logs/live/public/logs/live.log"
+        run_id = next(self._ids)
+        run = {
+            "id": run_id,
+            "repository": repository,
+            "head_sha": sha,
+            "name": name,
+            "external_id": task_id,
+            "details_url": details,
+            "status": status,
+            "conclusion": conclusion if status == "completed" else None,
+            "started_at": _now(),
+            "completed_at": _now() if status == "completed" else None,
+            "output": {
+                "title": TASKCLUSTER_CONTEXT.format(event=event),
+                "summary": description,
+                "text": (
+                    f"[View task in Taskcluster]({details})\n[View logs in Taskcluster]({logs})\n"
+                ),
+            },
+            "app": _taskcluster_app(),
+            "updates": [],
+        }
+        self.check_runs[run_id] = run
+        return _check_run_view(run)
+
+    def add_taskcluster_status(
+        self,
+        repository: str,
+        sha: str,
+        *,
+        root_url: str,
+        task_group_id: str,
+        state: str = "success",
+        event: str = "pull_request",
+    ) -> dict[str, Any]:
+        """A commit status as Taskcluster's GitHub service posts one for a task group it
+        created (the legacy ``statuses`` reporting): context ``Taskcluster (<event>)``,
+        ``target_url`` the group's page ``<rootUrl>/tasks/groups/<taskGroupId>``, made by
+        the ``taskcluster[bot]`` user."""
+        status = {
+            "id": next(self._ids),
+            "repository": repository,
+            "sha": sha,
+            "state": state,
+            "target_url": f"{root_url.rstrip('/')}/tasks/groups/{task_group_id}",
+            "description": f"TaskGroup: {state}",
+            "context": TASKCLUSTER_CONTEXT.format(event=event),
+            "created_at": _now(),
+            "creator": _user(TASKCLUSTER_BOT, 41898282, "Bot"),
+        }
+        self.statuses.append(status)
+        return _status_view(status)
 
     async def _pull(self, request: web.Request) -> web.Response:
         repository = f"{request.match_info['owner']}/{request.match_info['repo']}"
@@ -307,6 +419,137 @@ class GitHubStandIn:
                 "base": {"repo": {"full_name": repository}},
             }
         )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def _paged(
+    request: web.Request, items: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The page ``per_page`` and ``page`` ask for, and a ``Link`` header when one follows."""
+
+    def number(name: str, default: int) -> int:
+        text = request.query.get(name, "")
+        return int(text) if text.isdigit() and int(text) > 0 else default
+
+    per_page = min(number("per_page", PER_PAGE), MAX_PER_PAGE)
+    page = number("page", 1)
+    start = (page - 1) * per_page
+    headers: dict[str, str] = {}
+    if len(items) > start + per_page:
+        last = -(-len(items) // per_page)
+        links = [
+            f'<{request.url.update_query(page=str(n))}>; rel="{rel}"'
+            for n, rel in ((page + 1, "next"), (last, "last"))
+        ]
+        headers["Link"] = ", ".join(links)
+    return items[start : start + per_page], headers
+
+
+def _user(login: str, user_id: int, kind: str = "User") -> dict[str, Any]:
+    """A ``simple-user`` as GitHub's API shows one."""
+    api = f"https://api.github.com/users/{login}"
+    return {
+        "login": login,
+        "id": user_id,
+        "node_id": f"U_{user_id}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{user_id}?v=4",
+        "gravatar_id": "",
+        "url": api,
+        "html_url": f"https://github.com/{login}",
+        "followers_url": f"{api}/followers",
+        "following_url": f"{api}/following{{/other_user}}",
+        "gists_url": f"{api}/gists{{/gist_id}}",
+        "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{api}/subscriptions",
+        "organizations_url": f"{api}/orgs",
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events{{/privacy}}",
+        "received_events_url": f"{api}/received_events",
+        "type": kind,
+        "site_admin": False,
+    }
+
+
+def _taskcluster_app() -> dict[str, Any]:
+    return {"id": TASKCLUSTER_APP_ID, "slug": TASKCLUSTER_APP_SLUG, "name": "Taskcluster"}
+
+
+def _app_view(app: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored run's App (``{"id": ...}`` at least) as GitHub's ``integration``."""
+    if app is None:
+        return None
+    slug = str(app.get("slug") or BOT_APP_SLUG)
+    return {
+        "id": app["id"],
+        "slug": slug,
+        "node_id": f"A_{app['id']}",
+        "client_id": f"Iv1.{app['id']:016x}",
+        "owner": _user(slug, 1000000 + int(app["id"]), "Organization"),
+        "name": str(app.get("name") or slug),
+        "description": None,
+        "external_url": f"https://github.com/apps/{slug}",
+        "html_url": f"https://github.com/apps/{slug}",
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2020-01-01T00:00:00Z",
+        "permissions": {"checks": "write", "statuses": "write", "metadata": "read"},
+        "events": ["check_run", "check_suite", "pull_request", "push"],
+    }
+
+
+def _check_run_view(run: dict[str, Any]) -> dict[str, Any]:
+    """A stored check run as ``checks/list-for-ref`` lists it (``CheckRun``)."""
+    repository, run_id = run["repository"], run["id"]
+    api = f"https://api.github.com/repos/{repository}/check-runs/{run_id}"
+    output = run.get("output") or {}
+    app = run.get("app")
+    suite_key = f"{repository.lower()}@{run['head_sha']}:{(app or {}).get('id')}"
+    suite = 500000 + zlib.crc32(suite_key.encode()) % 100000  # one suite per commit and App
+    return {
+        "id": run_id,
+        "node_id": f"CR_{run_id}",
+        "head_sha": run["head_sha"],
+        "external_id": run.get("external_id"),
+        "url": api,
+        "html_url": f"https://github.com/{repository}/runs/{run_id}",
+        "details_url": run.get("details_url"),
+        "status": run.get("status", "queued"),
+        "conclusion": run.get("conclusion"),
+        "started_at": run.get("started_at"),
+        "completed_at": run.get("completed_at"),
+        "output": {
+            "title": output.get("title"),
+            "summary": output.get("summary"),
+            "text": output.get("text"),
+            "annotations_count": len(output.get("annotations") or []),
+            "annotations_url": f"{api}/annotations",
+        },
+        "name": run["name"],
+        "check_suite": {"id": suite},
+        "app": _app_view(app),
+        "pull_requests": [],
+    }
+
+
+def _status_view(status: dict[str, Any]) -> dict[str, Any]:
+    """A stored commit status as GitHub shows one (``status``)."""
+    repository, sha = status["repository"], status["sha"]
+    creator = status.get("creator") or _user(BOT_LOGIN, 2000001, "Bot")
+    return {
+        "url": f"https://api.github.com/repos/{repository}/statuses/{sha}",
+        "avatar_url": creator["avatar_url"],
+        "id": status["id"],
+        "node_id": f"SC_{status['id']}",
+        "state": status["state"],
+        "description": status.get("description"),
+        "target_url": status.get("target_url"),
+        "context": status["context"],
+        "created_at": status["created_at"],
+        "updated_at": status["created_at"],
+        "creator": creator,
+    }
 
 
 def _folded(mapping: dict[tuple[str, Any], Any], repository: str, key: Any) -> Any:

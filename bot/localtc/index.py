@@ -51,6 +51,17 @@ class Index:
             raise not_found(f"Indexed task not found: {namespace}")
         return entry
 
+    def list_tasks(self, namespace: str) -> list[IndexedTask]:
+        """The unexpired tasks indexed directly under ``namespace`` (``<namespace>.<name>``,
+        not deeper; ``""`` is the root), ordered by name; none for an unknown namespace."""
+        now = self.queue.now()
+        found = [
+            entry
+            for path, entry in self.entries.items()
+            if _parent(path) == namespace and parse_time(entry.expires) > now
+        ]
+        return sorted(found, key=lambda entry: entry.namespace)
+
     def _on_resolved(self, record: TaskRecord) -> None:
         if record.state != "completed":
             return
@@ -64,3 +75,8 @@ class Index:
                     {},
                     record.definition["expires"],
                 )
+
+
+def _parent(path: str) -> str:
+    """The namespace an index path is in: all but its last name (the root for one name)."""
+    return path.rpartition(".")[0]

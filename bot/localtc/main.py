@@ -10,7 +10,7 @@ import signal
 import sys
 
 from bot.localtc.events import AmqpPublisher
-from bot.localtc.seed import seed_push
+from bot.localtc.seed import pull_request_from, register_action_hooks, seed_push
 from bot.localtc.server import Faults, LocalTaskcluster, serve
 from bot.localtc.worker import Rule, SimulatedWorker
 
@@ -26,6 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tasks", type=int, default=3000, help="size of the seeded push's task graph"
     )
     parser.add_argument("--project", default="autoland", help="project of the seeded push")
+    parser.add_argument(
+        "--pull-request",
+        type=_pull_request,
+        metavar="OWNER/REPO#N",
+        help="seed a GitHub pull request's push instead (implies --seed-push; its project is "
+        "the repository's name): its decision task has no Index route, the GitHub service's "
+        "builds list it",
+    )
     parser.add_argument(
         "--worker", action="store_true", help="run a simulated worker: pending tasks complete"
     )
@@ -51,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _pull_request(text: str) -> tuple[str, int]:
+    try:
+        return pull_request_from(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 async def run(args: argparse.Namespace) -> int:
     publisher = AmqpPublisher(args.amqp_url) if args.amqp_url else None
     if publisher is not None:
@@ -62,8 +77,19 @@ async def run(args: argparse.Namespace) -> int:
     )
     runner = await serve(tc, port=args.port)
     info: dict[str, object] = {"rootUrl": tc.root_url, **tc.credentials()}
-    if args.seed_push:
+    if args.pull_request is not None:
+        push = seed_push(tc, tasks=args.tasks, pull_request=args.pull_request)
+        register_action_hooks(tc, push)
+        repository, number = args.pull_request
+        info.update(
+            project=push.project,
+            pullRequest=f"{repository}#{number}",
+            headSha=push.revision,
+            decisionTaskId=push.decision_task_id,
+        )
+    elif args.seed_push:
         push = seed_push(tc, tasks=args.tasks, project=args.project)
+        register_action_hooks(tc, push)
         info.update(
             project=push.project,
             revision=push.revision,
@@ -74,7 +100,9 @@ async def run(args: argparse.Namespace) -> int:
     stopped = asyncio.Event()
     background = []
     if args.worker:
-        worker = SimulatedWorker(tc.queue, rules=[Rule(glob, "failed") for glob in args.fail])
+        worker = SimulatedWorker(
+            tc.queue, rules=[Rule(glob, "failed") for glob in args.fail], services=tc
+        )
         background.append(asyncio.create_task(worker.run(stopped)))
     loop = asyncio.get_running_loop()
     for name in ("SIGINT", "SIGTERM"):

@@ -144,9 +144,7 @@ class Queue:
             if existing.definition != task:
                 raise conflict(f"task {task_id} already exists with a different definition")
             return self.status_response(existing)
-        missing = [d for d in task["dependencies"] if d not in self.tasks and d != task_id]
-        if missing:
-            raise input_error(f"dependencies that do not exist: {', '.join(missing)}")
+        self._check_dependencies(task_id, task)
         record = TaskRecord(task_id, task, self._new_status(task_id, task))
         self.tasks[task_id] = record
         if group is None:
@@ -163,6 +161,41 @@ class Queue:
         if self._ready(record):
             self._add_run(record, "scheduled")
         return self.status_response(record)
+
+    def _check_dependencies(self, task_id: str, task: dict[str, Any]) -> None:
+        """The real Queue's rule: every dependency exists (a task may name itself: it then
+        waits for scheduleTask) and, when all do, none expires before this task's deadline."""
+        others = [d for d in task["dependencies"] if d != task_id]
+        missing = [d for d in others if d not in self.tasks]
+        deadline = parse_time(task["deadline"])
+        expiring = (
+            []
+            if missing
+            else [d for d in others if parse_time(self.tasks[d].definition["expires"]) < deadline]
+        )
+        if not missing and not expiring:
+            return
+        message = ""
+        if missing:
+            message += "`task.dependencies` references non-existing tasks: \n"
+            message += "\n".join(f" * {d}" for d in missing) + "\n"
+            message += (
+                "All taskIds in `task.dependencies` **must** exist\nbefore the task is created.\n"
+            )
+        if expiring:
+            message += "`task.dependencies` references tasks that expires\n"
+            message += "before `task.deadline` this is not allowed, see tasks: \n"
+            message += "\n".join(f" * {d}," for d in expiring) + "\n"
+            message += "All taskIds in `task.dependencies` **must** have\n"
+            message += "`task.expires` greater than the `deadline` for this task.\n"
+        raise TaskclusterError(
+            400,
+            "InputError",
+            message,
+            dependencies=list(task["dependencies"]),
+            missingTaskDependencies=missing,
+            expiringTaskDependencies=expiring,
+        )
 
     def _new_status(self, task_id: str, task: dict[str, Any]) -> dict[str, Any]:
         provisioner, worker_type = task["taskQueueId"].split("/", 1)
@@ -187,7 +220,7 @@ class Queue:
         needed = "completed" if record.definition["requires"] == "all-completed" else None
         for dependency in record.definition["dependencies"]:
             if dependency == record.task_id:
-                continue
+                return False  # a self-dependency holds the task until scheduleTask
             state = self.tasks[dependency].state
             if state in UNRESOLVED or (needed and state != needed):
                 return False

@@ -5,12 +5,21 @@ The decision task is indexed where Gecko's are (``<trust-domain>.v2.<project>.re
 bot reads: ``public/full-task-graph.json``, ``public/label-to-taskid.json``,
 ``public/actions.json`` and ``public/parameters.yml``. Every task of label-to-taskid exists
 in the Queue and has run; a few deterministic ones failed, for ``retrigger failed``.
+
+A pull request's push (``pull_request=("owner/repo", number)``) is seeded as Taskcluster's
+GitHub integration runs a taskgraph project's decision task for it: no Index route (it is
+found through the GitHub service's builds), its task group named after it, the head
+revision in its ``<PROJECT>_HEAD_REV`` environment and ``tasks_for: github-pull-request``
+in its parameters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +27,8 @@ import msgspec
 
 from bot.graph import Materializer, Plan, TaskGraphIndex, task_id_for
 from bot.graph.plan import _postorder
+from bot.localtc.github import sanitized
+from bot.localtc.hooks import action_hook
 from bot.localtc.queue import Artifact
 from bot.localtc.server import LocalTaskcluster
 from bot.localtc.synthetic import SyntheticPush, generate
@@ -26,6 +37,32 @@ from bot.tctime import format_time
 GRAPH_ARTIFACTS = ("public/full-task-graph.json", "public/label-to-taskid.json")
 ACTION_HOOK_GROUP = "project-{trust_domain}"
 ACTION_HOOK_ID = "in-tree-action-{level}-generic/{digest}"
+# GitHub's owner and repository names, and the pull-request events that run a decision task.
+OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+REPOSITORY = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+PULL_REQUEST = re.compile(r"^(?P<repository>[^/#\s]+/[^/#\s]+)#(?P<number>[0-9]+)$")
+PULL_REQUEST_ACTIONS = ("opened", "synchronize", "reopened")
+
+
+def pull_request_from(text: str) -> tuple[str, int]:
+    """``("owner/repo", number)`` from ``OWNER/REPO#N``; ValueError says what is wrong."""
+    found = PULL_REQUEST.match(text)
+    if found is None:
+        raise ValueError(f"{text!r} is not OWNER/REPO#NUMBER (e.g. mozilla/translations#12)")
+    pull_request = (found["repository"], int(found["number"]))
+    _check_pull_request(pull_request)
+    return pull_request
+
+
+def _check_pull_request(pull_request: tuple[str, int]) -> None:
+    repository, number = pull_request
+    owner, _, name = repository.partition("/")
+    if not OWNER.match(owner) or owner.endswith("-") or "--" in owner:
+        raise ValueError(f"{owner!r} is not a GitHub owner name")
+    if not REPOSITORY.match(name) or name in (".", ".."):
+        raise ValueError(f"{name!r} is not a GitHub repository name")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"{number!r} is not a pull request number (1 or more)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +76,22 @@ class SeededPush:
     decision_task_id: str
     push: SyntheticPush
     failed: tuple[str, ...]
+    pull_request: tuple[str, int] | None = None  # ("owner/repo", number) of a PR's push
 
     @property
     def scheduler_id(self) -> str:
         return f"{self.trust_domain}-level-{self.level}"
 
+    @property
+    def repository_url(self) -> str:
+        if self.pull_request is not None:
+            return f"https://github.com/{self.pull_request[0]}"
+        return f"https://hg.example.com/{self.project}"
+
     def index_paths(self) -> list[str]:
+        """Where the Index has the decision task: nowhere for a pull request's push."""
+        if self.pull_request is not None:
+            return []
         base = f"{self.trust_domain}.v2.{self.project}"
         return [
             f"{base}.revision.{self.revision}.taskgraph.decision",
@@ -60,6 +107,7 @@ def actions_json(
     level: int,
     trust_domain: str,
     pushlog_id: str,
+    repository_url: str | None = None,
 ) -> dict[str, Any]:
     """An ``actions.json`` (version 1) of hook actions, shaped like Gecko decision tasks write."""
     digest = hashlib.sha256(f"{project}{revision}".encode()).hexdigest()[:10]
@@ -99,7 +147,7 @@ def actions_json(
                     "repository": {
                         "level": str(level),
                         "project": project,
-                        "url": f"https://hg.example.com/{project}",
+                        "url": repository_url or f"https://hg.example.com/{project}",
                     },
                 },
                 "user": {
@@ -185,18 +233,35 @@ def seed_push(
     seed: int = 1,
     project: str = "autoland",
     trust_domain: str = "gecko",
-    level: int = 3,
+    level: int | None = None,
     fail_every: int = 37,
+    pull_request: tuple[str, int] | None = None,
+    pull_request_action: str = "opened",
 ) -> SeededPush:
-    """Create the push in ``tc`` (in memory, no HTTP) and return where to find it."""
+    """Create the push in ``tc`` (in memory, no HTTP) and return where to find it.
+
+    ``level`` is 3 by default, 1 for a pull request (whose ``project`` is its repository's
+    name). A pull request's push gets a build in ``tc.github`` (event
+    ``pull_request.<pull_request_action>``): pending while its task group is unresolved,
+    then success, or failure when a task did not complete.
+    """
+    if pull_request is not None:
+        _check_pull_request(pull_request)
+        if pull_request_action not in PULL_REQUEST_ACTIONS:
+            raise ValueError(f"pull_request_action must be one of {PULL_REQUEST_ACTIONS}")
+        project = pull_request[0].partition("/")[2]
+        level = 1 if level is None else level
+        revision = _sha(f"github-pull-request/{pull_request[0]}#{pull_request[1]}/{seed}")
+    else:
+        level = 3 if level is None else level
+        revision = hashlib.sha1(f"{project}/{seed}".encode()).hexdigest()
     push = generate(tasks, seed=seed)
-    revision = hashlib.sha1(f"{project}/{seed}".encode()).hexdigest()
     decision = task_id_for(f"decision/{project}/{revision}", "decision")
     now = tc.queue.now()
-    seeded = SeededPush(project, revision, trust_domain, level, decision, push, ())
+    seeded = SeededPush(project, revision, trust_domain, level, decision, push, (), pull_request)
     queue = tc.queue
     routes = [f"index.{path}" for path in seeded.index_paths()]
-    definition = {
+    definition: dict[str, Any] = {
         "created": format_time(now),
         "deadline": format_time(now + dt.timedelta(days=1)),
         "provisionerId": f"{trust_domain}-{level}",
@@ -204,6 +269,14 @@ def seed_push(
         "schedulerId": seeded.scheduler_id,
         "taskGroupId": decision,
         "routes": routes,
+        # As a real decision task is granted: the in-tree action hooks of its level (the
+        # grant the bot checks before it triggers one) and its repository's role.
+        "scopes": [
+            "in-tree:hook-action:"
+            + ACTION_HOOK_GROUP.format(trust_domain=trust_domain)
+            + f"/in-tree-action-{level}-*",
+            f"assume:repo:hg.example.com/{project}:branch:default",
+        ],
         "payload": {"command": ["taskgraph", "decision"]},
         "metadata": {
             "name": f"Gecko Decision Task ({project} {revision[:12]})",
@@ -213,7 +286,11 @@ def seed_push(
         },
         "extra": {"treeherder": {"symbol": "D", "machine": {"platform": "gecko-decision"}}},
     }
+    if pull_request is not None:
+        definition.update(_pull_request_decision(seeded, pull_request))
     queue.create(decision, queue.check_definition(decision, definition))
+    if pull_request is not None:  # the service records the build as it creates the task
+        _record_build(tc, seeded, pull_request_action, seed)
     run = queue.claim(decision, "local", "decision-worker")
 
     graph_bytes = msgspec.json.encode(push.graph)
@@ -250,20 +327,14 @@ def seed_push(
                     revision=revision,
                     level=level,
                     trust_domain=trust_domain,
-                    pushlog_id=str(seed),
+                    pushlog_id="0" if pull_request else str(seed),
+                    repository_url=seeded.repository_url,
                 )
             ),
             "application/json",
         ),
         "public/parameters.yml": (
-            parameters_yml(
-                project=project,
-                head_rev=revision,
-                level=str(level),
-                pushlog_id=str(seed),
-                trust_domain=trust_domain,
-                head_repository=f"https://hg.example.com/{project}",
-            ).encode(),
+            parameters_yml(**_parameters(seeded, seed)).encode(),
             "text/yaml",
         ),
     }
@@ -282,4 +353,111 @@ def seed_push(
         queue.resolve(task_id, run, outcome)
         if outcome == "failed":
             failed.append(label)
-    return SeededPush(project, revision, trust_domain, level, decision, push, tuple(failed))
+    return SeededPush(
+        project, revision, trust_domain, level, decision, push, tuple(failed), pull_request
+    )
+
+
+def _sha(text: str) -> str:
+    """A deterministic 40-digit hexadecimal revision."""
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _env_prefix(repository_name: str) -> str:
+    """taskgraph's ``.taskcluster.yml`` names its environment after the repository:
+    ``firefox-translations`` → ``FIREFOX_TRANSLATIONS``."""
+    return re.sub(r"[^A-Za-z0-9]", "_", repository_name).upper()
+
+
+def _pull_request_decision(seeded: SeededPush, pull_request: tuple[str, int]) -> dict[str, Any]:
+    """What a taskgraph project's GitHub decision task for a pull request has: no Index
+    route (only ``checks``, Taskcluster's GitHub check-run reporting), the revisions and
+    repositories in its environment, and ``tasks_for``."""
+    repository, number = pull_request
+    owner = repository.partition("/")[0]
+    prefix = _env_prefix(seeded.project)
+    url = seeded.repository_url
+    return {
+        "routes": ["checks"],
+        "payload": {
+            "command": ["taskgraph", "decision", "--tasks-for=github-pull-request"],
+            "env": {
+                f"{prefix}_BASE_REPOSITORY": url,
+                f"{prefix}_BASE_REF": "main",
+                f"{prefix}_BASE_REV": _sha(f"base/{seeded.revision}"),
+                f"{prefix}_HEAD_REPOSITORY": url,
+                f"{prefix}_HEAD_REF": f"pull-request-{number}",
+                f"{prefix}_HEAD_REV": seeded.revision,
+                f"{prefix}_REPOSITORY_TYPE": "git",
+                f"{prefix}_PULL_REQUEST_NUMBER": str(number),
+                "REPOSITORIES": json.dumps({prefix.lower(): seeded.project}),
+            },
+        },
+        "metadata": {
+            "name": f"Decision Task (pull request #{number})",
+            "description": f"The decision task of pull request {repository}#{number}",
+            "owner": f"{owner}@users.noreply.github.com",
+            "source": f"{url}/raw/{seeded.revision}/.taskcluster.yml",
+        },
+        "extra": {
+            "tasks_for": "github-pull-request",
+            "treeherder": {"symbol": "D", "machine": {"platform": "gecko-decision"}},
+        },
+    }
+
+
+def _parameters(seeded: SeededPush, seed: int) -> dict[str, Any]:
+    """The push's parameters.yml values."""
+    common = {
+        "project": seeded.project,
+        "head_rev": seeded.revision,
+        "level": str(seeded.level),
+        "trust_domain": seeded.trust_domain,
+        "head_repository": seeded.repository_url,
+    }
+    if seeded.pull_request is None:
+        return {**common, "pushlog_id": str(seed)}
+    number = seeded.pull_request[1]
+    return {
+        **common,
+        "tasks_for": "github-pull-request",
+        "repository_type": "git",
+        "pushlog_id": "0",
+        "pushdate": 0,
+        "base_repository": seeded.repository_url,
+        "base_ref": "main",
+        "base_rev": _sha(f"base/{seeded.revision}"),
+        "head_ref": f"pull-request-{number}",
+        "owner": f"{seeded.pull_request[0].partition('/')[0]}@users.noreply.github.com",
+    }
+
+
+def _record_build(tc: LocalTaskcluster, seeded: SeededPush, action: str, seed: int) -> None:
+    """The GitHub service's build of the pull request's push, pending as the decision task
+    is created; ``tc.github`` then updates it when the task group resolves."""
+    assert seeded.pull_request is not None
+    repository, number = seeded.pull_request
+    owner, _, name = repository.partition("/")
+    digest = hashlib.sha256(f"{repository}#{number}/{seed}/{action}".encode()).digest()
+    tc.github.add_build(
+        organization=sanitized(owner),
+        repository=sanitized(name),
+        sha=seeded.revision,
+        task_group_id=seeded.decision_task_id,
+        state="pending",
+        installation_id=int.from_bytes(digest[:3], "big") + 1,
+        event_type=f"pull_request.{action}",
+        event_id=str(uuid.UUID(bytes=digest[:16], version=4)),
+        pull_request_number=number,
+    )
+
+
+def register_action_hooks(tc: LocalTaskcluster, push: SeededPush) -> None:
+    """The hooks the seeded push's actions.json names, as a deployment would have them."""
+    actions = json.loads(
+        tc.queue.artifact(push.decision_task_id, None, "public/actions.json").content
+    )
+    for action in actions["actions"]:
+        key = (action["hookGroupId"], action["hookId"])
+        if key not in tc.hooks.hooks:
+            tc.hooks.add(action_hook(*key, trust_domain=push.trust_domain))

@@ -13,15 +13,17 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from bot.localtc import paging
 from bot.localtc import scopes as scope_rules
 from bot.localtc.auth import Authenticator, Caller, Client
 from bot.localtc.errors import TaskclusterError, input_error
+from bot.localtc.github import BUILDS_QUERY, Github
 from bot.localtc.hooks import Hooks
 from bot.localtc.index import Index
 from bot.localtc.queue import Artifact, Publish, Queue
@@ -70,7 +72,13 @@ ScopeParams = Callable[["LocalTaskcluster", Context], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One API method: service, name, HTTP method, route, scope expression, and handler."""
+    """One API method: service, name, HTTP method, route, scope expression, and handler.
+
+    With ``query``, the query-string parameters the method takes and their patterns: any
+    other, or a value its pattern does not match, is refused (400 InvalidRequestArguments)
+    before authentication, as the real API library does; ``params`` likewise checks URL
+    parameters. Without them (None) the query and URL parameters are not checked.
+    """
 
     service: str
     name: str
@@ -79,6 +87,8 @@ class Endpoint:
     scopes: scope_rules.Expression | None
     handler: Handler
     scope_params: ScopeParams | None = None
+    query: Mapping[str, re.Pattern[str]] | None = None
+    params: Mapping[str, re.Pattern[str]] | None = None
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -195,6 +205,31 @@ async def find_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
     return _json(tc.index.find(ctx.params["indexPath"]).to_json())
 
 
+async def list_tasks(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    entries = tc.index.list_tasks(ctx.params["namespace"])
+    page, token = paging.paginate(entries, ctx.query)
+    body: dict[str, Any] = {"tasks": [entry.to_json() for entry in page]}
+    if token is not None:
+        body["continuationToken"] = token
+    return _json(body)
+
+
+async def list_builds(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    query = ctx.query
+    pull_request = query.get("pullRequest")
+    builds = tc.github.list_builds(
+        organization=query.get("organization"),
+        repository=query.get("repository"),
+        sha=query.get("sha"),
+        pull_request=int(pull_request) if pull_request else None,
+    )
+    page, token = paging.paginate(builds, query)
+    body: dict[str, Any] = {"builds": [build.to_json() for build in page]}
+    if token is not None:
+        body["continuationToken"] = token
+    return _json(body)
+
+
 async def find_artifact_from_task(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
     entry = tc.index.find(ctx.params["indexPath"])
     url = f"{tc.root_url}/api/queue/v1/task/{entry.task_id}/artifacts/{ctx.params['name']}"
@@ -202,9 +237,53 @@ async def find_artifact_from_task(tc: LocalTaskcluster, ctx: Context) -> web.Str
 
 
 async def trigger_hook(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
-    return _json(
-        tc.hooks.trigger(ctx.params["hookGroupId"], ctx.params["hookId"], ctx.payload or {})
+    payload = {} if ctx.payload is None else ctx.payload
+    if not isinstance(payload, dict):  # trigger-hook.json: the payload is an object
+        raise TaskclusterError(
+            400, "InputValidationError", "the trigger payload must be a JSON object"
+        )
+    answer = tc.hooks.trigger(
+        ctx.params["hookGroupId"], ctx.params["hookId"], payload, ctx.caller.client_id
     )
+    return _json(answer)
+
+
+SCOPE_TEXT = re.compile(r"^[ -~]*$")
+
+
+def _scopeset(payload: Any) -> list[str]:
+    """The ``scopes`` of a scopeset.json body, refused as the real Auth service refuses."""
+    problems = []
+    if not isinstance(payload, dict) or set(payload) != {"scopes"}:
+        problems.append("data must be an object with exactly the property `scopes`")
+    else:
+        scopes = payload["scopes"]
+        if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+            problems.append("data/scopes must be an array of strings")
+        elif any(not SCOPE_TEXT.match(x) for x in scopes):
+            problems.append('data/scopes must match pattern "^[ -~]*$"')
+        elif len(set(scopes)) != len(scopes):
+            problems.append("data/scopes must NOT have duplicate items")
+    if problems:
+        raise TaskclusterError(
+            400, "InputValidationError", "Schema Validation Failed!\n" + "\n".join(problems)
+        )
+    return list(payload["scopes"])
+
+
+def _normalized(scopes: set[str]) -> list[str]:
+    """Sorted, without scopes a `*` scope of the set already covers (as Auth answers)."""
+    stars = [x[:-1] for x in scopes if x.endswith("*")]
+    return sorted(x for x in scopes if not any(x != p + "*" and x.startswith(p) for p in stars))
+
+
+async def expand_scopes(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    scopes = _scopeset(ctx.payload)
+    return _json({"scopes": _normalized(scope_rules.expand_roles(scopes, tc.roles))})
+
+
+async def current_scopes(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    return _json({"scopes": _normalized(set(ctx.caller.scopes))})
 
 
 async def ping(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
@@ -225,6 +304,8 @@ def _owner(verb: str) -> scope_rules.Expression:
     return expression
 
 
+# The Index's path parameters (``namespace``, ``indexPath``) must be dotted names.
+NAMESPACE = re.compile(r"^([a-zA-Z0-9_!~*'()%-]+\.)*[a-zA-Z0-9_!~*'()%-]+$")
 GET_ARTIFACT = {"AllOf": [{"each": "queue:get-artifact:<name>", "for": "name", "in": "names"}]}
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("queue", "ping", "get", "/ping", None, ping),
@@ -322,6 +403,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         for outcome in ("completed", "failed", "exception")
     ),
     Endpoint("index", "ping", "get", "/ping", None, ping),
+    Endpoint("auth", "ping", "get", "/ping", None, ping),
+    Endpoint("auth", "expandScopes", "post", "/scopes/expand", "auth:expand-scopes", expand_scopes),
+    Endpoint(
+        "auth", "currentScopes", "get", "/scopes/current", "auth:current-scopes", current_scopes
+    ),
     Endpoint("hooks", "ping", "get", "/ping", None, ping),
     Endpoint(
         "hooks",
@@ -349,6 +435,26 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/task/<indexPath>/artifacts/<name>",
         "queue:get-artifact:<name>",
         find_artifact_from_task,
+    ),
+    Endpoint(
+        "index",
+        "listTasks",
+        "get",
+        "/tasks/<namespace>",
+        "index:list-tasks:<namespace>",
+        list_tasks,
+        query=paging.PAGINATE_QUERY,
+        params={"namespace": NAMESPACE},
+    ),
+    Endpoint("github", "ping", "get", "/ping", None, ping),
+    Endpoint(
+        "github",
+        "builds",
+        "get",
+        "/builds",
+        "github:list-builds",
+        list_builds,
+        query={**paging.PAGINATE_QUERY, **BUILDS_QUERY},
     ),
 )
 
@@ -386,6 +492,7 @@ class LocalTaskcluster:
         )
         self.index = Index(self.queue)
         self.hooks = Hooks(self.queue)
+        self.github = Github(clock=clock, queue=self.queue)
         self.auth = Authenticator(self.clients, self.roles, clock=clock)
         self._random = random.Random(self.faults.seed)
         self.injected = 0  # how many faults were injected
@@ -438,6 +545,10 @@ class LocalTaskcluster:
             body = await request.read()
             payload: Any = None
             try:
+                if endpoint.params is not None:
+                    paging.check_params(dict(request.match_info), endpoint.params)
+                if endpoint.query is not None:
+                    paging.check_query(request.query, endpoint.query)
                 caller = self.auth.authenticate(
                     request.headers.get("Authorization"),
                     url=str(request.url),

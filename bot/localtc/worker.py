@@ -1,4 +1,8 @@
-"""A simulated worker: claims pending tasks and resolves them after a delay, by rules on labels."""
+"""A simulated worker: claims pending tasks and resolves them after a delay, by rules on labels.
+
+Given the local Taskcluster (``services``), it also runs action tasks: their callback
+creates, reruns or cancels tasks (``bot.localtc.callbacks``) and decides their outcome.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.graph.materialize import task_label
+from bot.localtc.callbacks import is_action_task, run_callback
 from bot.localtc.errors import TaskclusterError
+from bot.localtc.hooks import ACTION_WORKER_TYPE
 from bot.localtc.queue import Queue, TaskRecord
+from bot.localtc.server import LocalTaskcluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +31,8 @@ class Rule:
 @dataclass
 class SimulatedWorker:
     """Runs every pending task of ``queue`` for ``seconds`` and resolves it by the first rule
-    that matches its label (``default`` when none does)."""
+    that matches its label (``default`` when none does). Decision-type tasks are left
+    alone, except action tasks when ``services`` is given: their callback decides."""
 
     queue: Queue
     rules: Sequence[Rule] = ()
@@ -33,6 +41,15 @@ class SimulatedWorker:
     tick: float = 0.05
     worker_group: str = "local"
     worker_id: str = "simulated-worker"
+    services: LocalTaskcluster | None = None
+
+    def takes(self, record: TaskRecord) -> bool:
+        """Whether this worker runs ``record`` now."""
+        if record.state != "pending":
+            return False
+        if record.definition.get("workerType") != ACTION_WORKER_TYPE:
+            return True
+        return self.services is not None and is_action_task(record.definition)
 
     def outcome(self, record: TaskRecord) -> str:
         label = task_label(record.definition)
@@ -46,7 +63,7 @@ class SimulatedWorker:
         while not stop.is_set():
             self.queue.check_deadlines()
             for record in list(self.queue.tasks.values()):
-                if record.state == "pending" and record.definition.get("workerType") != "decision":
+                if self.takes(record):
                     run_id = self.queue.claim(record.task_id, self.worker_group, self.worker_id)
                     job = asyncio.create_task(self._finish(record, run_id))
                     running.add(job)
@@ -59,7 +76,12 @@ class SimulatedWorker:
 
     async def _finish(self, record: TaskRecord, run_id: int) -> None:
         await asyncio.sleep(self.seconds)
-        outcome = self.outcome(record)
+        if record.state != "running":
+            return  # cancelled or past its deadline meanwhile
+        if self.services is not None and is_action_task(record.definition):
+            outcome = run_callback(self.services, record.task_id, run_id)
+        else:
+            outcome = self.outcome(record)
         reason = "worker-shutdown" if outcome == "exception" else None
         # cancelled or past its deadline meanwhile: already resolved, nothing to do
         with contextlib.suppress(TaskclusterError):
