@@ -7,7 +7,7 @@ import json
 import pytest
 import taskcluster.aio as tc_aio
 
-from bot.localtc.hooks import Hook, action_hook_template
+from bot.localtc.hooks import action_hook
 from bot.localtc.seed import seed_push
 from bot.tc.actions import ActionError, render_action, trigger
 from tests.conftest import load_reference_json
@@ -66,9 +66,7 @@ async def test_triggering_the_hook_creates_the_action_task(local_tc: Running) ->
         tc.queue.artifact(push.decision_task_id, None, "public/actions.json").content
     )
     add_new = next(a for a in actions["actions"] if a["name"] == "add-new-jobs")
-    hook = Hook(
-        add_new["hookGroupId"], add_new["hookId"], action_hook_template(push.decision_task_id)
-    )
+    hook = action_hook(add_new["hookGroupId"], add_new["hookId"])
     tc.hooks.add(hook)
     labels = [label for label in push.push.graph if label.startswith("test-")][:2]
     rendered = render_action(
@@ -84,7 +82,11 @@ async def test_triggering_the_hook_creates_the_action_task(local_tc: Running) ->
     assert task["taskGroupId"] == push.decision_task_id
     assert task["extra"]["action"] == {
         "name": "add-new-jobs",
-        "input": {"tasks": labels, "times": 1},
-        "context": {"taskGroupId": push.decision_task_id, "taskId": None},
+        "context": {
+            "taskGroupId": push.decision_task_id,
+            "taskId": None,
+            "input": {"tasks": labels, "times": 1},
+            "clientId": tc.root_client.client_id,
+        },
     }
     assert json.loads(task["payload"]["env"]["ACTION_INPUT"]) == {"tasks": labels, "times": 1}

@@ -1,17 +1,24 @@
-"""In-tree actions: pick an action of a push's actions.json, render it, trigger its hook.
+"""In-tree actions: pick an action of a push's actions.json, check it, render it, trigger its hook.
 
-Rendering follows what Treeherder does for "Add new jobs": the action's ``hookPayload`` is
-a JSON-e template rendered with ``taskGroupId``, ``taskId`` (None for actions without a
-task context), ``input`` and the file's ``variables``.
+Picking follows the actions.json spec as Treeherder applies it: an action with an empty
+``context`` acts on the task group; one with tag-sets acts on a task whose tags include
+every tag of one of them (``{}`` matches any task), the first such action of the name
+winning. Rendering is what Treeherder does: the ``hookPayload`` JSON-e template with
+``taskGroupId``, ``taskId``, ``input`` and the file's ``variables``. Before triggering, the
+input is validated against the action's schema and the decision task must hold
+``in-tree:hook-action:<hookGroupId>/<hookId>`` (a try push could point its actions.json at a
+hook it was never granted).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jsone
+import jsonschema
 
 SUPPORTED_VERSION = 1
 
@@ -34,9 +41,27 @@ class RenderedAction:
     payload: dict[str, Any]
     permission: str | None
 
+    @property
+    def grant(self) -> str:
+        """The scope the decision task must have for this hook to be its action."""
+        return f"in-tree:hook-action:{self.hook_group_id}/{self.hook_id}"
 
-def find_action(actions: dict[str, Any], name: str, *, with_task: bool) -> dict[str, Any]:
-    """The hook action ``name`` that fits the context: a task (``context`` not empty) or not."""
+
+def applies(action: Mapping[str, Any], tags: Mapping[str, str] | None) -> bool:
+    """Whether ``action`` acts on a task with ``tags`` (None: on the task group)."""
+    context = action.get("context") or []
+    if tags is None:
+        return not context
+    return any(
+        isinstance(tag_set, dict) and all(tags.get(k) == v for k, v in tag_set.items())
+        for tag_set in context
+    )
+
+
+def find_action(
+    actions: Mapping[str, Any], name: str, *, tags: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The first hook action ``name`` that acts on a task with ``tags`` (None: the group)."""
     version = actions.get("version")
     if version != SUPPORTED_VERSION:
         raise ActionError(
@@ -49,38 +74,100 @@ def find_action(actions: dict[str, Any], name: str, *, with_task: bool) -> dict[
             f"this push has no `{name}` action; it has {', '.join(available) or 'none'}"
         )
     for action in named:
-        if action.get("kind") != "hook":
-            continue
-        if bool(action.get("context")) == with_task:
+        if action.get("kind") == "hook" and applies(action, tags):
             return dict(action)
+    if tags is None:
+        raise ActionError(f"the `{name}` action of this push cannot run on the push")
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(tags.items())) or "none"
     raise ActionError(
-        f"the `{name}` action of this push cannot run {'on a task' if with_task else 'on the push'}"
+        f"the `{name}` action of this push cannot run on a task with these tags ({shown})"
+    )
+
+
+def has_action(actions: Mapping[str, Any], name: str) -> bool:
+    return any(a.get("name") == name for a in actions.get("actions", []))
+
+
+def check_input(action: Mapping[str, Any], input: Any) -> None:
+    """Refuse ``input`` the action's schema refuses, as its callback would (after a hook
+    run and an action task spent on it)."""
+    schema = action.get("schema")
+    if not isinstance(schema, dict):
+        return
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        raise ActionError(
+            f"the `{action.get('name')}` action's schema is broken: {error.message}"
+        ) from None
+    problems = [e for e in cls(schema).iter_errors(input) if not _refuses_everything(e)]
+    problem = jsonschema.exceptions.best_match(problems)
+    if problem is not None:
+        where = "/".join(str(p) for p in problem.absolute_path) or "input"
+        raise ActionError(f"the `{action.get('name')}` action refuses {where}: {problem.message}")
+
+
+def _refuses_everything(error: jsonschema.ValidationError) -> bool:
+    """An ``additionalProperties: false`` beside no ``properties`` at all: a schema slip
+    that refuses every key (real Gecko retrigger-multiple schemas have it, and its callback
+    never validates), not a rule the callback holds its input to."""
+    return (
+        error.validator == "additionalProperties"
+        and isinstance(error.schema, dict)
+        and "properties" not in error.schema
+        and "patternProperties" not in error.schema
     )
 
 
 def render_action(
-    actions: dict[str, Any],
+    actions: Mapping[str, Any],
     name: str,
     *,
     task_group_id: str,
     input: Any,
     task_id: str | None = None,
+    task_tags: Mapping[str, str] | None = None,
 ) -> RenderedAction:
-    action = find_action(actions, name, with_task=task_id is not None)
+    """The hook and payload of action ``name``, for the group or for task ``task_id``
+    (picked by ``task_tags``; none given: any task's action)."""
+    tags = None if task_id is None else dict(task_tags or {})
+    action = find_action(actions, name, tags=tags)
+    check_input(action, input)
     context = {
-        **actions.get("variables", {}),
+        **(actions.get("variables") or {}),
         "taskGroupId": task_group_id,
         "taskId": task_id,
         "input": input,
     }
-    payload = jsone.render(action["hookPayload"], context)
+    try:
+        payload = jsone.render(action["hookPayload"], context)
+    except (jsone.JSONTemplateError, KeyError) as error:
+        raise ActionError(
+            f"the `{name}` action's hookPayload cannot be rendered: {error}"
+        ) from None
     return RenderedAction(
         name,
-        action["hookGroupId"],
-        action["hookId"],
+        str(action["hookGroupId"]),
+        str(action["hookId"]),
         payload,
         (action.get("extra") or {}).get("actionPerm"),
     )
+
+
+def satisfies(scopes: Iterable[str], need: str) -> bool:
+    """Whether a scope set satisfies one scope (``*`` at the end of a scope is a wildcard)."""
+    return any(s == need or (s.endswith("*") and need.startswith(s[:-1])) for s in scopes)
+
+
+def check_grant(decision_scopes: Iterable[str], rendered: RenderedAction) -> None:
+    """Refuse a hook the push's decision task was not granted as an action."""
+    if not satisfies(decision_scopes, rendered.grant):
+        raise ActionError(
+            f"the push's `{rendered.name}` action names hook "
+            f"`{rendered.hook_group_id}/{rendered.hook_id}`, which its decision task was not "
+            f"granted (`{rendered.grant}`): it was not triggered"
+        )
 
 
 async def trigger(hooks: HooksClient, rendered: RenderedAction) -> str:
