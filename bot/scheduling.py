@@ -10,7 +10,17 @@ import logging
 from dataclasses import dataclass, replace
 
 from bot.core.commands import Context
-from bot.graph import GraphError, Materializer, NewTask, Plan, TaskGraphIndex, plan
+from bot.core.request import ReviewedCode
+from bot.core.settings import Mode
+from bot.graph import (
+    GraphError,
+    Materializer,
+    NewTask,
+    Plan,
+    TaskGraphIndex,
+    cached_elsewhere,
+    plan,
+)
 from bot.reporting import SHOWN, card_again, track
 from bot.revisions import RevisionError, expand_revision
 from bot.store import PlannedTask, RequestRecord, RequestState
@@ -29,6 +39,10 @@ HELD = "{header} — held: {why}. To go ahead: `confirm {request}` within {minut
 TOO_BIG = "that is more than {threshold} tasks{besides}"
 NOTHING = "That selects no job on this push, so nothing was scheduled."
 BUSY = "[{request}] is being handled by another replica of the bot; `status {request}` follows it."
+NOR_BUILT = (
+    "Nor did Taskcluster's GitHub service or the pull request's checks name a decision task "
+    "of that commit."
+)
 NAME_A_PUSH = (
     "Which push? This is not a pull request, so add `on REVISION`, e.g. "
     "`on {project}@0d1a26e` or `on {project}` for its latest push."
@@ -67,9 +81,19 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
         if node is None:
             return None
     try:
-        decision = await ctx.bot.decisions.find(project, node, settings.project(project).routes)
+        try:
+            decision = await ctx.bot.decisions.find(project, node, settings.project(project).routes)
+        except DecisionNotFoundError as error:
+            found = await pull_request_decision(ctx, project, node) if node else None
+            if found is None:
+                if not _on_github(ctx, project):
+                    raise
+                raise DecisionNotFoundError(f"{error} {NOR_BUILT}") from None
+            decision = found
         graph = await ctx.bot.decisions.graph(decision)
-        existing = await ctx.bot.decisions.label_to_taskid(decision)
+        existing = await ctx.bot.decisions.merged_labels(
+            decision, project, settings.project(project).routes
+        )
     except DecisionNotFoundError as error:
         await ctx.refuse(str(error))
         return None
@@ -80,6 +104,30 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
         found = await ctx.bot.decisions.revision_of(decision)
         return Push(project, found, decision, graph, existing, latest=True)
     return Push(project, node, decision, graph, existing)
+
+
+async def pull_request_decision(ctx: Context, project: str, revision: str) -> str | None:
+    """A decision task the Index does not hold (a pull request's: Taskcluster's GitHub
+    integration adds no index route for it): the task groups Taskcluster's GitHub service
+    built for the commit, then those the place's CI links (its check runs), each checked
+    to be a decision task of that revision."""
+    decisions = ctx.bot.decisions
+    repositories = ctx.bot.settings.project(project).repositories
+    groups = await decisions.built_for(ctx.bot.clients.github, repositories, revision)
+    try:
+        groups += await ctx.adapter.task_groups(ctx.request, revision)
+    except Exception as error:
+        log.warning("the place's links to task groups of %s: %s", revision, error)
+    for group in dict.fromkeys(groups):
+        if await decisions.decision_of_group(group, revision):
+            return group
+    return None
+
+
+def _on_github(ctx: Context, project: str) -> bool:
+    origin = ctx.request.origin
+    pull_request = isinstance(origin, ReviewedCode) and origin.pull_request
+    return pull_request or bool(ctx.bot.settings.project(project).repositories)
 
 
 def named_project(ctx: Context, revision: Revision | None) -> str:
@@ -162,9 +210,10 @@ async def _plan_and_submit(
     if earlier is not None and (earlier.state not in unplanned or await bot.store.plan(request_id)):
         return await carry_on(ctx, earlier)
     try:
+        existing = await with_indexed_copies(ctx, push, labels)
         # Off the event loop: a huge command must not hold up webhooks and health checks.
         result = await asyncio.to_thread(
-            plan, push.graph, labels, push.existing, request_id=request_id, times=times
+            plan, push.graph, labels, existing, request_id=request_id, times=times
         )
     except GraphError as error:
         await ctx.refuse(f"That cannot be planned: {error}")
@@ -247,6 +296,9 @@ async def _plan_and_submit(
     )
     header = f"[{request_id}] {headline} on {push.describe()}: {describe_plan(result)}"
     below = f"\n{note}" if note else ""
+    if project.mode == Mode.ACTION:
+        action = "retrigger-multiple" if isinstance(command, Retrigger) else "add-new-jobs"
+        below += f"\n(the push's {action} action creates them: {len(labels)} job(s), times={times})"
     if dry_run:
         await ctx.reply(preview(header + below, tasks) + "\n(dry run: nothing was scheduled)")
         return request_id
@@ -266,6 +318,28 @@ async def _plan_and_submit(
     if after is not None and after.state == RequestState.FAILED:
         ctx.refused = True  # it said why (tasks that could not be created, a failed hook)
     return request_id
+
+
+# A job found in the Index must last at least this long to be reused (the new tasks'
+# usual deadline): one that expires sooner would vanish under the tasks depending on it.
+INDEXED_FOR = dt.timedelta(days=1)
+MAX_INDEX_LOOKUPS = 200
+
+
+async def with_indexed_copies(ctx: Context, push: Push, labels: list[str]) -> dict[str, str]:
+    """What the push built, plus the jobs of the closure whose ``index-search`` paths name
+    a usable indexed task (taskgraph's optimizer reuses those rather than rebuild them)."""
+    candidates = await asyncio.to_thread(cached_elsewhere, push.graph, labels, push.existing)
+    if not candidates:
+        return push.existing
+    if len(candidates) > MAX_INDEX_LOOKUPS:
+        log.info(
+            "%d index-search jobs; looking up the first %d", len(candidates), MAX_INDEX_LOOKUPS
+        )
+        candidates = dict(list(candidates.items())[:MAX_INDEX_LOOKUPS])
+    usable_until = dt.datetime.now(dt.UTC) + INDEXED_FOR
+    found = await ctx.bot.decisions.indexed_copies(candidates, usable_until=usable_until)
+    return {**push.existing, **found}
 
 
 def preview(header: str, tasks: list[NewTask]) -> str:

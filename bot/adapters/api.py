@@ -207,7 +207,7 @@ class ApiAdapter(Adapter):
                 node = await expand_revision(self.bot, project, node)
             decision = await decisions.find(project, node, routes)
             graph = await decisions.graph(decision)
-            existing = await decisions.label_to_taskid(decision)
+            existing = await decisions.merged_labels(decision, project, routes)
             if node is None:
                 node = await decisions.revision_of(decision)
         except (DecisionNotFoundError, RevisionError) as error:

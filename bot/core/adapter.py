@@ -89,3 +89,8 @@ class Adapter:
         """The full revision a short one names where ``request`` came from (a commit of its
         repository), or None."""
         return None
+
+    async def task_groups(self, request: Request, revision: str) -> list[str]:
+        """Task groups the place's CI links for ``revision`` (a pull request's checks made
+        by Taskcluster), newest first; how a push the Index does not hold is found."""
+        return []

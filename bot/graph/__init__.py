@@ -4,7 +4,7 @@ from bot.graph.cache import GraphCache
 from bot.graph.errors import GraphError, Problem, ResolveError
 from bot.graph.index import TaskGraphIndex, load_label_to_taskid
 from bot.graph.materialize import Materializer, NewTask
-from bot.graph.plan import Plan, plan, task_id_for
+from bot.graph.plan import Plan, cached_elsewhere, plan, task_id_for
 from bot.graph.resolve import Resolution, Resolver, by_suite
 from bot.graph.trysel import select_try
 
@@ -20,6 +20,7 @@ __all__ = [
     "Resolver",
     "TaskGraphIndex",
     "by_suite",
+    "cached_elsewhere",
     "load_label_to_taskid",
     "plan",
     "select_try",

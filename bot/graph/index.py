@@ -83,6 +83,7 @@ class Entry(msgspec.Struct, gc=False):
     attributes: Attributes = msgspec.field(default_factory=Attributes)
     dependencies: dict[str, str] = {}
     soft_dependencies: list[str] = []
+    optimization: dict[str, Any] | None = None
     task: msgspec.Raw = msgspec.Raw(b"{}")
 
 

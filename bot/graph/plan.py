@@ -118,6 +118,23 @@ def _postorder(index: TaskGraphIndex, roots: Sequence[str]) -> list[str]:
     return order
 
 
+def cached_elsewhere(
+    index: TaskGraphIndex, requested: Sequence[str], existing: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Jobs of the closure the push has not built whose ``index-search`` optimization
+    names where a copy may be indexed (docker images, toolchains, fetches): label to paths.
+    Requested jobs are always built afresh, so they are not among them."""
+    wanted = set(requested)
+    found: dict[str, list[str]] = {}
+    for label in _postorder(index, list(dict.fromkeys(requested))):
+        if label in wanted or label in existing:
+            continue
+        paths = (index.entry(label).optimization or {}).get("index-search")
+        if isinstance(paths, list) and paths:
+            found[label] = [str(p) for p in paths]
+    return found
+
+
 def plan(
     index: TaskGraphIndex,
     requested: Sequence[str],

@@ -53,12 +53,14 @@ class TaskclusterSettings:
 
 @dataclass(frozen=True, slots=True)
 class Clients:
-    """The async Queue, Index and Hooks clients sharing one HTTP session."""
+    """The async Queue, Index, Hooks, Auth and GitHub-service clients sharing one session."""
 
     queue: tc_aio.Queue
     index: tc_aio.Index
     hooks: tc_aio.Hooks
     session: aiohttp.ClientSession
+    auth: tc_aio.Auth
+    github: tc_aio.Github
 
 
 def make_clients(
@@ -71,4 +73,6 @@ def make_clients(
         tc_aio.Index(options, session=session),
         tc_aio.Hooks(options, session=session),
         session,
+        tc_aio.Auth(options, session=session),
+        tc_aio.Github(options, session=session),
     )

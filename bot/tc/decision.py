@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
@@ -10,16 +11,26 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
+import yaml
 from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.graph import GraphCache, TaskGraphIndex, load_label_to_taskid
 from bot.tc.retry import backoff, is_transient
+from bot.tctime import parse_time
 
 log = logging.getLogger(__name__)
 
 # Where Gecko-style decision tasks are indexed; {project}, {revision}, {trust_domain} filled in.
 REVISION_ROUTES = ("{trust_domain}.v2.{project}.revision.{revision}.taskgraph.decision",)
 LATEST_ROUTES = ("{trust_domain}.v2.{project}.latest.taskgraph.decision",)
+# Where action and cron tasks that added to a push are indexed (taskgraph's
+# fetch_graph_and_labels reads the same three): {pushlog_id} and {head_rev} come from the
+# decision task's parameters.yml.
+ACTION_NAMESPACES = (
+    "{trust_domain}.v2.{project}.pushlog-id.{pushlog_id}.actions",
+    "{trust_domain}.v2.{project}.revision.{head_rev}.actions",
+)
+CRON_NAMESPACES = ("{trust_domain}.v2.{project}.revision.{head_rev}.cron",)
 KEPT_DEFINITIONS = 256  # decision task definitions kept (a few kB each)
 GRAPH_NAMES = ("public/full-task-graph.json", "public/all_tasks.json")
 
@@ -39,9 +50,15 @@ class ArtifactError(RuntimeError):
 
 class IndexClient(Protocol):
     async def findTask(self, indexPath: str) -> Any: ...  # noqa: N802, N803
+    async def listTasks(self, namespace: str, *, query: dict[str, Any]) -> Any: ...  # noqa: N802
+
+
+class GithubServiceClient(Protocol):
+    async def builds(self, *, query: dict[str, Any]) -> Any: ...
 
 
 class QueueClient(Protocol):
+    async def status(self, taskId: str) -> Any: ...  # noqa: N803
     async def getLatestArtifact(self, taskId: str, name: str) -> Any: ...  # noqa: N802, N803
     async def task(self, taskId: str) -> Any: ...  # noqa: N803
 
@@ -53,6 +70,8 @@ class ProjectRoutes:
     trust_domain: str = "gecko"
     revision_routes: Sequence[str] = REVISION_ROUTES
     latest_routes: Sequence[str] = LATEST_ROUTES
+    action_namespaces: Sequence[str] = ACTION_NAMESPACES
+    cron_namespaces: Sequence[str] = CRON_NAMESPACES
 
 
 @dataclass
@@ -66,6 +85,8 @@ class DecisionReader:
     attempts: int = 5
     fresh_for: float = 30.0
     _label_maps: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    _merged: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
+    _parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     _definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def find(
@@ -89,6 +110,73 @@ class DecisionReader:
         raise DecisionNotFoundError(
             NO_DECISION.format(what=what, paths=", ".join(f"`{p}`" for p in paths), project=project)
         )
+
+    async def built_for(
+        self, github: GithubServiceClient, repositories: Sequence[str], sha: str
+    ) -> list[str]:
+        """Task groups Taskcluster's GitHub service created for commit ``sha`` of the
+        repositories (``owner/name``), newest first: where a pull request's decision task
+        is, since it has no index route. A service that cannot say gives none."""
+        builds: list[dict[str, Any]] = []
+        for repository in repositories:
+            organization, _, name = repository.partition("/")
+            # the service stores names with `.` as `%` (its keys cannot hold a dot)
+            query: dict[str, Any] = {
+                "organization": organization.replace(".", "%"),
+                "repository": name.replace(".", "%"),
+                "sha": sha,
+            }
+            while True:
+                try:
+                    page = await self._retrying(_builds_page, github, query)
+                except TaskclusterRestFailure as error:
+                    log.warning("the GitHub service's builds of %s: %s", repository, error)
+                    break
+                builds += [b for b in page.get("builds", []) if isinstance(b, dict)]
+                token = page.get("continuationToken")
+                if not token:
+                    break
+                query = {**query, "continuationToken": token}
+        builds.sort(key=lambda b: str(b.get("created") or ""), reverse=True)
+        return list(dict.fromkeys(str(b["taskGroupId"]) for b in builds if b.get("taskGroupId")))
+
+    async def decision_of_group(self, group: str, revision: str) -> str | None:
+        """The decision task of task group ``group`` (taskgraph's rule: the group is named
+        after it), if it is a decision task of ``revision``; else None."""
+        try:
+            definition = await self.definition(group)
+        except TaskclusterRestFailure as error:
+            if error.status_code == 404:
+                return None
+            raise
+        if definition.get("taskGroupId") != group:
+            return None
+        named = revision_in(definition)
+        return group if named in (None, revision) else None
+
+    async def indexed_copies(
+        self, candidates: dict[str, list[str]], *, usable_until: dt.datetime
+    ) -> dict[str, str]:
+        """For jobs with ``index-search`` paths, a task indexed at one of them (the first
+        path that has one) that did not fail and lasts until ``usable_until``: taskgraph's
+        optimizer reuses such a task instead of building the job again."""
+        found: dict[str, str] = {}
+        for label, paths in candidates.items():
+            for path in paths:
+                try:
+                    task_id = str((await self._retrying(self.index.findTask, path))["taskId"])
+                    status = (await self._retrying(self.queue.status, task_id))["status"]
+                except TaskclusterRestFailure as error:
+                    if error.status_code == 404:
+                        continue
+                    raise
+                if status.get("state") in ("failed", "exception"):
+                    continue
+                if parse_time(str(status.get("expires"))) < usable_until:
+                    continue
+                found[label] = task_id
+                break
+        return found
 
     async def definition(self, decision_task_id: str) -> dict[str, Any]:
         """The decision task's definition, asked of the Queue once (with retries), then kept."""
@@ -162,7 +250,7 @@ class DecisionReader:
         raise last or ArtifactError(f"task {decision_task_id} has no task graph")
 
     async def label_to_taskid(self, *task_ids: str) -> dict[str, str]:
-        """label-to-taskid.json of the decision task, then of later action tasks (later wins).
+        """label-to-taskid.json of each task in order (a later one wins for a label).
 
         Each document is kept for ``fresh_for`` seconds: many commands on one push in a
         short while read it once.
@@ -177,6 +265,86 @@ class DecisionReader:
             documents.append(kept[1])
         return load_label_to_taskid(*documents)
 
+    async def parameters(self, decision_task_id: str) -> dict[str, Any]:
+        """The push's parameters.yml ({} when it has none or it cannot be read)."""
+        kept = self._parameters.get(decision_task_id)
+        if kept is None:
+            try:
+                text = await self.artifact(decision_task_id, "public/parameters.yml")
+                loaded = yaml.safe_load(text)
+            except (ArtifactError, yaml.YAMLError) as error:
+                log.warning("parameters of %s unreadable: %s", decision_task_id, error)
+                loaded = None
+            kept = loaded if isinstance(loaded, dict) else {}
+            self._parameters[decision_task_id] = kept
+            while len(self._parameters) > KEPT_DEFINITIONS:
+                del self._parameters[next(iter(self._parameters))]
+        return kept
+
+    async def merged_labels(
+        self, decision_task_id: str, project: str, routes: ProjectRoutes = ProjectRoutes()
+    ) -> dict[str, str]:
+        """What the push has built, label by label, as taskgraph's fetch_graph_and_labels
+        merges it: the decision task's label-to-taskid, then those of the action tasks and
+        cron tasks indexed for the push (oldest first, a later one winning). Kept for
+        ``fresh_for`` seconds; then the Index is asked again for new action tasks."""
+        now = asyncio.get_running_loop().time()
+        kept = self._merged.get(decision_task_id)
+        if kept is not None and now - kept[0] <= self.fresh_for:
+            return kept[1]
+        merged = await self.label_to_taskid(decision_task_id)
+        parameters = await self.parameters(decision_task_id)
+        values = {
+            "trust_domain": routes.trust_domain,
+            "project": parameters.get("project") or project,
+            "pushlog_id": parameters.get("pushlog_id"),
+            "head_rev": parameters.get("head_rev"),
+        }
+        later: list[str] = []
+        for templates in (routes.action_namespaces, routes.cron_namespaces):
+            entries: dict[str, str] = {}
+            for template in templates:
+                needed = [k for k in ("pushlog_id", "head_rev") if "{" + k + "}" in template]
+                if any(values[k] in (None, "") for k in needed):
+                    continue
+                for entry in await self._indexed(template.format(**values)):
+                    entries.setdefault(str(entry["taskId"]), str(entry.get("expires", "")))
+            later += sorted(entries, key=lambda task_id: (entries[task_id], task_id))
+        for task_id in dict.fromkeys(t for t in later if t != decision_task_id):
+            try:
+                merged.update(await self.label_to_taskid(task_id))
+            except ArtifactError as error:
+                # an action still running, or one that failed before writing it
+                log.info("no label-to-taskid of %s yet: %s", task_id, error)
+        self._merged[decision_task_id] = (now, merged)
+        while len(self._merged) > KEPT_DEFINITIONS:
+            del self._merged[next(iter(self._merged))]
+        return merged
+
+    def forget_labels(self, decision_task_id: str) -> None:
+        """The push changed (the bot's own action added to it): read it afresh next time."""
+        self._merged.pop(decision_task_id, None)
+
+    async def _indexed(self, namespace: str) -> list[dict[str, Any]]:
+        """Every task indexed directly under ``namespace`` (all pages)."""
+        found: list[dict[str, Any]] = []
+        query: dict[str, Any] = {}
+        while True:
+            try:
+                page = await self._retrying(self._list_page, namespace, query)
+            except TaskclusterRestFailure as error:
+                if error.status_code == 404:
+                    return found
+                raise
+            found += [t for t in page.get("tasks", []) if isinstance(t, dict) and "taskId" in t]
+            token = page.get("continuationToken")
+            if not token:
+                return found
+            query = {"continuationToken": token}
+
+    async def _list_page(self, namespace: str, query: dict[str, Any]) -> Any:
+        return await self.index.listTasks(namespace, query=query)
+
     async def _retrying(self, call: Any, *args: Any) -> Any:
         for attempt in range(1, self.attempts + 1):
             try:
@@ -186,6 +354,10 @@ class DecisionReader:
                     raise
                 await asyncio.sleep(backoff(attempt))
         raise AssertionError("unreachable")
+
+
+async def _builds_page(github: GithubServiceClient, query: dict[str, Any]) -> Any:
+    return await github.builds(query=query)
 
 
 REVISION_IN_ROUTE = re.compile(r"\.revision\.([0-9a-f]{40})\.")

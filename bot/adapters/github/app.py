@@ -29,6 +29,7 @@ from bot.adapters.github.client import (
     PermissionCache,
     commit_sha,
     every,
+    linked_task_groups,
     project_of,
     with_push,
 )
@@ -261,6 +262,13 @@ class GitHubAdapter(Adapter):
         if not isinstance(origin, GitHubOrigin) or not origin.repository:
             return None
         return await commit_sha(await self.client_for(request), origin.repository, prefix)
+
+    async def task_groups(self, request: Request, revision: str) -> list[str]:
+        """The task groups Taskcluster's App linked on the pull request's head."""
+        origin = request.origin
+        if not isinstance(origin, GitHubOrigin) or not origin.repository:
+            return []
+        return await linked_task_groups(await self.client_for(request), origin.repository, revision)
 
     # --- the webhook -------------------------------------------------------------------------
 

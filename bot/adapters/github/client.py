@@ -287,3 +287,35 @@ async def commit_sha(gh: GitHubAPI, repository: str, ref: str) -> str | None:
         return None
     sha = commit.get("sha") if isinstance(commit, dict) else None
     return str(sha) if sha else None
+
+
+TASKCLUSTER_APPS = ("taskcluster", "taskcluster-staging", "community-tc-integration")
+# A status links the task group; a check run of Taskcluster's App links its task (the
+# decision task's id is its group's): either names a candidate decision task.
+GROUP_LINK = re.compile(r"/tasks/(?:groups/)?([A-Za-z0-9_-]{22})(?:[/?#]|$)")
+
+
+async def linked_task_groups(gh: GitHubAPI, repository: str, sha: str) -> list[str]:
+    """Task groups that Taskcluster's GitHub App linked on commit ``sha``: its check runs'
+    ``details_url`` and its statuses' ``target_url`` (newest first). Anyone may post a
+    status, so only check runs of a Taskcluster App and statuses whose context is
+    Taskcluster's count; the group is then verified against Taskcluster itself."""
+    found: list[str] = []
+    try:
+        runs = await with_retries(
+            lambda: gh.getitem(f"/repos/{repository}/commits/{sha}/check-runs?per_page=100")
+        )
+        for run in sorted(
+            runs.get("check_runs", []), key=lambda r: str(r.get("started_at") or ""), reverse=True
+        ):
+            if (run.get("app") or {}).get("slug") in TASKCLUSTER_APPS:
+                found += GROUP_LINK.findall(str(run.get("details_url") or ""))
+        statuses = await with_retries(
+            lambda: gh.getitem(f"/repos/{repository}/commits/{sha}/statuses?per_page=100")
+        )
+        for status in statuses if isinstance(statuses, list) else []:
+            if str(status.get("context") or "").startswith("Taskcluster"):
+                found += GROUP_LINK.findall(str(status.get("target_url") or ""))
+    except gidgethub.GitHubException as error:
+        log.warning("the checks of %s@%s could not be read: %s", repository, sha, error)
+    return list(dict.fromkeys(found))
