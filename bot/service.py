@@ -10,6 +10,7 @@ import secrets
 import time
 from dataclasses import dataclass, field, replace
 
+from bot.action_mode import follow_action
 from bot.commands import COMMANDS
 from bot.core.access import Level
 from bot.core.adapter import Adapter
@@ -126,7 +127,11 @@ class Bot(Runtime):
         answers 200 for what already exists) and followed; those submitted are followed.
         Only requests no live replica holds are taken, and each by one replica only."""
         resumed = []
-        for state in (RequestState.SUBMITTING, RequestState.SUBMITTED):
+        for state in (
+            RequestState.SUBMITTING,
+            RequestState.SUBMITTED,
+            RequestState.ACTION_RUNNING,
+        ):
             for record in await self.store.requests_in(state):
                 if record.id in resumed or record.id in self.following | set(self.submitting):
                     continue  # already in hand here: its hold is being renewed
@@ -136,6 +141,8 @@ class Bot(Runtime):
                 answer = await self._replier_for(record, replier)
                 if state == RequestState.SUBMITTING:
                     await submit_request(self, answer, record.id, resumed=True)
+                elif state == RequestState.ACTION_RUNNING:
+                    self.spawn(follow_action(self, answer, record.id))
                 else:
                     self.spawn(track(self, answer, record.id))
         return resumed

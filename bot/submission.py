@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
+from bot.action_mode import (
+    action_input,
+    action_row,
+    follow_action,
+    push_actions,
+    run_action,
+    scheduling_action,
+)
 from bot.core.replies import EditsInPlace, Replier
 from bot.core.runtime import Runtime
 from bot.core.settings import Mode, ProjectSettings
@@ -19,13 +26,11 @@ from bot.graph import NewTask
 from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
 from bot.reporting import card_again, group_url, post_card, requested_tasks, task_url, track
 from bot.store import RequestRecord, RequestState
-from bot.tc.actions import ActionError, render_action, trigger
-from bot.tc.decision import ArtifactError
+from bot.tc.actions import ActionError, satisfies
 from bot.tc.submit import submit
 from bot.tctime import format_time, parse_time
 
 log = logging.getLogger(__name__)
-ACTION = "add-new-jobs"
 
 
 class Submitter(Protocol):
@@ -52,7 +57,8 @@ class DirectSubmitter:
 
 
 class ActionSubmitter:
-    """The push's own add-new-jobs action (its hook) creates the tasks in an action task."""
+    """The push's own in-tree action (add-new-jobs; retrigger-multiple for a retrigger)
+    creates the tasks in an action task, which the bot then follows to the tasks."""
 
     state = RequestState.TRIGGERING
 
@@ -63,19 +69,18 @@ class ActionSubmitter:
         labels = list(dict.fromkeys(t.label for t in wanted))
         times = max(t.copy for t in wanted) + 1 if wanted else 1
         group = record.decision_task_id or ""
+        name = "add-new-jobs"
         try:
-            actions = json.loads(await bot.decisions.artifact(group, "public/actions.json"))
-            rendered = render_action(
-                actions, ACTION, task_group_id=group, input={"tasks": labels, "times": times}
-            )
-            action_task = await trigger(bot.clients.hooks, rendered)
-        except (ArtifactError, ActionError, TaskclusterRestFailure) as error:
+            actions = await push_actions(bot, group)
+            name = scheduling_action(record.command, actions)
+            given = action_input(name, labels, times)
+            rendered, action_task = await run_action(bot, group, name, given, actions=actions)
+        except (ActionError, TaskclusterRestFailure) as error:
             await bot.store.set_state(record.id, RequestState.FAILED, error=str(error))
-            await replier.post(
-                f"[{record.id}] the push's {ACTION} action could not be triggered: {error}"
-            )
+            await replier.post(f"[{record.id}] the push's {name} action was not run: {error}")
             return
-        await bot.store.set_state(record.id, RequestState.SUBMITTED)
+        await bot.store.replace_plan(record.id, [action_row(name, action_task, given)])
+        await bot.store.set_state(record.id, RequestState.ACTION_RUNNING)
         await bot.store.audit(
             actor=record.actor,
             source=record.source,
@@ -83,18 +88,74 @@ class ActionSubmitter:
             action="trigger-action",
             request_id=record.id,
             detail={
+                "action": name,
                 "hook": f"{rendered.hook_group_id}/{rendered.hook_id}",
                 "action_task": action_task,
             },
         )
-        await replier.post(
+        body = (
             f"{header or f'[{record.id}] {record.command}'}"
-            f"\n  via the push's {ACTION} action: {task_url(bot, action_task)}"
+            f"\n  via the push's {name} action: {task_url(bot, action_task)}"
             f"\n  task group: {group_url(bot, group)}"
+            "\n  (the jobs are listed here once the action task has created them)"
         )
+        reference = await replier.post(body)
+        await bot.store.save_reply(record.id, "chat", record.place, body, reference)
+        bot.spawn(follow_action(bot, replier, record.id))
 
 
-SUBMITTERS: dict[Mode, Submitter] = {Mode.DIRECT: DirectSubmitter(), Mode.ACTION: ActionSubmitter()}
+class AutoSubmitter:
+    """Direct when the bot's own scopes cover every task of the plan, else the push's
+    action: the bot creates what it may, and leaves the rest to the push's hook."""
+
+    state = RequestState.TRIGGERING
+
+    async def submit(
+        self, bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
+    ) -> None:
+        planned = await bot.store.plan(record.id)
+        try:
+            have = await current_scopes(bot)
+        except TaskclusterRestFailure as error:
+            log.warning("the bot's scopes are unknown (%s); using the push's action", error)
+            have = []
+        lacking = [
+            s for t in planned for s in needed_scopes(t.definition) if not satisfies(have, s)
+        ]
+        if lacking:
+            log.info(
+                "%s: the bot lacks %s; the push's action creates its jobs", record.id, lacking[0]
+            )
+            await ActionSubmitter().submit(bot, replier, record, header)
+        else:
+            await submit_request(bot, replier, record.id, header=header)
+
+
+async def current_scopes(bot: Runtime) -> list[str]:
+    answer = await bot.clients.auth.currentScopes()
+    return [str(s) for s in answer.get("scopes", [])]
+
+
+def needed_scopes(definition: dict[str, Any]) -> list[str]:
+    """The scopes createTask asks of its caller for ``definition`` (the Queue's rule)."""
+    queue = definition.get("taskQueueId") or (
+        f"{definition.get('provisionerId')}/{definition.get('workerType')}"
+    )
+    priority = definition.get("priority", "lowest")
+    return [
+        *(str(s) for s in definition.get("scopes") or ()),
+        *(f"queue:route:{r}" for r in definition.get("routes") or ()),
+        f"queue:create-task:project:{definition.get('projectId', 'none')}",
+        f"queue:scheduler-id:{definition.get('schedulerId', '-')}",
+        f"queue:create-task:{priority}:{queue}",
+    ]
+
+
+SUBMITTERS: dict[Mode, Submitter] = {
+    Mode.DIRECT: DirectSubmitter(),
+    Mode.ACTION: ActionSubmitter(),
+    Mode.AUTO: AutoSubmitter(),
+}
 
 
 def submitter_for(project: ProjectSettings) -> Submitter:

@@ -202,34 +202,6 @@ async def test_help_and_parse_errors_never_show_tracebacks(env: Embedded) -> Non
     assert "Traceback" not in output
 
 
-async def test_action_mode_triggers_the_push_add_new_jobs_hook(env: Embedded) -> None:
-    project = env.push.project
-    env.bot.settings = replace(
-        env.bot.settings, projects={project: ProjectSettings(project, mode="action")}
-    )
-    labels = [
-        label
-        for label in env.push.push.graph
-        if label.startswith("test-") and label not in env.push.push.label_to_taskid
-    ][:2]
-    before = len(env.tc.queue.tasks)
-    output = await say(env, "schedule " + " ".join(labels) + " x2")
-    rid = request_id(output)
-    assert "via the push's add-new-jobs action" in output
-    (hook,) = [h for h in env.tc.hooks.hooks.values() if h.fired]
-    (payload,) = hook.fired
-    assert payload["user"] == {
-        "input": {"tasks": labels, "times": 2},
-        "taskGroupId": env.push.decision_task_id,
-        "taskId": None,
-    }
-    assert payload["decision"]["action"]["cb_name"] == "add-new-jobs"
-    assert len(env.tc.queue.tasks) == before + 1  # the action task, which creates the jobs
-    record = await env.store.request(rid)
-    assert record is not None
-    assert record.state == "submitted"
-
-
 async def test_treeherder_link_when_configured(env: Embedded) -> None:
     project = env.push.project
     env.bot.settings = replace(

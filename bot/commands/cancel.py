@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
+from bot.action_mode import ACTION_ROW, run_action
 from bot.core.access import Level
 from bot.core.commands import Command, Context
+from bot.core.settings import Mode
 from bot.store import RequestState
+from bot.tc.actions import ActionError
 from grammar import Cancel, RequestId
 
 
@@ -55,10 +58,36 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         if home is not None and not bot.settings.project(owner.project).admits(home):
             await ctx.refuse(ELSEWHERE.format(request=owner.id, home=home, project=owner.project))
             return
+    groups: dict[str, str] = {}  # task -> its push's task group, for the push's cancel action
+    by_action: set[str] = set()  # tasks of projects whose jobs their push's actions create
+    for record in owners:
+        for planned in await bot.store.plan(record.id):
+            if record.decision_task_id:
+                groups[planned.task_id] = record.decision_task_id
+            if bot.settings.project(record.project).mode == Mode.ACTION:
+                by_action.add(planned.task_id)
     for record in requests:
-        task_ids += [t.task_id for t in await bot.store.plan(record.id) if t.submitted]
+        if record.state == RequestState.ACTION_RUNNING:
+            await ctx.refuse(STILL_ACTING.format(request=record.id))
+            return
+    for record in requests:
+        task_ids += [
+            t.task_id
+            for t in await bot.store.plan(record.id)
+            if t.submitted and not t.label.startswith(ACTION_ROW)
+        ]
     outcome = Cancelled()
-    for task_id in dict.fromkeys(task_ids):
+    wanted = list(dict.fromkeys(task_ids))
+    if len([t for t in wanted if t in by_action]) > MAX_CANCEL_ACTIONS:
+        await ctx.refuse(TOO_MANY_ACTIONS.format(count=len(wanted), cap=MAX_CANCEL_ACTIONS))
+        return
+    for task_id in wanted:
+        if task_id in by_action:
+            problem = await _by_action(ctx, task_id, groups[task_id], outcome)
+            if problem:
+                await ctx.refuse(problem)
+                return
+            continue
         try:
             answer = await bot.clients.queue.cancelTask(task_id)
         except TaskclusterRestFailure as error:
@@ -67,6 +96,13 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
                 continue
             if error.status_code == 409:  # resolved before it could be cancelled
                 outcome.finished += 1
+                continue
+            if error.status_code == 403 and task_id in groups:
+                # the bot may not cancel it itself: the push's own cancel action may
+                problem = await _by_action(ctx, task_id, groups[task_id], outcome)
+                if problem:
+                    await ctx.refuse(problem)
+                    return
                 continue
             await ctx.refuse(f"Could not cancel {task_id}: {error.status_code} {error}")
             return
@@ -79,7 +115,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         else:
             outcome.finished += 1
     for record in requests:
-        if outcome.cancelled or record.state == RequestState.SUBMITTING:
+        if outcome.cancelled or outcome.asked or record.state == RequestState.SUBMITTING:
             await bot.store.set_state(record.id, RequestState.CANCELLED)
     await bot.store.audit(
         actor=ctx.request.actor,
@@ -89,6 +125,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         detail={
             "tasks": len(task_ids),
             "cancelled": outcome.cancelled,
+            "action_tasks": outcome.asked,
             "requests": [r.id for r in requests],
         },
     )
@@ -101,6 +138,40 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         await ctx.reply(outcome.describe(of))
 
 
+async def _by_action(ctx: Context, task_id: str, group: str, outcome: Cancelled) -> str | None:
+    """Cancel ``task_id`` through its push's in-tree cancel action (picked by the task's
+    tags); None, or why it could not be asked."""
+    queue = ctx.bot.clients.queue
+    try:
+        status = (await queue.status(task_id)).get("status") or {}
+        if status.get("state") not in ("unscheduled", "pending", "running"):
+            outcome.finished += 1
+            return None
+        definition = await queue.task(task_id)
+    except TaskclusterRestFailure as error:
+        if error.status_code == 404:
+            outcome.unknown.append(task_id)
+            return None
+        raise
+    try:
+        _, action_task = await run_action(
+            ctx.bot, group, "cancel", {}, task_id=task_id, task_tags=definition.get("tags") or {}
+        )
+    except ActionError as error:
+        return f"Could not cancel {task_id}: {error}."
+    outcome.asked.append(action_task)
+    return None
+
+
+STILL_ACTING = (
+    "{request}'s action task has not created its jobs yet, so there is nothing of it to "
+    "cancel; `status {request}` says when it has, then cancel again."
+)
+MAX_CANCEL_ACTIONS = 50  # one action task (a hook run) per task
+TOO_MANY_ACTIONS = (
+    "That would run the push's cancel action {count} times (one action task per task); at "
+    "most {cap} at once. Cancel fewer tasks, or use Taskcluster's cancel-all on the push."
+)
 NOT_OURS = (
     "Task `{task}` was not scheduled by me, so I cannot tell whether it is {home}'s: cancel it "
     "in Taskcluster, or by its request id."
@@ -118,9 +189,18 @@ class Cancelled:
     cancelled: int = 0
     finished: int = 0
     unknown: list[str] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)  # action tasks asked to cancel one each
 
     def describe(self, of: str) -> str:
-        if self.cancelled:
+        if self.asked:
+            parts = [
+                f"Asked the push's cancel action to cancel {_tasks(len(self.asked))}{of} "
+                f"(action task{'s' if len(self.asked) != 1 else ''} "
+                f"{', '.join(self.asked[:3])}{', …' if len(self.asked) > 3 else ''})"
+            ]
+            if self.cancelled:
+                parts.append(f"cancelled {_tasks(self.cancelled)} directly")
+        elif self.cancelled:
             parts = [f"Cancelled {_tasks(self.cancelled)}{of}"]
         elif self.finished:
             parts = [f"Nothing was left to cancel{of}"]

@@ -17,6 +17,7 @@ class Mode(StrEnum):
 
     DIRECT = "direct"  # the bot calls createTask with the planned definitions
     ACTION = "action"  # the push's in-tree add-new-jobs action (its hook) creates them
+    AUTO = "auto"  # direct when the bot's scopes cover the plan, else the push's action
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ class RequestState(StrEnum):
     AWAITING_CONFIRMATION = "awaiting_confirmation"
     SUBMITTING = "submitting"
     TRIGGERING = "triggering"  # an in-tree action's hook is being triggered (never resumed)
+    # The action task was triggered; the bot waits for it to create the jobs (resumed).
+    ACTION_RUNNING = "action_running"
     SUBMITTED = "submitted"
     FINISHED = "finished"
     FAILED = "failed"
@@ -519,6 +521,23 @@ class Store:
                 await db.execute(
                     "INSERT INTO plan_tasks (task_id, request_id, label, copy, position,"
                     " definition, submitted, requested) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                    task.task_id,
+                    request_id,
+                    task.label,
+                    task.copy,
+                    task.position,
+                    json.dumps(task.definition, sort_keys=True),
+                    1 if task.requested else 0,
+                )
+
+    async def replace_plan(self, request_id: str, tasks: Sequence[PlannedTask]) -> None:
+        """The request's tasks are these now (an action task created them), submitted."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM plan_tasks WHERE request_id = ?", request_id)
+            for task in tasks:
+                await db.execute(
+                    "INSERT INTO plan_tasks (task_id, request_id, label, copy, position,"
+                    " definition, submitted, requested) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
                     task.task_id,
                     request_id,
                     task.label,

@@ -1,0 +1,295 @@
+"""A push's in-tree actions run for the bot: checked, triggered, and followed to the tasks the
+action task created, which are then reported and followed like tasks the bot created."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from taskcluster.exceptions import TaskclusterRestFailure
+
+from bot.core.replies import Replier
+from bot.core.runtime import Runtime
+from bot.graph.materialize import task_label
+from bot.reporting import post_card, task_url, track
+from bot.store import PlannedTask, RequestState
+from bot.tc.actions import (
+    ActionError,
+    RenderedAction,
+    check_grant,
+    has_action,
+    render_action,
+    satisfies,
+    trigger,
+)
+from bot.tc.decision import ArtifactError
+from bot.tc.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+ACTION_ROW = "action:"  # the label prefix of a plan row that is an action task, not a job
+NOT_RETRIGGERED = "the push's jobs that do not allow retriggers are run again only when they failed"
+CANNOT_EXPAND = (
+    "the decision task's scopes do not name `{grant}` and the bot may not expand them "
+    "(it needs `auth:expand-scopes`), so whether the hook is the push's own cannot be told"
+)
+
+
+async def push_actions(bot: Runtime, decision_task_id: str) -> dict[str, Any]:
+    """The push's actions.json, or ActionError saying why there is none."""
+    try:
+        data = await bot.decisions.artifact(decision_task_id, "public/actions.json")
+    except ArtifactError as error:
+        raise ActionError(f"the push has no actions.json: {error}") from None
+    try:
+        actions = json.loads(data)
+    except ValueError as error:
+        raise ActionError(f"the push's actions.json is not JSON: {error}") from None
+    if not isinstance(actions, dict):
+        raise ActionError("the push's actions.json is not an object")
+    return actions
+
+
+async def check_granted(bot: Runtime, decision_task_id: str, rendered: RenderedAction) -> None:
+    """The decision task must hold the hook's ``in-tree:hook-action:`` scope (its roles
+    expanded when the scopes themselves do not say), as Treeherder checks."""
+    definition = await bot.decisions.definition(decision_task_id)
+    scopes = [str(s) for s in definition.get("scopes") or ()]
+    if satisfies(scopes, rendered.grant):
+        return
+    if not any(s.startswith("assume:") for s in scopes):
+        check_grant(scopes, rendered)
+    try:
+        expanded = await bot.clients.auth.expandScopes({"scopes": scopes})
+    except TaskclusterRestFailure as error:
+        if error.status_code in (401, 403):
+            raise ActionError(CANNOT_EXPAND.format(grant=rendered.grant)) from None
+        raise
+    check_grant([str(s) for s in expanded.get("scopes", [])], rendered)
+
+
+async def run_action(
+    bot: Runtime,
+    decision_task_id: str,
+    name: str,
+    input: Any,
+    *,
+    task_id: str | None = None,
+    task_tags: Mapping[str, str] | None = None,
+    actions: dict[str, Any] | None = None,
+) -> tuple[RenderedAction, str]:
+    """Check and trigger the push's action ``name``; the action and its action task's id."""
+    actions = actions if actions is not None else await push_actions(bot, decision_task_id)
+    rendered = render_action(
+        actions,
+        name,
+        task_group_id=decision_task_id,
+        input=input,
+        task_id=task_id,
+        task_tags=task_tags,
+    )
+    await check_granted(bot, decision_task_id, rendered)
+    action_task = await trigger(bot.clients.hooks, rendered)
+    bot.decisions.forget_labels(decision_task_id)
+    return rendered, action_task
+
+
+def scheduling_action(command: str | None, actions: Mapping[str, Any]) -> str:
+    """Which action creates a request's jobs: a retrigger uses the push's
+    ``retrigger-multiple`` (as Treeherder and mozci do) when it has one."""
+    verb = (command or "").split(" ", 1)[0]
+    if verb == "retrigger" and has_action(actions, "retrigger-multiple"):
+        return "retrigger-multiple"
+    return "add-new-jobs"
+
+
+def action_input(action: str, labels: list[str], times: int) -> dict[str, Any]:
+    if action == "retrigger-multiple":
+        return {"requests": [{"tasks": labels, "times": times}]}
+    return {"tasks": labels, "times": times}
+
+
+def action_row(name: str, task_id: str, input: Any) -> PlannedTask:
+    """The plan row standing for an action task until it has created the jobs."""
+    return PlannedTask(
+        task_id, ACTION_ROW + name, 0, 0, {"action": name, "input": input}, requested=True
+    )
+
+
+def waiting_on(stored: list[PlannedTask]) -> PlannedTask | None:
+    """The action task a request waits on, if its plan is one."""
+    return next((t for t in stored if t.label.startswith(ACTION_ROW)), None)
+
+
+async def follow_action(bot: Runtime, replier: Replier, request_id: str) -> None:
+    """Wait for the request's action task; then report and follow the tasks it created.
+    Once per process at a time."""
+    if request_id in bot.following:
+        return
+    bot.following.add(request_id)
+    try:
+        created = await _await_action(bot, replier, request_id)
+    finally:
+        bot.following.discard(request_id)
+    if created:
+        await track(bot, replier, request_id)
+
+
+async def _await_action(bot: Runtime, replier: Replier, request_id: str) -> bool:
+    """Wait for the action task; True once the request's plan is the tasks it created."""
+    record = await bot.store.request(request_id)
+    stored = await bot.store.plan(request_id)
+    row = waiting_on(stored)
+    if record is None or row is None:
+        return False
+    group = record.decision_task_id or ""
+    name = row.label.removeprefix(ACTION_ROW)
+    tracker = Tracker(
+        bot.clients.queue,
+        group,
+        {row.task_id},
+        amqp_url=bot.settings.amqp_url,
+        poll_interval=bot.settings.poll_interval,
+    )
+    async with bot.renewing(request_id) as lost, contextlib.aclosing(tracker.updates()) as ups:
+        async for _update in ups:
+            if lost.is_set():
+                return False
+    state = tracker.states.get(row.task_id)
+    if state != "completed":
+        error = f"the push's {name} action task ended {state}: {task_url(bot, row.task_id)}"
+        await bot.store.set_state(request_id, RequestState.FAILED, error=error)
+        await replier.post(f"[{request_id}] {error}")
+        return False
+    wanted = _wanted(row)
+    try:
+        created = await created_by(bot, group, row.task_id, wanted)
+    except (ArtifactError, TaskclusterRestFailure) as error:
+        failure = f"what the {name} action task created cannot be read: {error}"
+        await bot.store.set_state(request_id, RequestState.FAILED, error=failure)
+        await replier.post(f"[{request_id}] {failure}")
+        return False
+    bot.decisions.forget_labels(group)
+    rerun = await _rerun_by(bot, record.project or "", group, wanted, created, row)
+    untouched = sorted(wanted - {t.label for t in created + rerun})
+    did = (
+        f"the push's {name} action ({task_url(bot, row.task_id)}) created {len(created)} "
+        f"task{'s' if len(created) != 1 else ''}"
+        + (f" and ran {len(rerun)} again" if rerun else "")
+    )
+    skipped = (
+        f"; it did nothing for {len(untouched)} job(s) (`{untouched[0]}`"
+        f"{', …' if len(untouched) > 1 else ''}): {NOT_RETRIGGERED}"
+        if untouched
+        else ""
+    )
+    if not created and not rerun:
+        await bot.store.replace_plan(request_id, [])
+        await bot.store.set_state(request_id, RequestState.FAILED, error=did + skipped)
+        await replier.post(f"[{request_id}] {did}{skipped}")
+        return False
+    await bot.store.replace_plan(request_id, created + rerun)
+    await bot.store.set_state(request_id, RequestState.SUBMITTED)
+    header = f"[{request_id}] {record.command}: {did}{skipped}"
+    await post_card(bot, replier, record, created + rerun, header, resumed=True)
+    return True
+
+
+async def _rerun_by(
+    bot: Runtime,
+    project: str,
+    group: str,
+    wanted: set[str],
+    created: list[PlannedTask],
+    row: PlannedTask,
+) -> list[PlannedTask]:
+    """Jobs the action ran again rather than copied (taskgraph's retrigger reruns a task
+    whose job does not allow retriggers): the push's task for the label, if its latest run
+    is a rerun that started after the action task was created."""
+    missing = sorted(wanted - {t.label for t in created})
+    if not missing:
+        return []
+    routes = bot.settings.project(project).routes
+    labels = await bot.decisions.merged_labels(group, project, routes)
+    action_created = str(
+        (await bot.clients.queue.status(row.task_id))["status"]["runs"][0]["scheduled"]
+    )
+    rerun: list[PlannedTask] = []
+    for label in missing:
+        task_id = labels.get(label)
+        if task_id is None:
+            continue
+        runs = (await bot.clients.queue.status(task_id))["status"].get("runs") or []
+        last = runs[-1] if runs else {}
+        if last.get("reasonCreated") == "rerun" and str(last.get("scheduled")) >= action_created:
+            position = len(created) + len(rerun)
+            rerun.append(PlannedTask(task_id, label, 0, position, {}, True, requested=True))
+    return rerun
+
+
+def _wanted(row: PlannedTask) -> set[str]:
+    given = row.definition.get("input") or {}
+    labels = list(given.get("tasks") or [])
+    for part in given.get("requests") or []:
+        labels += list(part.get("tasks") or [])
+    return {str(label) for label in labels}
+
+
+async def created_by(
+    bot: Runtime, group: str, action_task_id: str, wanted: set[str]
+) -> list[PlannedTask]:
+    """The tasks an action task created: its ``public/task-graph.json`` (taskId to task, as
+    taskgraph's create_tasks writes it), else the group's tasks whose parent it is."""
+    try:
+        graph = json.loads(await bot.decisions.artifact(action_task_id, "public/task-graph.json"))
+        found = [
+            (str(task_id), str(entry.get("label") or task_label(entry.get("task") or {})), entry)
+            for task_id, entry in graph.items()
+            if isinstance(entry, dict)
+        ]
+        definitions = {task_id: entry.get("task") or {} for task_id, _, entry in found}
+        pairs = [(task_id, label) for task_id, label, _ in found]
+    except (ArtifactError, ValueError, AttributeError) as error:
+        log.info("no task-graph.json of %s (%s); listing its group", action_task_id, error)
+        pairs, definitions = await _children(bot, group, action_task_id)
+    copies: dict[str, int] = defaultdict(int)
+    created = []
+    for position, (task_id, label) in enumerate(sorted(pairs, key=lambda p: p[1])):
+        copy = copies[label]
+        copies[label] += 1
+        created.append(
+            PlannedTask(
+                task_id,
+                label,
+                copy,
+                position,
+                definitions.get(task_id, {}),
+                submitted=True,
+                requested=label in wanted,
+            )
+        )
+    return created
+
+
+async def _children(
+    bot: Runtime, group: str, parent: str
+) -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
+    pairs: list[tuple[str, str]] = []
+    definitions: dict[str, dict[str, Any]] = {}
+    query: dict[str, Any] = {}
+    while True:
+        page = await bot.clients.queue.listTaskGroup(group, query=query)
+        for entry in page.get("tasks", []):
+            task = entry.get("task") or {}
+            if (task.get("extra") or {}).get("parent") == parent:
+                task_id = str(entry["status"]["taskId"])
+                pairs.append((task_id, task_label(task)))
+                definitions[task_id] = task
+        token = page.get("continuationToken")
+        if not token:
+            return pairs, definitions
+        query = {"continuationToken": token}

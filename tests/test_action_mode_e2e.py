@@ -1,0 +1,300 @@
+"""Action mode end to end on the embedded local Taskcluster: the push's in-tree actions
+create the jobs (their callbacks run as taskgraph's do), and the bot follows them."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest_asyncio
+
+from bot.action_mode import action_row
+from bot.adapters.console import ConsoleReplier
+from bot.core.settings import ProjectSettings
+from bot.embedded import Embedded, embedded
+from bot.localtc.auth import Client
+from bot.localtc.queue import Artifact
+from bot.store import RequestState, SqliteStore
+from bot.tc.clients import TaskclusterSettings, make_clients
+from tests.test_console_e2e import request_id, say
+
+
+@pytest_asyncio.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Embedded]:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    async with embedded(store=store, tasks=1500, worker_seconds=0.05) as running:
+        project = running.push.project
+        running.bot.settings = replace(
+            running.bot.settings,
+            poll_interval=0.05,
+            projects={project: ProjectSettings(project, mode="action")},
+        )
+        yield running
+    await store.close()
+
+
+def new_tests(env: Embedded, count: int) -> list[str]:
+    ran = env.push.push.label_to_taskid
+    return [x for x in env.push.push.graph if x.startswith("test-") and x not in ran][:count]
+
+
+def fired(env: Embedded) -> list[dict]:
+    return [payload for hook in env.tc.hooks.hooks.values() for payload in hook.fired]
+
+
+async def test_add_new_jobs_is_followed_to_the_tasks_it_created(env: Embedded) -> None:
+    labels = new_tests(env, 2)
+    output = await say(env, "schedule " + " ".join(labels) + " x2")
+    rid = request_id(output)
+    assert "via the push's add-new-jobs action" in output, output
+    (payload,) = fired(env)
+    assert payload["user"]["input"] == {"tasks": labels, "times": 2}  # xN is its `times`
+    action_task = payload and next(
+        t
+        for t, r in env.tc.queue.tasks.items()
+        if r.definition["tags"].get("kind") == "action-callback"
+    )
+    assert "created" in output, output
+    assert "finished: " in output, output
+    record = await env.store.request(rid)
+    assert record is not None
+    assert record.state == RequestState.FINISHED
+    plan = await env.store.plan(rid)
+    requested = Counter(t.label for t in plan if t.requested)
+    assert requested == dict.fromkeys(labels, 2)
+    for task in plan:  # the action's own tasks, not ones the bot made up
+        definition = env.tc.queue.tasks[task.task_id].definition
+        assert definition["extra"]["parent"] == action_task
+        assert f"{env.tc.root_url}/tasks/{task.task_id}" in output or not task.requested
+    assert "Traceback" not in output
+
+
+async def test_a_retrigger_uses_the_push_retrigger_multiple_action(env: Embedded) -> None:
+    label = next(x for x in env.push.push.label_to_taskid if x.startswith("test-"))
+    output = await say(env, f"retrigger {label} x3")
+    assert "via the push's retrigger-multiple action" in output, output
+    (payload,) = fired(env)
+    assert payload["decision"]["action"]["cb_name"] == "retrigger-multiple"
+    assert payload["user"]["input"] == {"requests": [{"tasks": [label], "times": 3}]}
+    assert "created 3 tasks" in output, output  # its graph entry allows retriggers: copies
+    assert "finished: 3 ok" in output, output
+
+
+async def test_a_hook_the_decision_task_was_not_granted_is_refused(env: Embedded) -> None:
+    """A try push can edit its actions.json to point at any hook: the bot triggers only a
+    hook its decision task was granted as an action."""
+    queue = env.tc.queue
+    decision = env.push.decision_task_id
+    actions = json.loads(queue.artifact(decision, None, "public/actions.json").content)
+    for action in actions["actions"]:
+        action["hookGroupId"] = "project-releng"  # a hook of another project
+    record = queue.tasks[decision]
+    run_id = len(record.status["runs"]) - 1
+    record.artifacts[run_id]["public/actions.json"] = Artifact(
+        "public/actions.json",
+        json.dumps(actions).encode(),
+        "application/json",
+        record.definition["expires"],
+    )
+    before = len(queue.tasks)
+    output = await say(env, "schedule " + new_tests(env, 1)[0])
+    assert "was not granted" in output, output
+    assert "in-tree:hook-action:project-releng/in-tree-action-3-generic/" in output
+    assert not fired(env)
+    assert len(queue.tasks) == before
+    record_of = await env.store.request(request_id(output))
+    assert record_of is not None
+    assert record_of.state == RequestState.FAILED
+
+
+async def test_a_later_schedule_uses_what_an_earlier_action_built(env: Embedded) -> None:
+    """Labels an earlier action created are the push's (merged from the Index as taskgraph
+    merges them): a later job depending on one uses the action's task, not the decision's."""
+    test = new_tests(env, 1)[0]
+    build = next(d for d in env.push.push.graph[test]["dependencies"].values() if "build" in d)
+    output = await say(env, f"schedule {build}")
+    assert "finished: " in output, output
+    (rebuilt,) = [t.task_id for t in await env.store.plan(request_id(output)) if t.label == build]
+    assert rebuilt != env.push.push.label_to_taskid[build]
+    merged = await env.bot.decisions.merged_labels(env.push.decision_task_id, env.push.project)
+    assert merged[build] == rebuilt
+    output = await say(env, f"schedule {test}")
+    assert "finished: " in output, output
+    (created,) = [t for t in await env.store.plan(request_id(output)) if t.label == test]
+    assert rebuilt in env.tc.queue.tasks[created.task_id].definition["dependencies"]
+
+
+@pytest_asyncio.fixture
+async def slow(tmp_path: Path) -> AsyncIterator[Embedded]:
+    """Tasks (action tasks too) take a second: long enough to cancel one while it runs."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    async with embedded(store=store, tasks=1500, worker_seconds=1.0) as running:
+        project = running.push.project
+        running.bot.settings = replace(
+            running.bot.settings,
+            poll_interval=0.05,
+            projects={project: ProjectSettings(project, mode="action")},
+        )
+        yield running
+    await store.close()
+
+
+async def test_cancel_goes_through_the_push_cancel_action(slow: Embedded) -> None:
+    label = new_tests(slow, 1)[0]
+    first = await say(slow, f"schedule {label}", wait=False)
+    rid = request_id(first)
+    refused = await say(slow, f"cancel {rid}", wait=False)
+    assert "has not created its jobs yet" in refused, refused  # the action task still runs
+    for _ in range(200):
+        record = await slow.store.request(rid)
+        assert record is not None
+        if record.state == RequestState.SUBMITTED:
+            break
+        await asyncio.sleep(0.05)
+    (task,) = await slow.store.plan(rid)
+    output = await say(slow, f"cancel {rid}")
+    assert f"Asked the push's cancel action to cancel 1 task of {rid}" in output, output
+    (cancel,) = [p for p in fired(slow) if p["decision"]["action"]["cb_name"] == "cancel"]
+    assert cancel["user"]["taskId"] == task.task_id
+    # the cancel action task picked by the task's tags ({} matches any task) ran its
+    # callback on that task (whether it beat the task's own end is the workers' race; the
+    # callback itself is held to taskgraph's in test_localtc_actions)
+    (action,) = [
+        r
+        for r in slow.tc.queue.tasks.values()
+        if r.definition["tags"].get("kind") == "action-callback"
+        and json.loads(r.definition["payload"]["env"]["ACTION_TASK_ID"]) == task.task_id
+    ]
+    assert await slow.bot.idle(30)
+    for _ in range(100):
+        if action.state == "completed":
+            break
+        await asyncio.sleep(0.05)
+    assert action.state == "completed"
+    assert slow.tc.queue.tasks[task.task_id].state in ("completed", "exception")
+
+
+def a_build(env: Embedded) -> str:
+    ran = env.push.push.label_to_taskid
+    return next(x for x in ran if x.startswith("build-"))
+
+
+async def test_a_job_that_allows_no_retrigger_is_rerun_when_it_failed(env: Embedded) -> None:
+    """taskgraph's retrigger-multiple reruns (same task, a new run) a job whose graph entry
+    does not allow retriggers, when it failed: the bot follows that run."""
+    build = a_build(env)
+    task = env.tc.queue.tasks[env.push.push.label_to_taskid[build]]
+    task.status["state"] = task.status["runs"][-1]["state"] = "failed"  # as if it had failed
+    output = await say(env, f"retrigger {build}")
+    assert "created 0 tasks and ran 1 again" in output, output
+    assert "finished: 1 ok" in output, output
+    assert task.status["runs"][-1]["reasonCreated"] == "rerun"
+    (planned,) = await env.store.plan(request_id(output))
+    assert planned.task_id == task.task_id
+
+
+async def test_a_retrigger_the_action_does_nothing_for_is_said_plainly(env: Embedded) -> None:
+    build = a_build(env)  # completed: taskgraph neither copies nor reruns it
+    output = await say(env, f"retrigger {build}")
+    assert f"it did nothing for 1 job(s) (`{build}`)" in output, output
+    assert "finished: 0 ok" not in output
+    record = await env.store.request(request_id(output))
+    assert record is not None
+    assert record.state == RequestState.FAILED
+
+
+async def test_an_action_task_that_fails_is_reported_with_its_link(env: Embedded) -> None:
+    """The push's callback refuses (here: the push's graph lost the job the bot asked for,
+    as when an action of another revision's code runs): the bot says so, with the link."""
+    label = new_tests(env, 1)[0]
+    await say(env, f"schedule {label} --dry-run")  # the bot has read the graph
+    queue = env.tc.queue
+    decision = queue.tasks[env.push.decision_task_id]
+    graph = {k: v for k, v in env.push.push.graph.items() if k != label}
+    decision.artifacts[len(decision.status["runs"]) - 1]["public/full-task-graph.json"] = Artifact(
+        "public/full-task-graph.json",
+        json.dumps(graph).encode(),
+        "application/json",
+        decision.definition["expires"],
+    )
+    output = await say(env, f"schedule {label}")
+    assert "the push's add-new-jobs action task ended failed" in output, output
+    assert f"{env.tc.root_url}/tasks/" in output
+    record = await env.store.request(request_id(output))
+    assert record is not None
+    assert record.state == RequestState.FAILED
+
+
+async def test_a_restart_while_the_action_runs_carries_on_to_its_tasks(env: Embedded) -> None:
+    """A replica that dies after triggering leaves the request `action_running`, its plan
+    the action task: whoever resumes it follows that task to the jobs, and to the end."""
+
+    labels = new_tests(env, 2)
+    first = await say(env, "schedule " + " ".join(labels))
+    rid = request_id(first)
+    created = await env.store.plan(rid)
+    action_task = next(
+        t
+        for t, r in env.tc.queue.tasks.items()
+        if r.definition["tags"].get("kind") == "action-callback"
+    )
+    # back to where it stood when the replica died: triggered, not yet followed
+    given = {"tasks": labels, "times": 1}
+    await env.store.replace_plan(rid, [action_row("add-new-jobs", action_task, given)])
+    await env.store.set_state(rid, RequestState.ACTION_RUNNING)
+    out = io.StringIO()
+    assert rid in await env.bot.resume(ConsoleReplier(out))
+    assert await env.bot.idle(30)
+    text = out.getvalue()
+    assert "created 2 tasks" in text, text
+    assert "finished: 2 ok" in text, text
+    assert {t.task_id for t in await env.store.plan(rid)} == {t.task_id for t in created}
+    # no second action: the one action task is all there is
+    assert len(fired(env)) == 1
+
+
+async def test_auto_mode_creates_directly_when_the_bot_may(env: Embedded) -> None:
+    """The embedded bot's client has `*`: auto mode needs no action for it."""
+    project = env.push.project
+    env.bot.settings = replace(
+        env.bot.settings, projects={project: ProjectSettings(project, mode="auto")}
+    )
+    output = await say(env, "schedule " + new_tests(env, 1)[0])
+    assert "finished: 1 ok" in output, output
+    assert "action" not in output
+    assert not fired(env)
+
+
+async def test_auto_mode_uses_the_push_action_for_what_the_bot_may_not_create(
+    env: Embedded,
+) -> None:
+    project = env.push.project
+    env.bot.settings = replace(
+        env.bot.settings, projects={project: ProjectSettings(project, mode="auto")}
+    )
+    scopes = [
+        "queue:get-artifact:public/*",
+        "queue:get-task:*",
+        "queue:status:*",
+        "queue:list-task-group:*",
+        "index:find-task:*",
+        "index:list-tasks:*",
+        "hooks:trigger-hook:*",
+        "auth:current-scopes",
+        "auth:expand-scopes",
+    ]
+    token = "reader-token-" + "0" * 22
+    env.tc.clients["project/taskbot-reader"] = Client(
+        "project/taskbot-reader", token, tuple(scopes)
+    )
+    settings = TaskclusterSettings(env.tc.root_url, "project/taskbot-reader", token)
+    env.bot.clients = make_clients(settings, env.bot.clients.session)
+    output = await say(env, "schedule " + new_tests(env, 1)[0])
+    assert "via the push's add-new-jobs action" in output, output
+    assert "finished: 1 ok" in output, output
+    assert len(fired(env)) == 1
