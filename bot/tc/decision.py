@@ -14,7 +14,7 @@ import aiohttp
 import yaml
 from taskcluster.exceptions import TaskclusterRestFailure
 
-from bot.graph import GraphCache, TaskGraphIndex, load_label_to_taskid
+from bot.graph import GraphCache, GraphError, TaskGraphIndex, load_label_to_taskid
 from bot.tc.retry import backoff, is_transient
 from bot.tctime import parse_time
 
@@ -32,6 +32,7 @@ ACTION_NAMESPACES = (
 )
 CRON_NAMESPACES = ("{trust_domain}.v2.{project}.revision.{head_rev}.cron",)
 KEPT_DEFINITIONS = 256  # decision task definitions kept (a few kB each)
+FETCHES_AT_ONCE = 16  # label-to-taskid documents of action and cron tasks read at a time
 GRAPH_NAMES = ("public/full-task-graph.json", "public/all_tasks.json")
 
 NO_DECISION = (
@@ -310,12 +311,21 @@ class DecisionReader:
                 for entry in await self._indexed(template.format(**values)):
                     entries.setdefault(str(entry["taskId"]), str(entry.get("expires", "")))
             later += sorted(entries, key=lambda task_id: (entries[task_id], task_id))
-        for task_id in dict.fromkeys(t for t in later if t != decision_task_id):
-            try:
-                merged.update(await self.label_to_taskid(task_id))
-            except ArtifactError as error:
-                # an action still running, or one that failed before writing it
-                log.info("no label-to-taskid of %s yet: %s", task_id, error)
+        tasks = list(dict.fromkeys(t for t in later if t != decision_task_id))
+        gate = asyncio.Semaphore(FETCHES_AT_ONCE)
+
+        async def labels_of(task_id: str) -> dict[str, str]:
+            async with gate:
+                try:
+                    return await self.label_to_taskid(task_id)
+                except (ArtifactError, GraphError) as error:
+                    # an action still running, one that wrote none (cancel), or a bad one
+                    log.info("no label-to-taskid of %s: %s", task_id, error)
+                    return {}
+
+        # fetched together, applied oldest first (a later one wins for a label)
+        for labels in await asyncio.gather(*(labels_of(t) for t in tasks)):
+            merged.update(labels)
         self._merged[decision_task_id] = (now, merged)
         while len(self._merged) > KEPT_DEFINITIONS:
             del self._merged[next(iter(self._merged))]
