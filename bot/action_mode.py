@@ -16,7 +16,7 @@ from bot.core.replies import Replier
 from bot.core.runtime import Runtime
 from bot.graph.materialize import task_label
 from bot.reporting import post_card, task_url, track
-from bot.store import PlannedTask, RequestState
+from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.actions import (
     ActionError,
     RenderedAction,
@@ -31,6 +31,8 @@ from bot.tc.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
+# A real Gecko actions.json is about 31 kB; one far larger is refused unread.
+MAX_ACTIONS_BYTES = 2 * 2**20
 ACTION_ROW = "action:"  # the label prefix of a plan row that is an action task, not a job
 NOT_RETRIGGERED = "the push's jobs that do not allow retriggers are run again only when they failed"
 CANNOT_EXPAND = (
@@ -42,7 +44,9 @@ CANNOT_EXPAND = (
 async def push_actions(bot: Runtime, decision_task_id: str) -> dict[str, Any]:
     """The push's actions.json, or ActionError saying why there is none."""
     try:
-        data = await bot.decisions.artifact(decision_task_id, "public/actions.json")
+        data = await bot.decisions.artifact(
+            decision_task_id, "public/actions.json", limit=MAX_ACTIONS_BYTES
+        )
     except ArtifactError as error:
         raise ActionError(f"the push has no actions.json: {error}") from None
     try:
@@ -159,27 +163,62 @@ async def _await_action(bot: Runtime, replier: Replier, request_id: str) -> bool
         async for _update in ups:
             if lost.is_set():
                 return False
+    if lost.is_set():
+        return False
     state = tracker.states.get(row.task_id)
-    if state != "completed":
-        error = f"the push's {name} action task ended {state}: {task_url(bot, row.task_id)}"
-        await bot.store.set_state(request_id, RequestState.FAILED, error=error)
-        await replier.post(f"[{request_id}] {error}")
-        return False
-    wanted = _wanted(row)
     try:
-        created = await created_by(bot, group, row.task_id, wanted)
-    except (ArtifactError, TaskclusterRestFailure) as error:
-        failure = f"what the {name} action task created cannot be read: {error}"
-        await bot.store.set_state(request_id, RequestState.FAILED, error=failure)
-        await replier.post(f"[{request_id}] {failure}")
+        if state != "completed":
+            await _failed_action(bot, replier, record, row, group, state)
+            return False
+        return await _report_created(bot, replier, record, row, group)
+    except Exception as error:
+        # Never silent, never stuck: what could not be read is said, and the request ends.
+        log.exception("%s: following the %s action task failed", request_id, name)
+        failure = f"what the {name} action task did cannot be read: {error}"
+        with contextlib.suppress(Exception):
+            await bot.store.set_state(request_id, RequestState.FAILED, error=failure)
+        await replier.post(f"[{request_id}] {failure} ({task_url(bot, row.task_id)})")
         return False
+
+
+async def _failed_action(
+    bot: Runtime,
+    replier: Replier,
+    record: RequestRecord,
+    row: PlannedTask,
+    group: str,
+    state: str | None,
+) -> None:
+    """The action task did not complete: the request fails, keeping what it created before
+    it stopped (so `status` and `cancel` see those tasks)."""
+    name = row.label.removeprefix(ACTION_ROW)
+    error = f"the push's {name} action task ended {state}: {task_url(bot, row.task_id)}"
+    try:
+        created = await created_by(bot, group, row.task_id, _wanted(row))
+    except Exception as problem:
+        log.warning("what the failed action task %s created is unknown: %s", row.task_id, problem)
+        created = []
+    if created:
+        error += f"; it had created {len(created)} task(s) (`cancel {record.id}` cancels them)"
+    await bot.store.replace_plan(record.id, created, state=RequestState.FAILED, error=error)
+    await replier.post(f"[{record.id}] {error}")
+
+
+async def _report_created(
+    bot: Runtime, replier: Replier, record: RequestRecord, row: PlannedTask, group: str
+) -> bool:
+    """The action task completed: its tasks become the request's, and get the card."""
+    request_id = record.id
+    name = row.label.removeprefix(ACTION_ROW)
+    wanted = _wanted(row)
+    created = await created_by(bot, group, row.task_id, wanted)
     bot.decisions.forget_labels(group)
     rerun = await _rerun_by(bot, record.project or "", group, wanted, created, row)
     untouched = sorted(wanted - {t.label for t in created + rerun})
     did = (
         f"the push's {name} action ({task_url(bot, row.task_id)}) created {len(created)} "
         f"task{'s' if len(created) != 1 else ''}"
-        + (f" and ran {len(rerun)} again" if rerun else "")
+        + (f" and ran {len(rerun)} again (a rerun is not copied xN)" if rerun else "")
     )
     skipped = (
         f"; it did nothing for {len(untouched)} job(s) (`{untouched[0]}`"
@@ -188,12 +227,10 @@ async def _await_action(bot: Runtime, replier: Replier, request_id: str) -> bool
         else ""
     )
     if not created and not rerun:
-        await bot.store.replace_plan(request_id, [])
-        await bot.store.set_state(request_id, RequestState.FAILED, error=did + skipped)
+        await bot.store.replace_plan(request_id, [], state=RequestState.FAILED, error=did + skipped)
         await replier.post(f"[{request_id}] {did}{skipped}")
         return False
-    await bot.store.replace_plan(request_id, created + rerun)
-    await bot.store.set_state(request_id, RequestState.SUBMITTED)
+    await bot.store.replace_plan(request_id, created + rerun, state=RequestState.SUBMITTED)
     header = f"[{request_id}] {record.command}: {did}{skipped}"
     await post_card(bot, replier, record, created + rerun, header, resumed=True)
     return True
@@ -214,16 +251,23 @@ async def _rerun_by(
     if not missing:
         return []
     routes = bot.settings.project(project).routes
-    labels = await bot.decisions.merged_labels(group, project, routes)
-    action_created = str(
-        (await bot.clients.queue.status(row.task_id))["status"]["runs"][0]["scheduled"]
-    )
+    try:
+        labels = await bot.decisions.merged_labels(group, project, routes)
+    except Exception as error:  # the Index may not be ours to list: the decision's own then
+        log.warning("merged labels of %s unavailable (%s); the decision's only", group, error)
+        labels = await bot.decisions.label_to_taskid(group)
+    status = await bot.clients.queue.status(row.task_id)
+    action_created = str(status["status"]["runs"][0]["scheduled"])
     rerun: list[PlannedTask] = []
     for label in missing:
         task_id = labels.get(label)
         if task_id is None:
             continue
-        runs = (await bot.clients.queue.status(task_id))["status"].get("runs") or []
+        try:
+            runs = (await bot.clients.queue.status(task_id))["status"].get("runs") or []
+        except TaskclusterRestFailure as error:
+            log.warning("the state of %s (%s) is unknown: %s", task_id, label, error)
+            continue
         last = runs[-1] if runs else {}
         if last.get("reasonCreated") == "rerun" and str(last.get("scheduled")) >= action_created:
             position = len(created) + len(rerun)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 
 import jsone
@@ -151,3 +153,71 @@ def test_a_schema_slip_that_refuses_every_key_does_not_block_real_retriggers() -
     }
     with pytest.raises(ActionError, match="'times' was unexpected"):
         render_action(strict, "add-new-jobs", task_group_id=GROUP, input={"tasks": [], "times": 1})
+
+
+def with_schema(schema: Any) -> dict[str, Any]:
+    actions = gecko_actions()
+    for action in actions["actions"]:
+        if action["name"] == "add-new-jobs":
+            action["schema"] = schema
+    return actions
+
+
+async def test_a_schema_reference_is_never_fetched_nor_read(tmp_path: Any) -> None:
+    """A try push may write any actions.json: a `$ref` to a URL (a cloud metadata service)
+    or a file is refused, and nothing is fetched or read."""
+    connections = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(await reader.read(100))
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"t": {"enum": ["SECRET-VALUE"]}}')
+    given = {"tasks": ["a"], "times": 1}
+    try:
+        for ref in (f"http://127.0.0.1:{port}/latest/meta-data/", f"{secret.as_uri()}#/t"):
+            actions = with_schema({"$ref": ref})
+            with pytest.raises(ActionError, match="outside itself, which the bot does not fetch"):
+                render_action(actions, "add-new-jobs", task_group_id=GROUP, input=given)
+            nested = with_schema({"properties": {"tasks": {"items": {"$ref": ref}}}})
+            with pytest.raises(ActionError) as refused:
+                render_action(nested, "add-new-jobs", task_group_id=GROUP, input=given)
+            assert "SECRET-VALUE" not in str(refused.value)
+        await asyncio.sleep(0.05)
+        assert connections == []
+    finally:
+        server.close()
+    # a reference inside the schema itself still works
+    inside = with_schema(
+        {"definitions": {"n": {"minimum": 1}}, "properties": {"times": {"$ref": "#/definitions/n"}}}
+    )
+    with pytest.raises(ActionError, match="times: 0 is less than the minimum of 1"):
+        render_action(inside, "add-new-jobs", task_group_id=GROUP, input={"times": 0})
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda a: a.update(actions={}), "has no list of actions"),
+        (lambda a: a.update(actions=[1, 2]), "has no `add-new-jobs` action"),
+        (lambda a: a.update(variables=[1]), "`variables` that are not an object"),
+        (lambda a: add_new_jobs(a).pop("hookGroupId"), "names no hook"),
+        (lambda a: add_new_jobs(a).update(hookPayload=None), "has no hookPayload object"),
+        (lambda a: add_new_jobs(a).update(kind="task"), "is not a hook action (kind `task`)"),
+        (lambda a: add_new_jobs(a).update(context="x"), "cannot run on the push"),
+    ],
+)
+def test_a_malformed_actions_json_is_refused_with_what_is_wrong(change: Any, said: str) -> None:
+    actions = gecko_actions()
+    change(actions)
+    with pytest.raises(ActionError, match=re.escape(said)):
+        render_action(
+            actions, "add-new-jobs", task_group_id=GROUP, input={"tasks": ["a"], "times": 1}
+        )
+
+
+def add_new_jobs(actions: dict[str, Any]) -> dict[str, Any]:
+    return next(a for a in actions["actions"] if a["name"] == "add-new-jobs")

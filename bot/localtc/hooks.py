@@ -13,6 +13,7 @@ from typing import Any
 
 import jsone
 import jsonschema
+import referencing
 import slugid
 
 from bot.localtc import validation
@@ -38,7 +39,8 @@ class Hook:
 
 def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    # references resolve inside the schema only: nothing is fetched
+    return cls(schema, format_checker=cls.FORMAT_CHECKER, registry=referencing.Registry())
 
 
 def check_trigger_schema(schema: Any) -> None:

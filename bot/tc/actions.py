@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import jsone
 import jsonschema
+import referencing
+import referencing.exceptions
 
 SUPPORTED_VERSION = 1
 
@@ -50,6 +52,8 @@ class RenderedAction:
 def applies(action: Mapping[str, Any], tags: Mapping[str, str] | None) -> bool:
     """Whether ``action`` acts on a task with ``tags`` (None: on the task group)."""
     context = action.get("context") or []
+    if not isinstance(context, list):
+        return False
     if tags is None:
         return not context
     return any(
@@ -67,14 +71,22 @@ def find_action(
         raise ActionError(
             f"actions.json version {version} is not supported ({SUPPORTED_VERSION} is)"
         )
-    named = [a for a in actions.get("actions", []) if a.get("name") == name]
+    listed = _listed(actions)
+    named = [a for a in listed if a.get("name") == name]
     if not named:
-        available = sorted({a.get("name", "?") for a in actions.get("actions", [])})
+        available = sorted({str(a.get("name", "?")) for a in listed})
         raise ActionError(
             f"this push has no `{name}` action; it has {', '.join(available) or 'none'}"
         )
-    for action in named:
-        if action.get("kind") == "hook" and applies(action, tags):
+    hooks = [a for a in named if a.get("kind") == "hook"]
+    if not hooks:
+        kinds = ", ".join(sorted({f"`{a.get('kind')}`" for a in named}))
+        raise ActionError(
+            f"the push's `{name}` action is not a hook action (kind {kinds}): the bot "
+            "triggers hook actions only"
+        )
+    for action in hooks:
+        if applies(action, tags):
             return dict(action)
     if tags is None:
         raise ActionError(f"the `{name}` action of this push cannot run on the push")
@@ -84,8 +96,18 @@ def find_action(
     )
 
 
+def _listed(actions: Mapping[str, Any]) -> list[dict[str, Any]]:
+    listed = actions.get("actions")
+    if not isinstance(listed, list):
+        raise ActionError("the push's actions.json has no list of actions")
+    return [a for a in listed if isinstance(a, dict)]
+
+
 def has_action(actions: Mapping[str, Any], name: str) -> bool:
-    return any(a.get("name") == name for a in actions.get("actions", []))
+    listed = actions.get("actions")
+    return isinstance(listed, list) and any(
+        isinstance(a, dict) and a.get("name") == name for a in listed
+    )
 
 
 def check_input(action: Mapping[str, Any], input: Any) -> None:
@@ -101,7 +123,18 @@ def check_input(action: Mapping[str, Any], input: Any) -> None:
         raise ActionError(
             f"the `{action.get('name')}` action's schema is broken: {error.message}"
         ) from None
-    problems = [e for e in cls(schema).iter_errors(input) if not _refuses_everything(e)]
+    # An empty registry: a `$ref` resolves inside the schema or not at all. A push's
+    # actions.json is anyone's on a try push; its references are never fetched or read.
+    validator = cls(schema, registry=referencing.Registry())
+    try:
+        problems = [e for e in validator.iter_errors(input) if not _refuses_everything(e)]
+    except referencing.exceptions.Unresolvable as error:
+        raise ActionError(
+            f"the `{action.get('name')}` action's schema refers to `{str(error)[:200]}`, "
+            "outside itself, which the bot does not fetch"
+        ) from None
+    except RecursionError:
+        raise ActionError(f"the `{action.get('name')}` action's schema refers to itself") from None
     problem = jsonschema.exceptions.best_match(problems)
     if problem is not None:
         where = "/".join(str(p) for p in problem.absolute_path) or "input"
@@ -134,8 +167,16 @@ def render_action(
     tags = None if task_id is None else dict(task_tags or {})
     action = find_action(actions, name, tags=tags)
     check_input(action, input)
+    variables = actions.get("variables") or {}
+    group, hook = action.get("hookGroupId"), action.get("hookId")
+    if not isinstance(variables, dict):
+        raise ActionError("the push's actions.json has `variables` that are not an object")
+    if not (isinstance(group, str) and group and isinstance(hook, str) and hook):
+        raise ActionError(f"the push's `{name}` action names no hook (hookGroupId, hookId)")
+    if not isinstance(action.get("hookPayload"), dict):
+        raise ActionError(f"the push's `{name}` action has no hookPayload object")
     context = {
-        **(actions.get("variables") or {}),
+        **variables,
         "taskGroupId": task_group_id,
         "taskId": task_id,
         "input": input,
@@ -146,12 +187,16 @@ def render_action(
         raise ActionError(
             f"the `{name}` action's hookPayload cannot be rendered: {error}"
         ) from None
+    if not isinstance(payload, dict):
+        raise ActionError(f"the push's `{name}` action's hookPayload renders no object")
     return RenderedAction(
         name,
-        str(action["hookGroupId"]),
-        str(action["hookId"]),
+        group,
+        hook,
         payload,
-        (action.get("extra") or {}).get("actionPerm"),
+        ((action.get("extra") or {}) if isinstance(action.get("extra"), dict) else {}).get(
+            "actionPerm"
+        ),
     )
 
 
