@@ -24,6 +24,7 @@ from bot.metrics import COMMANDS as COMMAND_COUNT
 from bot.metrics import ERRORS
 from bot.reporting import track
 from bot.store import RequestRecord, RequestState
+from bot.store.base import now_text
 from bot.submission import submit_request
 from bot.tc.retry import is_transient
 from grammar import (
@@ -71,6 +72,12 @@ TOO_MANY_COMMANDS = (
 TOO_FAST = (
     "You sent more than {limit} commands in a minute, so the rest of this message was not "
     "run: wait a minute, then send it again."
+)
+
+
+INTERRUPTED = (
+    "[{request}] I was stopped while triggering the push's action, so I cannot tell whether "
+    "it ran: look for an `Action:` task in {group} before asking again."
 )
 
 
@@ -131,10 +138,15 @@ class Bot(Runtime):
             RequestState.SUBMITTING,
             RequestState.SUBMITTED,
             RequestState.ACTION_RUNNING,
+            RequestState.TRIGGERING,
         ):
             for record in await self.store.requests_in(state):
                 if record.id in resumed or record.id in self.following | set(self.submitting):
                     continue  # already in hand here: its hold is being renewed
+                if state == RequestState.TRIGGERING and record.updated_at > now_text(
+                    -self.lease_seconds
+                ):
+                    continue  # being triggered now, maybe here: only a stale one was cut off
                 if not await self.claim(record.id):
                     continue
                 resumed.append(record.id)
@@ -143,9 +155,24 @@ class Bot(Runtime):
                     await submit_request(self, answer, record.id, resumed=True)
                 elif state == RequestState.ACTION_RUNNING:
                     self.spawn(follow_action(self, answer, record.id))
+                elif state == RequestState.TRIGGERING:
+                    await self._interrupted_trigger(answer, record)
                 else:
                     self.spawn(track(self, answer, record.id))
         return resumed
+
+    async def _interrupted_trigger(self, replier: Replier, record: RequestRecord) -> None:
+        """A replica died while it triggered a push's action: whether the hook fired cannot
+        be told (a hook run has no key to ask by), so it is never triggered again; the
+        request fails, saying where to look."""
+        group = record.decision_task_id or ""
+        root = self.clients.queue.options["rootUrl"]
+        said = INTERRUPTED.format(request=record.id, group=f"{root}/tasks/groups/{group}")
+        await self.store.replace_plan(record.id, [], state=RequestState.FAILED, error=said)
+        try:
+            await replier.post(said)
+        except Exception as error:
+            log.warning("could not say %s was interrupted: %s", record.id, error)
 
     async def _replier_for(self, record: RequestRecord, default: Replier) -> Replier:
         adapter = self.adapter(record.source)

@@ -4,9 +4,11 @@ through the push's in-tree add-new-jobs action; one ``Submitter`` per project mo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from taskcluster.exceptions import TaskclusterRestFailure
@@ -65,6 +67,17 @@ class ActionSubmitter:
     async def submit(
         self, bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
     ) -> None:
+        # Marked as in hand: the resume sweep leaves a request being triggered here alone.
+        done = bot.submitting[record.id] = asyncio.Event()
+        try:
+            await self._submit(bot, replier, record, header)
+        finally:
+            bot.submitting.pop(record.id, None)
+            done.set()
+
+    async def _submit(
+        self, bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
+    ) -> None:
         wanted = requested_tasks(await bot.store.plan(record.id))
         labels = list(dict.fromkeys(t.label for t in wanted))
         times = max(t.copy for t in wanted) + 1 if wanted else 1
@@ -75,12 +88,34 @@ class ActionSubmitter:
             name = scheduling_action(record.command, actions)
             given = action_input(name, labels, times)
             rendered, action_task = await run_action(bot, group, name, given, actions=actions)
-        except (ActionError, TaskclusterRestFailure) as error:
-            await bot.store.set_state(record.id, RequestState.FAILED, error=str(error))
-            await replier.post(f"[{record.id}] the push's {name} action was not run: {error}")
+        except BaseException as error:
+            # Nothing was created: the request fails, its plan goes (asking again plans
+            # anew), and the reason is said, or the dispatcher's "try again" follows.
+            with contextlib.suppress(Exception):
+                await bot.store.replace_plan(
+                    record.id, [], state=RequestState.FAILED, error=f"not triggered: {error}"
+                )
+            if isinstance(error, (ActionError, TaskclusterRestFailure)):
+                await replier.post(f"[{record.id}] the push's {name} action was not run: {error}")
+                return
+            raise
+        try:
+            await _retrying_store(
+                lambda: bot.store.replace_plan(
+                    record.id,
+                    [action_row(name, action_task, given)],
+                    state=RequestState.ACTION_RUNNING,
+                )
+            )
+        except Exception as error:
+            # The action task exists: asking again would run the action twice. Say so.
+            log.exception("%s: action task %s triggered but not recorded", record.id, action_task)
+            await replier.post(
+                UNRECORDED.format(
+                    request=record.id, name=name, link=task_url(bot, action_task), error=error
+                )
+            )
             return
-        await bot.store.replace_plan(record.id, [action_row(name, action_task, given)])
-        await bot.store.set_state(record.id, RequestState.ACTION_RUNNING)
         await bot.store.audit(
             actor=record.actor,
             source=record.source,
@@ -102,6 +137,24 @@ class ActionSubmitter:
         reference = await replier.post(body)
         await bot.store.save_reply(record.id, "chat", record.place, body, reference)
         bot.spawn(follow_action(bot, replier, record.id))
+
+
+UNRECORDED = (
+    "[{request}] the push's {name} action task was triggered ({link}) but I could not record "
+    "it ({error}), so I will not report on it: follow it there. Asking again would run the "
+    "action a second time."
+)
+
+
+async def _retrying_store(write: Callable[[], Awaitable[None]], attempts: int = 4) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            await write()
+            return
+        except Exception:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.5 * attempt)
 
 
 class AutoSubmitter:

@@ -10,7 +10,9 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from bot.action_mode import action_row
@@ -298,3 +300,65 @@ async def test_auto_mode_uses_the_push_action_for_what_the_bot_may_not_create(
     assert "via the push's add-new-jobs action" in output, output
     assert "finished: 1 ok" in output, output
     assert len(fired(env)) == 1
+
+
+async def test_a_hook_fired_but_not_recorded_is_said_never_retried(
+    env: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store fails just after the hook fired: a brief fault is retried; a lasting one
+    is said (with the action task's link), never answered with "try again"."""
+    real = env.store.replace_plan
+    failures = {"left": 1}
+
+    async def flaky(request_id: str, tasks: Any, **kwargs: Any) -> None:
+        if kwargs.get("state") == RequestState.ACTION_RUNNING and failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("the database went away")
+        await real(request_id, tasks, **kwargs)
+
+    monkeypatch.setattr(env.store, "replace_plan", flaky)
+    first, second = new_tests(env, 2)
+    output = await say(env, f"schedule {first}")
+    assert "finished: 1 ok" in output, output  # one fault: retried, carried on
+    failures["left"] = 100
+    output = await say(env, f"schedule {second}")
+    assert "was triggered" in output, output
+    assert "Asking again would run the action a second time" in output
+    assert "try again" not in output.lower()
+    assert len(fired(env)) == 2  # one hook run per command, never more
+
+
+async def test_a_request_cut_off_while_triggering_ends_saying_where_to_look(
+    env: Embedded,
+) -> None:
+    """A replica that died mid-trigger leaves `triggering`: whether the hook fired is not
+    known, so it is never triggered again; the request fails, naming the task group."""
+    rid = request_id(await say(env, "schedule " + new_tests(env, 1)[0] + " --dry-run"))
+    await env.store.set_state(rid, RequestState.TRIGGERING)
+    out = io.StringIO()
+    assert rid not in await env.bot.resume(ConsoleReplier(out))  # fresh: maybe in hand
+    env.bot.lease_seconds = 0.0  # as if the lease had run out long ago
+    await asyncio.sleep(0.01)
+    assert rid in await env.bot.resume(ConsoleReplier(out))
+    assert "cannot tell whether it ran" in out.getvalue(), out.getvalue()
+    assert f"/tasks/groups/{env.push.decision_task_id}" in out.getvalue()
+    record = await env.store.request(rid)
+    assert record is not None
+    assert record.state == RequestState.FAILED
+    assert not fired(env)
+
+
+async def test_cancel_asked_twice_asks_the_push_once(slow: Embedded) -> None:
+    label = new_tests(slow, 1)[0]
+    rid = request_id(await say(slow, f"schedule {label}", wait=False))
+    for _ in range(200):
+        record = await slow.store.request(rid)
+        assert record is not None
+        if record.state == RequestState.SUBMITTED:
+            break
+        await asyncio.sleep(0.05)
+    first = await say(slow, f"cancel {rid}", wait=False)
+    again = await say(slow, f"cancel {rid}", wait=False)
+    assert "Asked the push's cancel action" in first, first
+    assert "was cancelled already" in again, again
+    assert len([p for p in fired(slow) if p["decision"]["action"]["cb_name"] == "cancel"]) == 1

@@ -70,6 +70,11 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         if record.state == RequestState.ACTION_RUNNING:
             await ctx.refuse(STILL_ACTING.format(request=record.id))
             return
+        by_push = bot.settings.project(record.project).mode == Mode.ACTION
+        if by_push and record.state == RequestState.CANCELLED:
+            # its cancel action tasks may not have run yet: asking again would double them
+            await ctx.reply(ASKED_ALREADY.format(request=record.id))
+            return
     for record in requests:
         task_ids += [
             t.task_id
@@ -85,7 +90,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         if task_id in by_action:
             problem = await _by_action(ctx, task_id, groups[task_id], outcome)
             if problem:
-                await ctx.refuse(problem)
+                await ctx.refuse(problem + _asked_before(outcome))
                 return
             continue
         try:
@@ -101,7 +106,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
                 # the bot may not cancel it itself: the push's own cancel action may
                 problem = await _by_action(ctx, task_id, groups[task_id], outcome)
                 if problem:
-                    await ctx.refuse(problem)
+                    await ctx.refuse(problem + _asked_before(outcome))
                     return
                 continue
             await ctx.refuse(f"Could not cancel {task_id}: {error.status_code} {error}")
@@ -159,10 +164,22 @@ async def _by_action(ctx: Context, task_id: str, group: str, outcome: Cancelled)
         )
     except ActionError as error:
         return f"Could not cancel {task_id}: {error}."
+    except TaskclusterRestFailure as error:
+        return f"Could not cancel {task_id}: the push's cancel hook answered {error.status_code}."
     outcome.asked.append(action_task)
     return None
 
 
+def _asked_before(outcome: Cancelled) -> str:
+    if not outcome.asked:
+        return ""
+    return f" (the push's cancel action was asked for {_tasks(len(outcome.asked))} before that)"
+
+
+ASKED_ALREADY = (
+    "{request} was cancelled already: the push's cancel action was asked for its tasks, and "
+    "its action tasks may still be running. `status {request}` shows where they stand."
+)
 STILL_ACTING = (
     "{request}'s action task has not created its jobs yet, so there is nothing of it to "
     "cancel; `status {request}` says when it has, then cancel again."

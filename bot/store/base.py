@@ -530,8 +530,16 @@ class Store:
                     1 if task.requested else 0,
                 )
 
-    async def replace_plan(self, request_id: str, tasks: Sequence[PlannedTask]) -> None:
-        """The request's tasks are these now (an action task created them), submitted."""
+    async def replace_plan(
+        self,
+        request_id: str,
+        tasks: Sequence[PlannedTask],
+        *,
+        state: RequestState | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The request's tasks are these now (an action task created them), submitted; and,
+        in the same transaction, its ``state`` (with ``error``) when given."""
         async with self.transaction() as db:
             await db.execute("DELETE FROM plan_tasks WHERE request_id = ?", request_id)
             for task in tasks:
@@ -545,6 +553,15 @@ class Store:
                     task.position,
                     json.dumps(task.definition, sort_keys=True),
                     1 if task.requested else 0,
+                )
+            if state is not None:
+                await db.execute(
+                    "UPDATE requests SET state = ?, error = COALESCE(?, error), updated_at = ?"
+                    " WHERE id = ?",
+                    RequestState(state).value,
+                    error,
+                    now_text(),
+                    request_id,
                 )
 
     async def plan(self, request_id: str) -> list[PlannedTask]:
