@@ -119,7 +119,7 @@ async def pull_request_decision(ctx: Context, project: str, revision: str) -> st
     except Exception as error:
         log.warning("the place's links to task groups of %s: %s", revision, error)
     for group in dict.fromkeys(groups):
-        if await decisions.decision_of_group(group, revision):
+        if await decisions.decision_of_group(group, revision, repositories):
             return group
     return None
 

@@ -4,11 +4,15 @@ request's Taskcluster check runs, and schedules into that task group."""
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import replace
 
+import slugid
+
 from bot.core.settings import ProjectSettings
 from bot.localtc.seed import SeededPush, seed_push
+from tests.tcfixtures import when
 from tests.test_github_flow import World, comment, world
 
 __all__ = ["world"]
@@ -94,3 +98,36 @@ async def test_a_check_run_not_made_by_taskcluster_names_nothing(world: World) -
     assert "no decision task found" in reply, reply
     assert "Nor did Taskcluster's GitHub service or the pull request's checks" in reply
     assert len(queue.tasks) == before
+
+
+async def test_a_check_run_linking_a_decision_of_another_repository_is_not_taken(
+    world: World,
+) -> None:
+    """A Taskcluster check run on the head may link any task group: one whose decision
+    task names no revision, or this revision of another repository, is not this push."""
+    push = pull_request_push(world)
+    world.env.tc.github.builds.clear()
+    queue = world.env.tc.queue
+    decision = queue.tasks[push.decision_task_id].definition
+    for name, env in (("silent", {}), ("elsewhere", None)):
+        task_id = slugid.nice()
+        definition = copy.deepcopy(decision)
+        definition.update(taskGroupId=task_id, created=when(), deadline=when(3600))
+        if env is not None:
+            definition["payload"]["env"] = env  # names no revision at all
+        else:
+            definition["payload"]["env"] = {
+                k: v.replace(world.repository, "someone/else") if isinstance(v, str) else v
+                for k, v in definition["payload"]["env"].items()
+            }
+            definition["metadata"]["source"] = "https://github.com/someone/else/raw/x/.tc.yml"
+        definition.pop("taskId", None)
+        queue.create(task_id, queue.check_definition(task_id, definition))
+        world.github.add_taskcluster_check_run(
+            world.repository, push.revision, root_url=world.env.tc.root_url, task_id=task_id
+        )
+        before = len(queue.tasks)
+        await comment(world, f"@taskbot schedule {a_new_job(push)}")
+        reply = list(world.github.comments.values())[-1]["body"]
+        assert "no decision task found" in reply, (name, reply)
+        assert len(queue.tasks) == before

@@ -130,7 +130,9 @@ class DecisionReader:
             while True:
                 try:
                     page = await self._retrying(_builds_page, github, query)
-                except TaskclusterRestFailure as error:
+                except Exception as error:  # refused or unreachable: the checks may say
+                    if not (is_transient(error) or isinstance(error, TaskclusterRestFailure)):
+                        raise
                     log.warning("the GitHub service's builds of %s: %s", repository, error)
                     break
                 builds += [b for b in page.get("builds", []) if isinstance(b, dict)]
@@ -141,19 +143,23 @@ class DecisionReader:
         builds.sort(key=lambda b: str(b.get("created") or ""), reverse=True)
         return list(dict.fromkeys(str(b["taskGroupId"]) for b in builds if b.get("taskGroupId")))
 
-    async def decision_of_group(self, group: str, revision: str) -> str | None:
+    async def decision_of_group(
+        self, group: str, revision: str, repositories: Sequence[str] = ()
+    ) -> str | None:
         """The decision task of task group ``group`` (taskgraph's rule: the group is named
-        after it), if it is a decision task of ``revision``; else None."""
+        after it), if it is a decision task of ``revision`` and, when ``repositories`` are
+        given, of one of them (a link on a pull request may name any task); else None."""
         try:
             definition = await self.definition(group)
         except TaskclusterRestFailure as error:
-            if error.status_code == 404:
+            if error.status_code in (400, 404):
                 return None
             raise
-        if definition.get("taskGroupId") != group:
+        if definition.get("taskGroupId") != group or revision_in(definition) != revision:
             return None
-        named = revision_in(definition)
-        return group if named in (None, revision) else None
+        if repositories and not any(_names_repository(definition, r) for r in repositories):
+            return None
+        return group
 
     async def indexed_copies(
         self, candidates: dict[str, list[str]], *, usable_until: dt.datetime
@@ -207,8 +213,9 @@ class DecisionReader:
         """The schedulerId new tasks of the push take: their decision task's."""
         return str((await self.definition(decision_task_id)).get("schedulerId", "-"))
 
-    async def artifact(self, task_id: str, name: str) -> bytes:
-        """An artifact's bytes: the Queue answers 303 with a URL, which is then fetched."""
+    async def artifact(self, task_id: str, name: str, *, limit: int | None = None) -> bytes:
+        """An artifact's bytes: the Queue answers 303 with a URL, which is then fetched;
+        one longer than ``limit`` bytes is refused without reading it all."""
         try:
             answer = await self._retrying(self.queue.getLatestArtifact, task_id, name)
         except TaskclusterRestFailure as error:
@@ -226,7 +233,14 @@ class DecisionReader:
                         raise ArtifactError(
                             f"{name} of task {task_id}: HTTP {response.status} from {url}"
                         )
-                    return await response.read()
+                    if limit is None:
+                        return await response.read()
+                    data = await response.content.read(limit + 1)
+                    if len(data) > limit:
+                        raise ArtifactError(
+                            f"{name} of task {task_id} is larger than {limit:,} bytes"
+                        )
+                    return data
             except (TimeoutError, aiohttp.ClientError) as error:
                 if attempt == self.attempts:
                     raise ArtifactError(f"{name} of task {task_id}: {error}") from None
@@ -345,6 +359,11 @@ class DecisionReader:
             except TaskclusterRestFailure as error:
                 if error.status_code == 404:
                     return found
+                if error.status_code in (401, 403):
+                    # not the bot's to list (no index:list-tasks): the decision's labels
+                    # stand alone, as before merged labels; said once a while in the log
+                    log.warning("cannot list %s (%s): earlier actions not merged", namespace, error)
+                    return found
                 raise
             found += [t for t in page.get("tasks", []) if isinstance(t, dict) and "taskId" in t]
             token = page.get("continuationToken")
@@ -368,6 +387,20 @@ class DecisionReader:
 
 async def _builds_page(github: GithubServiceClient, query: dict[str, Any]) -> Any:
     return await github.builds(query=query)
+
+
+def _names_repository(definition: dict[str, Any], repository: str) -> bool:
+    """Whether a decision task says it ran for GitHub repository ``owner/name``: its
+    ``*_HEAD_REPOSITORY`` or its ``metadata.source``."""
+    wanted = f"github.com/{repository}".lower()
+    env = (definition.get("payload") or {}).get("env") or {}
+    places = [str(v) for k, v in env.items() if str(k).endswith("_HEAD_REPOSITORY")]
+    places.append(str((definition.get("metadata") or {}).get("source") or ""))
+    for place in places:
+        text = place.lower().removesuffix(".git").rstrip("/")
+        if text.endswith(wanted) or f"{wanted}/" in text:
+            return True
+    return False
 
 
 REVISION_IN_ROUTE = re.compile(r"\.revision\.([0-9a-f]{40})\.")
