@@ -21,12 +21,14 @@ from bot.tc.actions import (
     ActionError,
     RenderedAction,
     check_grant,
+    find_action,
     has_action,
     render_action,
     satisfies,
     trigger,
 )
 from bot.tc.decision import ArtifactError
+from bot.tc.schema_check import check_input_isolated
 from bot.tc.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -48,11 +50,13 @@ async def push_actions(bot: Runtime, decision_task_id: str) -> dict[str, Any]:
             decision_task_id, "public/actions.json", limit=MAX_ACTIONS_BYTES
         )
     except ArtifactError as error:
-        raise ActionError(f"the push has no actions.json: {error}") from None
+        raise ActionError(f"the push's actions.json cannot be read: {error}") from None
     try:
         actions = json.loads(data)
     except ValueError as error:
         raise ActionError(f"the push's actions.json is not JSON: {error}") from None
+    except RecursionError:
+        raise ActionError("the push's actions.json is nested too deeply") from None
     if not isinstance(actions, dict):
         raise ActionError("the push's actions.json is not an object")
     return actions
@@ -76,6 +80,58 @@ async def check_granted(bot: Runtime, decision_task_id: str, rendered: RenderedA
     check_grant([str(s) for s in expanded.get("scopes", [])], rendered)
 
 
+class TriggerUnknownError(RuntimeError):
+    """The hook was called and its answer lost (a timeout, a 5xx after retries): whether it
+    ran cannot be told, and a hook run has no key to ask by."""
+
+
+async def prepare_action(
+    bot: Runtime,
+    decision_task_id: str,
+    name: str,
+    input: Any,
+    *,
+    task_id: str | None = None,
+    task_tags: Mapping[str, str] | None = None,
+    actions: dict[str, Any] | None = None,
+) -> RenderedAction:
+    """The push's action ``name`` rendered, its input and grant checked; nothing run."""
+    actions = actions if actions is not None else await push_actions(bot, decision_task_id)
+    rendered = render_action(
+        actions,
+        name,
+        task_group_id=decision_task_id,
+        input=input,
+        task_id=task_id,
+        task_tags=task_tags,
+        check=False,
+    )
+    await check_input_isolated(find_action(actions, name, tags=_tags(task_id, task_tags)), input)
+    await check_granted(bot, decision_task_id, rendered)
+    return rendered
+
+
+def _tags(task_id: str | None, tags: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    return None if task_id is None else dict(tags or {})
+
+
+async def fire(bot: Runtime, decision_task_id: str, rendered: RenderedAction) -> str:
+    """Trigger the hook; its action task's id. A refusal (4xx) means it did not run; a lost
+    answer is TriggerUnknownError."""
+    try:
+        return await trigger(bot.clients.hooks, rendered)
+    except TaskclusterRestFailure as error:
+        if error.status_code is not None and error.status_code < 500:
+            raise
+        raise TriggerUnknownError(f"the hook answered {error.status_code}") from error
+    except ActionError:
+        raise
+    except Exception as error:
+        raise TriggerUnknownError(f"{type(error).__name__}: {error}") from error
+    finally:
+        bot.decisions.forget_labels(decision_task_id)
+
+
 async def run_action(
     bot: Runtime,
     decision_task_id: str,
@@ -87,19 +143,16 @@ async def run_action(
     actions: dict[str, Any] | None = None,
 ) -> tuple[RenderedAction, str]:
     """Check and trigger the push's action ``name``; the action and its action task's id."""
-    actions = actions if actions is not None else await push_actions(bot, decision_task_id)
-    rendered = render_action(
-        actions,
+    rendered = await prepare_action(
+        bot,
+        decision_task_id,
         name,
-        task_group_id=decision_task_id,
-        input=input,
+        input,
         task_id=task_id,
         task_tags=task_tags,
+        actions=actions,
     )
-    await check_granted(bot, decision_task_id, rendered)
-    action_task = await trigger(bot.clients.hooks, rendered)
-    bot.decisions.forget_labels(decision_task_id)
-    return rendered, action_task
+    return rendered, await fire(bot, decision_task_id, rendered)
 
 
 def scheduling_action(command: str | None, actions: Mapping[str, Any]) -> str:

@@ -14,11 +14,13 @@ from typing import Any, Protocol
 from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.action_mode import (
+    TriggerUnknownError,
     action_input,
     action_row,
+    fire,
     follow_action,
+    prepare_action,
     push_actions,
-    run_action,
     scheduling_action,
 )
 from bot.core.replies import EditsInPlace, Replier
@@ -67,10 +69,15 @@ class ActionSubmitter:
     async def submit(
         self, bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
     ) -> None:
-        # Marked as in hand: the resume sweep leaves a request being triggered here alone.
+        if not await bot.claim(record.id):
+            await replier.post(f"[{record.id}] is being handled by another replica of the bot.")
+            return
+        # In hand, and held while the hook runs: the resume sweep (here or on another
+        # replica) leaves a request being triggered alone.
         done = bot.submitting[record.id] = asyncio.Event()
         try:
-            await self._submit(bot, replier, record, header)
+            async with bot.renewing(record.id):
+                await self._submit(bot, replier, record, header)
         finally:
             bot.submitting.pop(record.id, None)
             done.set()
@@ -87,10 +94,21 @@ class ActionSubmitter:
             actions = await push_actions(bot, group)
             name = scheduling_action(record.command, actions)
             given = action_input(name, labels, times)
-            rendered, action_task = await run_action(bot, group, name, given, actions=actions)
-        except BaseException as error:
-            # Nothing was created: the request fails, its plan goes (asking again plans
-            # anew), and the reason is said, or the dispatcher's "try again" follows.
+            rendered = await prepare_action(bot, group, name, given, actions=actions)
+            action_task = await fire(bot, group, rendered)
+        except TriggerUnknownError as error:
+            # The hook may have run: never "try again" (that could run it twice).
+            said = UNKNOWN.format(
+                request=record.id, name=name, error=error, group=group_url(bot, group)
+            )
+            await bot.store.replace_plan(record.id, [], state=RequestState.FAILED, error=said)
+            await replier.post(said)
+            return
+        except asyncio.CancelledError:
+            raise  # stopped mid-way: left "triggering", which the sweep ends after a lease
+        except Exception as error:
+            # Nothing was run: the request fails, its plan goes (asking again plans anew),
+            # and the reason is said, or the dispatcher's "try again" follows.
             with contextlib.suppress(Exception):
                 await bot.store.replace_plan(
                     record.id, [], state=RequestState.FAILED, error=f"not triggered: {error}"
@@ -139,6 +157,10 @@ class ActionSubmitter:
         bot.spawn(follow_action(bot, replier, record.id))
 
 
+UNKNOWN = (
+    "[{request}] the push's {name} hook was called but its answer was lost ({error}), so I "
+    "cannot tell whether it ran: look for an `Action:` task in {group} before asking again."
+)
 UNRECORDED = (
     "[{request}] the push's {name} action task was triggered ({link}) but I could not record "
     "it ({error}), so I will not report on it: follow it there. Asking again would run the "

@@ -10,6 +10,7 @@ import jsone
 import pytest
 
 from bot.tc.actions import ActionError, applies, check_grant, find_action, render_action
+from bot.tc.schema_check import check_input_isolated
 from tests.conftest import load_reference_json
 
 GROUP = "f7Jj_h6MTEKr5Ln_7aFqbw"
@@ -180,7 +181,7 @@ async def test_a_schema_reference_is_never_fetched_nor_read(tmp_path: Any) -> No
     try:
         for ref in (f"http://127.0.0.1:{port}/latest/meta-data/", f"{secret.as_uri()}#/t"):
             actions = with_schema({"$ref": ref})
-            with pytest.raises(ActionError, match="outside itself, which the bot does not fetch"):
+            with pytest.raises(ActionError, match="the bot fetches nothing from outside a schema"):
                 render_action(actions, "add-new-jobs", task_group_id=GROUP, input=given)
             nested = with_schema({"properties": {"tasks": {"items": {"$ref": ref}}}})
             with pytest.raises(ActionError) as refused:
@@ -221,3 +222,52 @@ def test_a_malformed_actions_json_is_refused_with_what_is_wrong(change: Any, sai
 
 def add_new_jobs(actions: dict[str, Any]) -> dict[str, Any]:
     return next(a for a in actions["actions"] if a["name"] == "add-new-jobs")
+
+
+def doubling(levels: int) -> dict[str, Any]:
+    """A 2 kB schema whose references double at each level: 2**levels checks of one value."""
+    definitions: dict[str, Any] = {"d0": {"type": "integer"}}
+    for n in range(1, levels + 1):
+        ref = {"$ref": f"#/definitions/d{n - 1}"}
+        definitions[f"d{n}"] = {"allOf": [ref, ref]}
+    return {
+        "definitions": definitions,
+        "properties": {"times": {"$ref": f"#/definitions/d{levels}"}},
+    }
+
+
+async def test_a_schema_that_would_take_hours_is_stopped_and_the_bot_keeps_answering() -> None:
+    """Checked in a child process given seconds: the event loop keeps turning meanwhile."""
+    action = {"name": "add-new-jobs", "schema": doubling(40)}
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(ticking())
+    try:
+        with pytest.raises(ActionError, match="took more than 1 s to check its input"):
+            await check_input_isolated(action, {"tasks": [], "times": 1}, seconds=1.0)
+    finally:
+        ticker.cancel()
+    assert ticks > 20  # the loop was free while the child worked
+    backtracking = {
+        "name": "add-new-jobs",
+        "schema": {"properties": {"tasks": {"items": {"pattern": "^(x+x+)+y$"}}}},
+    }
+    with pytest.raises(ActionError, match="took more than 1 s"):
+        await check_input_isolated(backtracking, {"tasks": ["x" * 40]}, seconds=1.0)
+
+
+async def test_the_child_gives_the_same_verdicts_as_the_check_itself() -> None:
+    actions = gecko_actions()
+    action = add_new_jobs(actions)
+    await check_input_isolated(action, {"tasks": ["a"], "times": 3})
+    with pytest.raises(ActionError, match="times: 0 is less than the minimum of 1"):
+        await check_input_isolated(action, {"tasks": ["a"], "times": 0})
+    huge = {"name": "x", "schema": {"description": "d" * 300_000}}
+    with pytest.raises(ActionError, match="larger than"):
+        await check_input_isolated(huge, {})

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -21,6 +22,7 @@ from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
 from bot.localtc.auth import Client
 from bot.localtc.queue import Artifact
+from bot.service import Bot
 from bot.store import RequestState, SqliteStore
 from bot.tc.clients import TaskclusterSettings, make_clients
 from tests.test_console_e2e import request_id, say
@@ -362,3 +364,98 @@ async def test_cancel_asked_twice_asks_the_push_once(slow: Embedded) -> None:
     assert "Asked the push's cancel action" in first, first
     assert "was cancelled already" in again, again
     assert len([p for p in fired(slow) if p["decision"]["action"]["cb_name"] == "cancel"]) == 1
+
+
+def replace_actions(env: Embedded, actions: dict[str, Any]) -> None:
+    queue = env.tc.queue
+    decision = queue.tasks[env.push.decision_task_id]
+    decision.artifacts[len(decision.status["runs"]) - 1]["public/actions.json"] = Artifact(
+        "public/actions.json",
+        json.dumps(actions).encode(),
+        "application/json",
+        decision.definition["expires"],
+    )
+
+
+async def test_a_large_actions_json_is_read_whole_and_a_huge_one_refused(env: Embedded) -> None:
+    queue = env.tc.queue
+    actions = json.loads(
+        queue.artifact(env.push.decision_task_id, None, "public/actions.json").content
+    )
+    for action in actions["actions"]:
+        action["description"] = "d" * 300_000  # ~1.2 MB in all: read in many chunks
+    replace_actions(env, actions)
+    first, second = new_tests(env, 2)
+    output = await say(env, f"schedule {first}")
+    assert "finished: 1 ok" in output, output
+    for action in actions["actions"]:
+        action["description"] = "d" * 600_000  # over 2 MB in all
+    replace_actions(env, actions)
+    output = await say(env, f"schedule {second}")
+    assert "larger than 2,097,152 bytes" in output, output
+    assert len(fired(env)) == 1
+
+
+async def test_a_hook_answer_lost_is_never_answered_with_try_again(
+    env: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook ran, then the connection dropped before its answer: the bot cannot tell
+    whether it ran, says where to look, and never invites a second run."""
+    hooks = env.bot.clients.hooks
+    real = hooks.triggerHook
+
+    async def ran_then_lost(*args: Any, **kwargs: Any) -> Any:
+        await real(*args, **kwargs)
+        raise aiohttp.ServerDisconnectedError()
+
+    monkeypatch.setattr(hooks, "triggerHook", ran_then_lost)
+    output = await say(env, "schedule " + new_tests(env, 1)[0])
+    assert "cannot tell whether it ran" in output, output
+    assert f"/tasks/groups/{env.push.decision_task_id}" in output
+    assert "try again" not in output.lower()
+    assert len(fired(env)) == 1
+    record = await env.store.request(request_id(output))
+    assert record is not None
+    assert record.state == RequestState.FAILED
+
+
+async def test_two_cancels_at_once_ask_the_push_once(slow: Embedded) -> None:
+    rid = request_id(await say(slow, "schedule " + " ".join(new_tests(slow, 2)), wait=False))
+    for _ in range(200):
+        record = await slow.store.request(rid)
+        assert record is not None
+        if record.state == RequestState.SUBMITTED:
+            break
+        await asyncio.sleep(0.05)
+    answers = await asyncio.gather(
+        say(slow, f"cancel {rid}", wait=False), say(slow, f"cancel {rid}", wait=False)
+    )
+    assert sum("Asked the push's cancel action" in a for a in answers) == 1, answers
+    assert sum("was cancelled already" in a for a in answers) == 1, answers
+    assert len([p for p in fired(slow) if p["decision"]["action"]["cb_name"] == "cancel"]) == 2
+
+
+async def test_another_replica_leaves_a_request_being_triggered_alone(
+    env: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hook slower than the lease: the triggering replica keeps renewing its hold, so the
+    other replica's sweep neither fails the request nor says it was cut off."""
+    env.bot.lease_seconds = 0.3
+    other = Bot(env.bot.settings, env.store, env.bot.clients, instance="other", lease_seconds=0.3)
+    hooks = env.bot.clients.hooks
+    real = hooks.triggerHook
+
+    async def slow_hook(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(1.2)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(hooks, "triggerHook", slow_hook)
+    asked = asyncio.create_task(say(env, "schedule " + new_tests(env, 1)[0]))
+    out = io.StringIO()
+    while not asked.done():
+        await other.resume(ConsoleReplier(out))
+        await asyncio.sleep(0.1)
+    output = await asked
+    assert "finished: 1 ok" in output, output
+    assert "cannot tell whether it ran" not in out.getvalue() + output
+    assert len(fired(env)) == 1

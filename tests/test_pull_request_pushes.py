@@ -131,3 +131,16 @@ async def test_a_check_run_linking_a_decision_of_another_repository_is_not_taken
         reply = list(world.github.comments.values())[-1]["body"]
         assert "no decision task found" in reply, (name, reply)
         assert len(queue.tasks) == before
+
+
+async def test_a_fork_pull_request_is_found_by_its_base_repository(world: World) -> None:
+    """A fork's pull request: the decision task's head repository is the fork; its base is
+    the project's repository."""
+    push = pull_request_push(world)
+    definition = world.env.tc.queue.tasks[push.decision_task_id].definition
+    env = definition["payload"]["env"]
+    fork = "https://github.com/a-contributor/" + world.repository.split("/")[1]
+    for name in [k for k in env if k.endswith("_HEAD_REPOSITORY")]:
+        env[name] = fork
+    definition["metadata"]["source"] = f"{fork}/raw/{push.revision}/.taskcluster.yml"
+    await scheduled_into(world, push)

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
-from bot.action_mode import ACTION_ROW, run_action
+from bot.action_mode import ACTION_ROW, TriggerUnknownError, run_action
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.core.settings import Mode
-from bot.store import RequestState
+from bot.store import RequestRecord, RequestState
 from bot.tc.actions import ActionError
 from grammar import Cancel, RequestId
 
@@ -18,6 +18,13 @@ from grammar import Cancel, RequestId
 async def cancel(ctx: Context, cmd: Cancel) -> None:
     """cancel REQUEST-ID|TASKID|all [on REVISION]
     Cancels the tasks of a request, one task, or everything the bot scheduled on the push."""
+    # One cancel at a time here: two at once would both read "not cancelled yet" and ask
+    # the push's cancel action twice for each task.
+    async with ctx.bot.exclusive("cancel"):
+        await _cancel(ctx, cmd)
+
+
+async def _cancel(ctx: Context, cmd: Cancel) -> None:
     bot = ctx.bot
     home = ctx.request.project
     task_ids: list[str] = []
@@ -90,6 +97,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         if task_id in by_action:
             problem = await _by_action(ctx, task_id, groups[task_id], outcome)
             if problem:
+                await _settle(ctx, requests, outcome)
                 await ctx.refuse(problem + _asked_before(outcome))
                 return
             continue
@@ -106,6 +114,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
                 # the bot may not cancel it itself: the push's own cancel action may
                 problem = await _by_action(ctx, task_id, groups[task_id], outcome)
                 if problem:
+                    await _settle(ctx, requests, outcome)
                     await ctx.refuse(problem + _asked_before(outcome))
                     return
                 continue
@@ -119,9 +128,7 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
             outcome.cancelled += 1
         else:
             outcome.finished += 1
-    for record in requests:
-        if outcome.cancelled or outcome.asked or record.state == RequestState.SUBMITTING:
-            await bot.store.set_state(record.id, RequestState.CANCELLED)
+    await _settle(ctx, requests, outcome)
     await bot.store.audit(
         actor=ctx.request.actor,
         source=ctx.request.source,
@@ -163,17 +170,30 @@ async def _by_action(ctx: Context, task_id: str, group: str, outcome: Cancelled)
             ctx.bot, group, "cancel", {}, task_id=task_id, task_tags=definition.get("tags") or {}
         )
     except ActionError as error:
-        return f"Could not cancel {task_id}: {error}."
+        return f"Could not cancel {task_id}: {error}"
     except TaskclusterRestFailure as error:
-        return f"Could not cancel {task_id}: the push's cancel hook answered {error.status_code}."
+        return f"Could not cancel {task_id}: the push's cancel hook answered {error.status_code}"
+    except TriggerUnknownError as error:
+        return (
+            f"Could not tell whether the push's cancel action ran for {task_id} ({error}); "
+            "look for an `Action: Cancel` task before asking again"
+        )
     outcome.asked.append(action_task)
     return None
 
 
+async def _settle(ctx: Context, requests: list[RequestRecord], outcome: Cancelled) -> None:
+    """Requests something was cancelled of (or asked to be) are cancelled, even when a
+    later task could not be: asking again would ask twice for the earlier ones."""
+    for record in requests:
+        if outcome.cancelled or outcome.asked or record.state == RequestState.SUBMITTING:
+            await ctx.bot.store.set_state(record.id, RequestState.CANCELLED)
+
+
 def _asked_before(outcome: Cancelled) -> str:
     if not outcome.asked:
-        return ""
-    return f" (the push's cancel action was asked for {_tasks(len(outcome.asked))} before that)"
+        return "."
+    return f"; the push's cancel action was asked for {_tasks(len(outcome.asked))} before that."
 
 
 ASKED_ALREADY = (

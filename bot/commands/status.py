@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.scheduling import expanded, named_project
-from bot.store import RequestRecord
+from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.decision import DecisionNotFoundError
 from grammar import Revision, Status
 
+log = logging.getLogger(__name__)
 SHOWN = 5
 NOT_YOURS = (
     "{request} was asked for somewhere you cannot see from here; ask about it where it was "
@@ -82,13 +84,39 @@ async def _push(ctx: Context, revision: Revision) -> tuple[str, str] | None:
     return project, latest
 
 
+FRESHENED = 50  # tasks of an unfollowed request asked of the Queue at most, per status
+
+
 async def describe(ctx: Context, record: RequestRecord) -> str:
-    tasks = await ctx.bot.store.plan(record.id)
+    tasks = await freshened(ctx, record)
     states = Counter(t.state or ("unsubmitted" if not t.submitted else "pending") for t in tasks)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
     return f"[{record.id}] {record.command or record.text}: {record.state.words}" + (
         f" ({counts})" if tasks else ""
     )
+
+
+async def freshened(ctx: Context, record: RequestRecord) -> list[PlannedTask]:
+    """The request's tasks; those nobody follows any more (a request that failed or was
+    cancelled while its tasks ran) with their states asked of the Queue, and stored."""
+    bot = ctx.bot
+    tasks = await bot.store.plan(record.id)
+    if record.id in bot.following or record.state not in STILL_RUNNING_AFTER:
+        return tasks
+    unresolved = [t for t in tasks if t.submitted and t.state not in ENDED][:FRESHENED]
+    for task in unresolved:
+        try:
+            state = str((await bot.clients.queue.status(task.task_id))["status"]["state"])
+        except Exception as error:  # best effort: the stored state stands
+            log.info("the state of %s is unknown: %s", task.task_id, error)
+            continue
+        await bot.store.set_task_state(task.task_id, state)
+    return await bot.store.plan(record.id) if unresolved else tasks
+
+
+# Requests nobody follows although their tasks may still run.
+STILL_RUNNING_AFTER = (RequestState.FAILED, RequestState.CANCELLED, RequestState.LOST)
+ENDED = ("completed", "failed", "exception")
 
 
 COMMAND = Command(

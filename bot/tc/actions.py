@@ -116,25 +116,24 @@ def check_input(action: Mapping[str, Any], input: Any) -> None:
     schema = action.get("schema")
     if not isinstance(schema, dict):
         return
+    name = action.get("name")
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as error:
-        raise ActionError(
-            f"the `{action.get('name')}` action's schema is broken: {error.message}"
-        ) from None
     # An empty registry: a `$ref` resolves inside the schema or not at all. A push's
     # actions.json is anyone's on a try push; its references are never fetched or read.
     validator = cls(schema, registry=referencing.Registry())
     try:
+        cls.check_schema(schema)
         problems = [e for e in validator.iter_errors(input) if not _refuses_everything(e)]
+    except jsonschema.SchemaError as error:
+        raise ActionError(f"the `{name}` action's schema is broken: {error.message}") from None
     except referencing.exceptions.Unresolvable as error:
+        ref = str(getattr(error, "ref", "") or error)[:100]
         raise ActionError(
-            f"the `{action.get('name')}` action's schema refers to `{str(error)[:200]}`, "
-            "outside itself, which the bot does not fetch"
+            f"the `{name}` action's schema refers to `{ref}`, which it does not define "
+            "(the bot fetches nothing from outside a schema)"
         ) from None
     except RecursionError:
-        raise ActionError(f"the `{action.get('name')}` action's schema refers to itself") from None
+        raise ActionError(f"the `{name}` action's schema refers to itself without end") from None
     problem = jsonschema.exceptions.best_match(problems)
     if problem is not None:
         where = "/".join(str(p) for p in problem.absolute_path) or "input"
@@ -161,12 +160,15 @@ def render_action(
     input: Any,
     task_id: str | None = None,
     task_tags: Mapping[str, str] | None = None,
+    check: bool = True,
 ) -> RenderedAction:
     """The hook and payload of action ``name``, for the group or for task ``task_id``
-    (picked by ``task_tags``; none given: any task's action)."""
+    (picked by ``task_tags``; none given: any task's action). ``check=False`` leaves the
+    input's check against the action's schema to the caller (to run it isolated)."""
     tags = None if task_id is None else dict(task_tags or {})
     action = find_action(actions, name, tags=tags)
-    check_input(action, input)
+    if check:
+        check_input(action, input)
     variables = actions.get("variables") or {}
     group, hook = action.get("hookGroupId"), action.get("hookId")
     if not isinstance(variables, dict):

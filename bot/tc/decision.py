@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -235,12 +236,7 @@ class DecisionReader:
                         )
                     if limit is None:
                         return await response.read()
-                    data = await response.content.read(limit + 1)
-                    if len(data) > limit:
-                        raise ArtifactError(
-                            f"{name} of task {task_id} is larger than {limit:,} bytes"
-                        )
-                    return data
+                    return await _at_most(response, limit, f"{name} of task {task_id}")
             except (TimeoutError, aiohttp.ClientError) as error:
                 if attempt == self.attempts:
                     raise ArtifactError(f"{name} of task {task_id}: {error}") from None
@@ -385,22 +381,51 @@ class DecisionReader:
         raise AssertionError("unreachable")
 
 
+async def _at_most(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """The whole body, refused (unread beyond the limit) when longer than ``limit`` bytes."""
+    too_big = ArtifactError(f"{what} is larger than {limit:,} bytes")
+    if (response.content_length or 0) > limit:
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _builds_page(github: GithubServiceClient, query: dict[str, Any]) -> Any:
     return await github.builds(query=query)
 
 
 def _names_repository(definition: dict[str, Any], repository: str) -> bool:
-    """Whether a decision task says it ran for GitHub repository ``owner/name``: its
-    ``*_HEAD_REPOSITORY`` or its ``metadata.source``."""
-    wanted = f"github.com/{repository}".lower()
+    """Whether a decision task says it ran for GitHub repository ``owner/name``: as its
+    head or its base (a fork's pull request: the head is the fork), or in its
+    ``metadata.source``."""
     env = (definition.get("payload") or {}).get("env") or {}
-    places = [str(v) for k, v in env.items() if str(k).endswith("_HEAD_REPOSITORY")]
+    places = [
+        str(v)
+        for k, v in (env.items() if isinstance(env, dict) else ())
+        if str(k).endswith(("_HEAD_REPOSITORY", "_BASE_REPOSITORY"))
+    ]
     places.append(str((definition.get("metadata") or {}).get("source") or ""))
-    for place in places:
-        text = place.lower().removesuffix(".git").rstrip("/")
-        if text.endswith(wanted) or f"{wanted}/" in text:
-            return True
-    return False
+    return any(github_repository(place) == repository.lower() for place in places)
+
+
+def github_repository(url: str) -> str | None:
+    """``owner/name`` (lower case) of a github.com URL, else None."""
+    parsed = urllib.parse.urlsplit(url.strip())
+    if parsed.scheme not in ("https", "http") or parsed.hostname not in (
+        "github.com",
+        "www.github.com",
+    ):
+        return None
+    parts = [p for p in parsed.path.split("/") if p]
+    if len(parts) < 2:
+        return None
+    return f"{parts[0]}/{parts[1].removesuffix('.git')}".lower()
 
 
 REVISION_IN_ROUTE = re.compile(r"\.revision\.([0-9a-f]{40})\.")
