@@ -19,10 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.localtc import paging
+from bot.localtc import paging, validation
 from bot.localtc import scopes as scope_rules
 from bot.localtc.auth import Authenticator, Caller, Client
-from bot.localtc.errors import TaskclusterError, input_error
+from bot.localtc.errors import TaskclusterError, conflict, input_error
 from bot.localtc.github import BUILDS_QUERY, Github
 from bot.localtc.hooks import Hooks
 from bot.localtc.index import Index
@@ -286,6 +286,99 @@ async def current_scopes(tc: LocalTaskcluster, ctx: Context) -> web.StreamRespon
     return _json({"scopes": _normalized(set(ctx.caller.scopes))})
 
 
+def _body_problems(payload: Any, required: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
+    """create-role-request / create-client-request's rules (draft-06, additionalProperties
+    false), as the Auth service's validator words them."""
+    if not isinstance(payload, dict):
+        return ["data must be object"]
+    problems = [f"data must have required property '{k}'" for k in required if k not in payload]
+    problems += [
+        f"data must NOT have additional properties ('{k}')" for k in payload if k not in allowed
+    ]
+    description = payload.get("description", "")
+    if not isinstance(description, str) or len(description) > 10240:
+        problems.append("data/description must be a string of at most 10240 characters")
+    scopes = payload.get("scopes", [])
+    if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+        problems.append("data/scopes must be an array of strings")
+    elif any(not SCOPE_TEXT.match(x) for x in scopes):
+        problems.append('data/scopes must match pattern "^[ -~]*$"')
+    elif len(set(scopes)) != len(scopes):
+        problems.append("data/scopes must NOT have duplicate items")
+    return problems
+
+
+def _checked_body(ctx: Context, required: tuple[str, ...], allowed: tuple[str, ...]) -> Any:
+    problems = _body_problems(ctx.payload, required, allowed)
+    if problems:
+        raise TaskclusterError(
+            400, "InputValidationError", "Schema Validation Failed!\n" + "\n".join(problems)
+        )
+    scopes = ctx.payload.get("scopes", [])
+    if any(x.endswith("**") for x in scopes):
+        raise input_error("scopes ending in more than one `*` are forbidden")
+    return ctx.payload
+
+
+def _body_scopes(tc: LocalTaskcluster, ctx: Context) -> dict[str, Any]:
+    scopes = ctx.payload.get("scopes", []) if isinstance(ctx.payload, dict) else []
+    return {"scopes": scopes if isinstance(scopes, list) else []}
+
+
+async def create_role(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    body = _checked_body(ctx, ("scopes", "description"), ("scopes", "description"))
+    role_id = ctx.params["roleId"]
+    if role_id in tc.roles:
+        raise conflict(f"Role with id `{role_id}` already exists")
+    tc.roles[role_id] = list(body["scopes"])
+    now = format_time(tc.queue.now())
+    expanded = _normalized(scope_rules.expand_roles([f"assume:{role_id}"], tc.roles))
+    return _json(
+        {
+            "roleId": role_id,
+            "scopes": list(body["scopes"]),
+            "description": body["description"],
+            "created": now,
+            "lastModified": now,
+            "expandedScopes": expanded,
+        }
+    )
+
+
+async def create_client(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    allowed = ("expires", "description", "scopes", "deleteOnExpiration")
+    body = _checked_body(ctx, ("expires", "description"), allowed)
+    if not isinstance(body["expires"], str) or not validation.DATE_TIME.match(body["expires"]):
+        raise TaskclusterError(
+            400,
+            "InputValidationError",
+            'Schema Validation Failed!\ndata/expires must match format "date-time"',
+        )
+    client_id = ctx.params["clientId"]
+    if client_id in tc.clients:
+        raise conflict(f"client with clientId `{client_id}` already exists")
+    token = secrets.token_urlsafe(33)[:44]
+    scopes = list(body.get("scopes", []))
+    tc.clients[client_id] = Client(client_id, token, tuple(scopes))
+    now = format_time(tc.queue.now())
+    return _json(
+        {
+            "clientId": client_id,
+            "accessToken": token,
+            "expires": body["expires"],
+            "description": body["description"],
+            "created": now,
+            "lastModified": now,
+            "lastDateUsed": now,
+            "lastRotated": now,
+            "scopes": scopes,
+            "expandedScopes": _normalized(scope_rules.expand_roles(scopes, tc.roles)),
+            "disabled": False,
+            "deleteOnExpiration": bool(body.get("deleteOnExpiration", False)),
+        }
+    )
+
+
 async def ping(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
     return _json({"alive": True, "uptime": 0})
 
@@ -407,6 +500,34 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("auth", "expandScopes", "post", "/scopes/expand", "auth:expand-scopes", expand_scopes),
     Endpoint(
         "auth", "currentScopes", "get", "/scopes/current", "auth:current-scopes", current_scopes
+    ),
+    Endpoint(
+        "auth",
+        "createRole",
+        "put",
+        "/roles/<roleId>",
+        {
+            "AllOf": [
+                "auth:create-role:<roleId>",
+                {"each": "<scope>", "for": "scope", "in": "scopes"},
+            ]
+        },
+        create_role,
+        _body_scopes,
+    ),
+    Endpoint(
+        "auth",
+        "createClient",
+        "put",
+        "/clients/<clientId>",
+        {
+            "AllOf": [
+                "auth:create-client:<clientId>",
+                {"each": "<scope>", "for": "scope", "in": "scopes"},
+            ]
+        },
+        create_client,
+        _body_scopes,
     ),
     Endpoint("hooks", "ping", "get", "/ping", None, ping),
     Endpoint(
