@@ -19,16 +19,17 @@ from bot.reporting import post_card, task_url, track
 from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.actions import (
     ActionError,
+    HooksClient,
     RenderedAction,
     check_grant,
     find_action,
     has_action,
     render_action,
-    satisfies,
     trigger,
 )
 from bot.tc.decision import ArtifactError
 from bot.tc.schema_check import check_input_isolated
+from bot.tc.scopes import satisfies
 from bot.tc.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -115,11 +116,16 @@ def _tags(task_id: str | None, tags: Mapping[str, str] | None) -> Mapping[str, s
     return None if task_id is None else dict(tags or {})
 
 
-async def fire(bot: Runtime, decision_task_id: str, rendered: RenderedAction) -> str:
-    """Trigger the hook; its action task's id. A refusal (4xx) means it did not run; a lost
-    answer is TriggerUnknownError."""
+async def fire(
+    bot: Runtime,
+    decision_task_id: str,
+    rendered: RenderedAction,
+    hooks: HooksClient | None = None,
+) -> str:
+    """Trigger the hook (with ``hooks``: the requester's, else the bot's); its action task's
+    id. A refusal (4xx) means it did not run; a lost answer is TriggerUnknownError."""
     try:
-        return await trigger(bot.clients.hooks, rendered)
+        return await trigger(hooks or bot.clients.hooks, rendered)
     except TaskclusterRestFailure as error:
         if error.status_code is not None and error.status_code < 500:
             raise
@@ -141,6 +147,7 @@ async def run_action(
     task_id: str | None = None,
     task_tags: Mapping[str, str] | None = None,
     actions: dict[str, Any] | None = None,
+    hooks: HooksClient | None = None,
 ) -> tuple[RenderedAction, str]:
     """Check and trigger the push's action ``name``; the action and its action task's id."""
     rendered = await prepare_action(
@@ -152,7 +159,7 @@ async def run_action(
         task_tags=task_tags,
         actions=actions,
     )
-    return rendered, await fire(bot, decision_task_id, rendered)
+    return rendered, await fire(bot, decision_task_id, rendered, hooks)
 
 
 def scheduling_action(command: str | None, actions: Mapping[str, Any]) -> str:

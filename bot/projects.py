@@ -29,6 +29,7 @@ PROJECT_KEYS = {
     "max_deadline_days",
     "max_new_tasks",
     "confirm_threshold",
+    "requester_roles",
 }
 MODES = tuple(mode.value for mode in Mode)
 # The levels a project may ask of a command (GitHub's repository roles, lowest first).
@@ -56,6 +57,25 @@ def _permissions(value: Any, where: str) -> dict[str, str]:
             raise ConfigError(f"{where}.{verb} is not a command; commands: {', '.join(VERBS)}")
         if level not in PERMISSION_LEVELS:
             raise ConfigError(f"{where}.{verb} must be one of {', '.join(PERMISSION_LEVELS)}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _requester_roles(value: Any, where: str) -> dict[str, str]:
+    """Source (github, irc, http, console, ...) to a Taskcluster role template naming the
+    requester with ``{actor}``."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must map sources to role templates")
+    for source, template in value.items():
+        if not isinstance(template, str) or not template.strip():
+            raise ConfigError(
+                f"{where}.{source} must be a role, e.g. login-identity:github/{{actor}}"
+            )
+        try:
+            template.format(actor="someone")
+        except (KeyError, IndexError, ValueError):
+            raise ConfigError(
+                f"{where}.{source}: `{template}` may use only {{actor}} (the requester)"
+            ) from None
     return {str(k): str(v) for k, v in value.items()}
 
 
@@ -151,6 +171,9 @@ def load_projects(
             max_new_tasks=_count(settings.get("max_new_tasks"), f"{where}.max_new_tasks"),
             confirm_threshold=_count(
                 settings.get("confirm_threshold"), f"{where}.confirm_threshold"
+            ),
+            requester_roles=_requester_roles(
+                settings.get("requester_roles", {}), f"{where}.requester_roles"
             ),
         )
     for name, project in projects.items():

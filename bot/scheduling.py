@@ -264,6 +264,12 @@ async def _plan_and_submit(
     )
     try:
         tasks = await asyncio.to_thread(materializer.definitions, result, dt.datetime.now(dt.UTC))
+        for task in tasks:  # who asked, for whoever looks at the task in Taskcluster
+            extra = task.definition.setdefault("extra", {})
+            extra["taskbot"] = {
+                "request": request_id,
+                "requestedBy": f"{request.source}:{request.actor}",
+            }
         asked = set(result.requested)
         await bot.store.save_plan(
             request_id,

@@ -9,10 +9,11 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
+from bot.acting import ScopesUnknownError, acting_for, preflight
 from bot.action_mode import (
     TriggerUnknownError,
     action_input,
@@ -30,7 +31,8 @@ from bot.graph import NewTask
 from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
 from bot.reporting import card_again, group_url, post_card, requested_tasks, task_url, track
 from bot.store import RequestRecord, RequestState
-from bot.tc.actions import ActionError, satisfies
+from bot.tc.actions import ActionError
+from bot.tc.scopes import create_task_needs, trigger_hook_needs
 from bot.tc.submit import submit
 from bot.tctime import format_time, parse_time
 
@@ -95,7 +97,12 @@ class ActionSubmitter:
             name = scheduling_action(record.command, actions)
             given = action_input(name, labels, times)
             rendered = await prepare_action(bot, group, name, given, actions=actions)
-            action_task = await fire(bot, group, rendered)
+            acting = await acting_for(bot, record.source, record.actor, record.project)
+            needs = trigger_hook_needs(rendered.hook_group_id, rendered.hook_id)
+            problem = await preflight(bot, acting, needs)
+            if problem:
+                raise ActionError(problem)
+            action_task = await fire(bot, group, rendered, acting.clients.hooks)
         except TriggerUnknownError as error:
             # The hook may have run: never "try again" (that could run it twice).
             said = UNKNOWN.format(
@@ -113,7 +120,7 @@ class ActionSubmitter:
                 await bot.store.replace_plan(
                     record.id, [], state=RequestState.FAILED, error=f"not triggered: {error}"
                 )
-            if isinstance(error, (ActionError, TaskclusterRestFailure)):
+            if isinstance(error, (ActionError, TaskclusterRestFailure, ScopesUnknownError)):
                 await replier.post(f"[{record.id}] the push's {name} action was not run: {error}")
                 return
             raise
@@ -180,8 +187,9 @@ async def _retrying_store(write: Callable[[], Awaitable[None]], attempts: int = 
 
 
 class AutoSubmitter:
-    """Direct when the bot's own scopes cover every task of the plan, else the push's
-    action: the bot creates what it may, and leaves the rest to the push's hook."""
+    """Direct when the bot's scopes (and the requester's role, where one is mapped) cover
+    every planned task, else the push's action: the bot creates what it may, and leaves
+    the rest to the push's hook."""
 
     state = RequestState.TRIGGERING
 
@@ -189,41 +197,19 @@ class AutoSubmitter:
         self, bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
     ) -> None:
         planned = await bot.store.plan(record.id)
+        needs = [n for t in planned for n in create_task_needs(t.definition)]
         try:
-            have = await current_scopes(bot)
-        except TaskclusterRestFailure as error:
-            log.warning("the bot's scopes are unknown (%s); using the push's action", error)
-            have = []
-        lacking = [
-            s for t in planned for s in needed_scopes(t.definition) if not satisfies(have, s)
-        ]
-        if lacking:
-            log.info(
-                "%s: the bot lacks %s; the push's action creates its jobs", record.id, lacking[0]
-            )
+            acting = await acting_for(bot, record.source, record.actor, record.project)
+            problem = await preflight(bot, acting, needs)
+            if problem is None and await bot.scopes.own() is None:
+                problem = "the bot may not ask its own scopes"  # cannot tell: the action
+        except ScopesUnknownError as error:
+            problem = str(error)
+        if problem:
+            log.info("%s: the push's action creates its jobs (%s)", record.id, problem[:200])
             await ActionSubmitter().submit(bot, replier, record, header)
         else:
             await submit_request(bot, replier, record.id, header=header)
-
-
-async def current_scopes(bot: Runtime) -> list[str]:
-    answer = await bot.clients.auth.currentScopes()
-    return [str(s) for s in answer.get("scopes", [])]
-
-
-def needed_scopes(definition: dict[str, Any]) -> list[str]:
-    """The scopes createTask asks of its caller for ``definition`` (the Queue's rule)."""
-    queue = definition.get("taskQueueId") or (
-        f"{definition.get('provisionerId')}/{definition.get('workerType')}"
-    )
-    priority = definition.get("priority", "lowest")
-    return [
-        *(str(s) for s in definition.get("scopes") or ()),
-        *(f"queue:route:{r}" for r in definition.get("routes") or ()),
-        f"queue:create-task:project:{definition.get('projectId', 'none')}",
-        f"queue:scheduler-id:{definition.get('schedulerId', '-')}",
-        f"queue:create-task:{priority}:{queue}",
-    ]
 
 
 SUBMITTERS: dict[Mode, Submitter] = {
@@ -284,11 +270,24 @@ async def _submit(
     stored = await bot.store.plan(request_id)
     await bot.store.set_state(request_id, RequestState.SUBMITTING)
     tasks = await _fresh(bot, [NewTask(t.label, t.task_id, t.copy, t.definition) for t in stored])
+    # Before anything is created: the scopes the tasks need, held by the bot's client and
+    # by the requester's role (then carried as authorizedScopes on every createTask).
+    try:
+        acting = await acting_for(bot, record.source, record.actor, record.project)
+        problem = await preflight(
+            bot, acting, (n for t in tasks for n in create_task_needs(t.definition))
+        )
+    except ScopesUnknownError as error:
+        problem = f"nothing was created: {error}"
+    if problem:
+        await bot.store.set_state(request_id, RequestState.FAILED, error=problem)
+        await replier.post(f"[{request_id}] {problem}")
+        return False
     started = time.monotonic()
     # A slow submission (Taskcluster retrying) keeps its hold, so no other replica takes
     # the request over while this one is still at it.
     async with bot.renewing(request_id) as lost:
-        results = await submit(bot.clients.queue, tasks)
+        results = await submit(acting.clients.queue, tasks)
     SCHEDULE_SECONDS.observe(time.monotonic() - started)
     if lost.is_set() or not await bot.claim(request_id):
         # It stalled past its hold and another replica carries on (same taskIds): that

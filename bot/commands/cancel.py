@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
+from bot.acting import Acting, ScopesUnknownError, acting_for
 from bot.action_mode import ACTION_ROW, TriggerUnknownError, run_action
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.core.settings import Mode
 from bot.store import RequestRecord, RequestState
 from bot.tc.actions import ActionError
+from bot.tc.clients import Clients
 from grammar import Cancel, RequestId
 
 
@@ -67,8 +69,10 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
             return
     groups: dict[str, str] = {}  # task -> its push's task group, for the push's cancel action
     by_action: set[str] = set()  # tasks of projects whose jobs their push's actions create
+    projects: dict[str, str | None] = {}  # task -> its request's project
     for record in owners:
         for planned in await bot.store.plan(record.id):
+            projects[planned.task_id] = record.project
             if record.decision_task_id:
                 groups[planned.task_id] = record.decision_task_id
             if bot.settings.project(record.project).mode == Mode.ACTION:
@@ -90,19 +94,28 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
         ]
     outcome = Cancelled()
     wanted = list(dict.fromkeys(task_ids))
+    # Each task is cancelled as the person asking, in its project (their role, if mapped).
+    acting: dict[str | None, Acting] = {}
+    try:
+        for project in {projects.get(t, home) for t in wanted}:
+            acting[project] = await acting_for(bot, ctx.request.source, ctx.request.actor, project)
+    except ScopesUnknownError as error:
+        await ctx.refuse(f"Nothing was cancelled: {error}.")
+        return
     if len([t for t in wanted if t in by_action]) > MAX_CANCEL_ACTIONS:
         await ctx.refuse(TOO_MANY_ACTIONS.format(count=len(wanted), cap=MAX_CANCEL_ACTIONS))
         return
     for task_id in wanted:
+        clients = acting[projects.get(task_id, home)].clients
         if task_id in by_action:
-            problem = await _by_action(ctx, task_id, groups[task_id], outcome)
+            problem = await _by_action(ctx, task_id, groups[task_id], outcome, clients)
             if problem:
                 await _settle(ctx, requests, outcome)
                 await ctx.refuse(problem + _asked_before(outcome))
                 return
             continue
         try:
-            answer = await bot.clients.queue.cancelTask(task_id)
+            answer = await clients.queue.cancelTask(task_id)
         except TaskclusterRestFailure as error:
             if error.status_code == 404:
                 outcome.unknown.append(task_id)
@@ -112,7 +125,7 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
                 continue
             if error.status_code == 403 and task_id in groups:
                 # the bot may not cancel it itself: the push's own cancel action may
-                problem = await _by_action(ctx, task_id, groups[task_id], outcome)
+                problem = await _by_action(ctx, task_id, groups[task_id], outcome, clients)
                 if problem:
                     await _settle(ctx, requests, outcome)
                     await ctx.refuse(problem + _asked_before(outcome))
@@ -150,9 +163,12 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
         await ctx.reply(outcome.describe(of))
 
 
-async def _by_action(ctx: Context, task_id: str, group: str, outcome: Cancelled) -> str | None:
+async def _by_action(
+    ctx: Context, task_id: str, group: str, outcome: Cancelled, clients: Clients
+) -> str | None:
     """Cancel ``task_id`` through its push's in-tree cancel action (picked by the task's
-    tags); None, or why it could not be asked."""
+    tags), its hook triggered with ``clients`` (the asker's); None, or why it could not be
+    asked."""
     queue = ctx.bot.clients.queue
     try:
         status = (await queue.status(task_id)).get("status") or {}
@@ -167,7 +183,13 @@ async def _by_action(ctx: Context, task_id: str, group: str, outcome: Cancelled)
         raise
     try:
         _, action_task = await run_action(
-            ctx.bot, group, "cancel", {}, task_id=task_id, task_tags=definition.get("tags") or {}
+            ctx.bot,
+            group,
+            "cancel",
+            {},
+            task_id=task_id,
+            task_tags=definition.get("tags") or {},
+            hooks=clients.hooks,
         )
     except ActionError as error:
         return f"Could not cancel {task_id}: {error}"

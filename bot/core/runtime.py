@@ -21,6 +21,7 @@ from bot.graph import GraphCache
 from bot.store import Store
 from bot.store.base import LEASE_SECONDS
 from bot.tc.clients import Clients
+from bot.tc.credentials import ScopeBook
 from bot.tc.decision import DecisionReader
 
 
@@ -39,6 +40,7 @@ class Runtime:
     store: Store
     clients: Clients
     decisions: DecisionReader = field(init=False)
+    _scope_book: ScopeBook | None = field(default=None, init=False, repr=False)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     # This process among the replicas sharing the store, and how long its holds last.
     instance: str = field(default_factory=lambda: default_instance(os.environ))
@@ -53,6 +55,14 @@ class Runtime:
         self.decisions = DecisionReader(
             self.clients.index, self.clients.queue, self.clients.session, GraphCache()
         )
+
+    @property
+    def scopes(self) -> ScopeBook:
+        """What the bot's client and the requesters' roles hold (kept a minute); asked
+        afresh of new clients (credentials replaced)."""
+        if self._scope_book is None or self._scope_book.auth is not self.clients.auth:
+            self._scope_book = ScopeBook(self.clients.auth)
+        return self._scope_book
 
     def register(self, adapter: Adapter) -> None:
         """Plug in a place people talk; it replaces any adapter of the same source."""

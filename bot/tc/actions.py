@@ -22,6 +22,8 @@ import jsonschema
 import referencing
 import referencing.exceptions
 
+from bot.tc.scopes import satisfies
+
 SUPPORTED_VERSION = 1
 
 
@@ -200,11 +202,6 @@ def render_action(
             "actionPerm"
         ),
     )
-
-
-def satisfies(scopes: Iterable[str], need: str) -> bool:
-    """Whether a scope set satisfies one scope (``*`` at the end of a scope is a wildcard)."""
-    return any(s == need or (s.endswith("*") and need.startswith(s[:-1])) for s in scopes)
 
 
 def check_grant(decision_scopes: Iterable[str], rendered: RenderedAction) -> None:

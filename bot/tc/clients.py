@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,19 @@ class Clients:
     session: aiohttp.ClientSession
     auth: tc_aio.Auth
     github: tc_aio.Github
+
+    def restricted(self, scopes: Sequence[str]) -> Clients:
+        """The same clients sending ``authorizedScopes``: Taskcluster lets their calls use
+        these scopes only (which the client's own must cover)."""
+        options = {**self.queue.options, "authorizedScopes": list(scopes)}
+        return Clients(
+            tc_aio.Queue(options, session=self.session),
+            tc_aio.Index(options, session=self.session),
+            tc_aio.Hooks(options, session=self.session),
+            self.session,
+            tc_aio.Auth(options, session=self.session),
+            tc_aio.Github(options, session=self.session),
+        )
 
 
 def make_clients(
