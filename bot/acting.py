@@ -4,6 +4,7 @@ ceiling), and the check, before anything is created, that the scopes a plan need
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,6 +13,10 @@ from bot.tc.clients import Clients
 from bot.tc.credentials import ScopesUnknownError, within
 from bot.tc.scopes import Need, describe, lacking
 
+# What an actor (a GitHub login, an IRC account, an API token's or signed sender's name)
+# may hold to be put in a role name: printable, no space, and no `*` (which scopes read as
+# a wildcard: `assume:…/*` would be every requester's role at once).
+ROLE_SAFE = re.compile(r"[!-)+-~]{1,100}")
 BOT_LACKS = (
     "nothing was created: the bot's Taskcluster client lacks {count} scope{s} this needs:\n"
     "{missing}\nA deployment admin can grant them to it, or the project can use "
@@ -40,10 +45,21 @@ async def acting_for(bot: Runtime, source: str, actor: str, project: str | None)
     template = bot.settings.project(project).requester_roles.get(source)
     if template is None:
         return Acting(who, None, bot.clients, None)
+    if not ROLE_SAFE.fullmatch(actor):
+        # `*` would make the role a wildcard over everyone's
+        raise ScopesUnknownError(
+            f"`{actor[:40]}` cannot be part of a Taskcluster role name, so what {who[:60]} "
+            "may do cannot be told"
+        )
     role = template.format(actor=actor)
     held = await bot.scopes.of_role(role)
     own = await bot.scopes.own()
-    usable = within(held, own) if own is not None else sorted(held)
+    if own is None:
+        raise ScopesUnknownError(
+            "the bot may not ask its own scopes (it needs `auth:current-scopes`), so what "
+            f"role `{role}` may do through it cannot be told"
+        )
+    usable = within(held, own)
     return Acting(who, role, bot.clients.restricted(usable), tuple(usable))
 
 

@@ -76,6 +76,13 @@ def _requester_roles(value: Any, where: str) -> dict[str, str]:
             raise ConfigError(
                 f"{where}.{source}: `{template}` may use only {{actor}} (the requester)"
             ) from None
+        if "{actor}" not in template or "*" in template:
+            # without the requester everyone is one role; a `*` makes `assume:` a
+            # wildcard over many roles
+            raise ConfigError(
+                f"{where}.{source}: `{template}` must name the requester with {{actor}} "
+                "and hold no `*`"
+            )
     return {str(k): str(v) for k, v in value.items()}
 
 

@@ -30,7 +30,7 @@ from bot.core.settings import Mode, ProjectSettings
 from bot.graph import NewTask
 from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
 from bot.reporting import card_again, group_url, post_card, requested_tasks, task_url, track
-from bot.store import RequestRecord, RequestState
+from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.actions import ActionError
 from bot.tc.scopes import create_task_needs, trigger_hook_needs
 from bot.tc.submit import submit
@@ -205,6 +205,11 @@ class AutoSubmitter:
                 problem = "the bot may not ask its own scopes"  # cannot tell: the action
         except ScopesUnknownError as error:
             problem = str(error)
+        except Exception as error:
+            # nothing was run: failed (not left "triggering"), and the dispatcher's
+            # "try again" follows
+            await _not_submitted(bot, record.id, planned, f"scopes not checked: {error}")
+            raise
         if problem:
             log.info("%s: the push's action creates its jobs (%s)", record.id, problem[:200])
             await ActionSubmitter().submit(bot, replier, record, header)
@@ -279,6 +284,11 @@ async def _submit(
         )
     except ScopesUnknownError as error:
         problem = f"nothing was created: {error}"
+    except Exception as error:
+        # Auth did not answer: nothing was created, and the request must not stay
+        # "submitting" (a later sweep would create it after the person asked again).
+        await _not_submitted(bot, request_id, stored, f"scopes not checked: {error}")
+        raise
     if problem:
         await bot.store.set_state(request_id, RequestState.FAILED, error=problem)
         await replier.post(f"[{request_id}] {problem}")
@@ -311,6 +321,18 @@ async def _submit(
     await post_card(bot, replier, record, stored, header, resumed=resumed)
     bot.spawn(track(bot, replier, request_id))
     return True
+
+
+async def _not_submitted(
+    bot: Runtime, request_id: str, stored: list[PlannedTask], error: str
+) -> None:
+    """The request fails before any task was created; when none ever was, its plan goes,
+    so the same command delivered again plans anew."""
+    with contextlib.suppress(Exception):
+        if any(t.submitted for t in stored):
+            await bot.store.set_state(request_id, RequestState.FAILED, error=error)
+        else:
+            await bot.store.replace_plan(request_id, [], state=RequestState.FAILED, error=error)
 
 
 # The Queue refuses a `created` more than 15 minutes from its clock; stay well inside.

@@ -22,7 +22,7 @@ from bot.localtc import scopes as queue_rules
 from bot.localtc import validation
 from bot.localtc.auth import Client
 from bot.localtc.queue import Queue
-from bot.localtc.server import ENDPOINTS
+from bot.localtc.server import ENDPOINTS, Faults
 from bot.store import RequestState, SqliteStore
 from bot.tc.clients import TaskclusterSettings, make_clients
 from bot.tc.scopes import Need, create_task_needs, describe, lacking
@@ -251,3 +251,60 @@ def test_requester_roles_are_read_from_the_projects_file() -> None:
     assert projects["try"].requester_roles == {"github": "login-identity:github/{actor}"}
     with pytest.raises(ConfigError, match="may use only"):
         load_projects(json.dumps({"projects": {"try": {"requester_roles": {"irc": "x/{nick}"}}}}))
+
+
+@pytest.mark.parametrize("actor", ["*", "alice*", "two words", "tab\there"])
+async def test_an_actor_that_would_change_the_role_name_acts_as_nobody(
+    env: Embedded, actor: str
+) -> None:
+    """`*` in a role name would make `assume:` a wildcard over everyone's role."""
+    env.tc.roles["project:taskbot:console/alice"] = ["*"]
+    map_people(env)
+    before = len(env.tc.queue.tasks)
+    output = await say(env, f"schedule {new_test(env)}", actor=actor)
+    assert "cannot be part of a Taskcluster role name" in output, output
+    assert len(env.tc.queue.tasks) == before
+
+
+async def test_an_actor_naming_another_role_literally_gets_only_that_role(env: Embedded) -> None:
+    """`:` and `/` are literal in a role name: `bob:admin` is the role ending in that, not
+    bob's or admin's, and holds nothing here."""
+    env.tc.roles["project:taskbot:console/bob"] = ["*"]
+    map_people(env)
+    output = await say(env, f"schedule {new_test(env)}", actor="bob:admin")
+    assert "acts in Taskcluster as `project:taskbot:console/bob:admin`, which lacks" in output
+
+
+async def test_auth_not_answering_fails_the_request_and_nothing_is_created_later(
+    env: Embedded,
+) -> None:
+    """Auth answers 500 during the pre-flight: the request fails (never left submitting
+    for a later sweep to create after the person asked again)."""
+    import io
+
+    from bot.adapters.console import ConsoleReplier
+
+    map_people(env)
+    env.tc.roles["project:taskbot:console/sheriff"] = ["*"]
+    env.tc.faults = Faults(error_rate=1.0, only="/api/auth/")
+    label = new_test(env)
+    output = await say(env, f"schedule {label}")
+    assert "Taskcluster did not answer" in output, output
+    (record,) = [
+        r for r in await env.store.recent_requests(limit=5) if r.command and label in r.command
+    ]
+    assert record.state == RequestState.FAILED
+    env.tc.faults = Faults()
+    before = len(env.tc.queue.tasks)
+    env.bot.lease_seconds = 0.0
+    assert await env.bot.resume(ConsoleReplier(io.StringIO())) == []
+    assert len(env.tc.queue.tasks) == before
+
+
+def test_a_role_template_must_name_the_requester_and_hold_no_wildcard() -> None:
+    from bot.projects import ConfigError, load_projects
+
+    for template in ("project:taskbot:console/*", "everyone", "project:{actor}*"):
+        text = json.dumps({"projects": {"try": {"requester_roles": {"github": template}}}})
+        with pytest.raises(ConfigError, match="must name the requester"):
+            load_projects(text)

@@ -131,6 +131,13 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
                     await ctx.refuse(problem + _asked_before(outcome))
                     return
                 continue
+            who = acting[projects.get(task_id, home)]
+            if error.status_code == 403 and who.role is not None:
+                await ctx.refuse(
+                    f"Could not cancel {task_id}: {who.who} acts in Taskcluster as "
+                    f"`{who.role}`, which may not cancel it" + _asked_before(outcome)
+                )
+                return
             await ctx.refuse(f"Could not cancel {task_id}: {error.status_code} {error}")
             return
         # The Queue answers with the task's status, cancelled now or resolved before.
