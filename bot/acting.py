@@ -17,6 +17,7 @@ from bot.tc.scopes import Need, describe, lacking
 # may hold to be put in a role name: printable, no space, and no `*` (which scopes read as
 # a wildcard: `assume:…/*` would be every requester's role at once).
 ROLE_SAFE = re.compile(r"[!-)+-~]{1,100}")
+EVERY_OTHER_SOURCE = "*"  # a requester_roles key: the template for sources not named
 BOT_LACKS = (
     "nothing was created: the bot's Taskcluster client lacks {count} scope{s} this needs:\n"
     "{missing}\nA deployment admin can grant them to it, or the project can use "
@@ -42,7 +43,8 @@ async def acting_for(bot: Runtime, source: str, actor: str, project: str | None)
     """The requester's role and clients; ScopesUnknownError when a role is mapped but what
     it holds cannot be told (never the bot's scopes in its place)."""
     who = f"{source}:{actor}"
-    template = bot.settings.project(project).requester_roles.get(source)
+    roles = bot.settings.project(project).requester_roles
+    template = roles.get(source, roles.get(EVERY_OTHER_SOURCE))
     if template is None:
         return Acting(who, None, bot.clients, None)
     if not ROLE_SAFE.fullmatch(actor):

@@ -51,8 +51,12 @@ NO_ADAPTER = (
 NOT_HERE = "`{verb}` is not a command here; `help` lists the ones that are."
 UNAVAILABLE = (
     "Taskcluster did not answer while I handled `{text}` ({error}), even after retries; "
-    "nothing new was scheduled. Please try again in a few minutes."
+    "{outcome}. Please try again in a few minutes."
 )
+# What an outage mid-command leaves, by verb: scheduling ones create nothing before all
+# their reads and checks are done; a cancel may have got partway.
+OUTAGE_LEFT = {"cancel": "it may have been done in part only (`status` says where it stands)"}
+NOTHING_SCHEDULED = "nothing new was scheduled"
 DUPLICATE = "already handled"
 LONG_LINE = 2000  # characters: a longer command line has its verb checked before it is parsed
 MAX_MESSAGE = 300_000  # characters of a message looked at (GitHub's comments hold 65,536)
@@ -367,7 +371,10 @@ class Bot(Runtime):
                 COMMAND_COUNT.labels(request.source, verb, "unavailable").inc()
                 ERRORS.labels("taskcluster").inc()
                 log.warning("Taskcluster unavailable for %r: %s", ctx.line, error)
-                await replier.post(UNAVAILABLE.format(text=ctx.line, error=_short(error)))
+                outcome = OUTAGE_LEFT.get(verb, NOTHING_SCHEDULED)
+                await replier.post(
+                    UNAVAILABLE.format(text=ctx.line, error=_short(error), outcome=outcome)
+                )
                 return "unavailable"
             COMMAND_COUNT.labels(request.source, verb, "error").inc()
             reference = secrets.token_hex(4)

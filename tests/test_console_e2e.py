@@ -272,6 +272,17 @@ async def test_taskcluster_down_gets_a_clear_answer(env: Embedded) -> None:
     assert "Traceback" not in output
 
 
+async def test_a_cancel_cut_short_by_taskcluster_says_it_may_be_partly_done(
+    env: Embedded,
+) -> None:
+    rid = request_id(await say(env, f"schedule {a_test(env, ran=False)}"))
+    env.tc.faults = Faults(error_rate=1.0, only="/api/queue/")
+    output = await say(env, f"cancel {rid}", wait=False)
+    assert "Taskcluster did not answer" in output, output
+    assert "it may have been done in part only" in output
+    assert "nothing new was scheduled" not in output
+
+
 async def test_a_source_without_a_permission_check_is_refused(env: Embedded) -> None:
     out = io.StringIO()
     request = Request(source="irc", actor="nick", place="#sheriffs", text="taskbot: jobs x")

@@ -308,3 +308,20 @@ def test_a_role_template_must_name_the_requester_and_hold_no_wildcard() -> None:
         text = json.dumps({"projects": {"try": {"requester_roles": {"github": template}}}})
         with pytest.raises(ConfigError, match="must name the requester"):
             load_projects(text)
+
+
+async def test_a_catch_all_role_leaves_no_source_acting_with_the_bot_scopes(env: Embedded) -> None:
+    project = env.push.project
+    env.bot.settings = replace(
+        env.bot.settings,
+        projects={
+            project: ProjectSettings(
+                project,
+                requester_roles={"github": "login-identity:github/{actor}", "*": "p:any/{actor}"},
+            )
+        },
+    )
+    before = len(env.tc.queue.tasks)
+    output = await say(env, f"schedule {new_test(env)}", actor="sheriff")
+    assert "acts in Taskcluster as `p:any/sheriff`, which lacks" in output, output
+    assert len(env.tc.queue.tasks) == before

@@ -44,7 +44,8 @@ class ProjectSettings:
     # The deployment's longest task deadline, in days, when tasks must fit it (the Queue's
     # default is 5); unset, deadlines stay as the graph resolves them.
     max_deadline_days: int | None = None
-    # Taskcluster roles the requesters act as, by source: "login-identity:github/{actor}".
+    # Taskcluster roles the requesters act as, by source ("*": every other source):
+    # "login-identity:github/{actor}".
     # A request then does no more in Taskcluster than its requester's role may (the bot's
     # own scopes the ceiling); a source without one acts with the bot's scopes.
     requester_roles: dict[str, str] = field(default_factory=dict)
