@@ -22,12 +22,12 @@ from bot.tc.actions import (
     HooksClient,
     RenderedAction,
     check_grant,
-    find_action,
     has_action,
     render_action,
     trigger,
 )
 from bot.tc.decision import ArtifactError
+from bot.tc.groups import group_entries
 from bot.tc.schema_check import check_input_isolated
 from bot.tc.scopes import satisfies
 from bot.tc.tracking import Tracker
@@ -107,13 +107,9 @@ async def prepare_action(
         task_tags=task_tags,
         check=False,
     )
-    await check_input_isolated(find_action(actions, name, tags=_tags(task_id, task_tags)), input)
+    await check_input_isolated(rendered.action, input)
     await check_granted(bot, decision_task_id, rendered)
     return rendered
-
-
-def _tags(task_id: str | None, tags: Mapping[str, str] | None) -> Mapping[str, str] | None:
-    return None if task_id is None else dict(tags or {})
 
 
 async def fire(
@@ -384,16 +380,10 @@ async def _children(
 ) -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
     pairs: list[tuple[str, str]] = []
     definitions: dict[str, dict[str, Any]] = {}
-    query: dict[str, Any] = {}
-    while True:
-        page = await bot.clients.queue.listTaskGroup(group, query=query)
-        for entry in page.get("tasks", []):
-            task = entry.get("task") or {}
-            if (task.get("extra") or {}).get("parent") == parent:
-                task_id = str(entry["status"]["taskId"])
-                pairs.append((task_id, task_label(task)))
-                definitions[task_id] = task
-        token = page.get("continuationToken")
-        if not token:
-            return pairs, definitions
-        query = {"continuationToken": token}
+    async for entry in group_entries(bot.clients.queue, group):
+        task = entry.get("task") or {}
+        if (task.get("extra") or {}).get("parent") == parent:
+            task_id = str(entry["status"]["taskId"])
+            pairs.append((task_id, task_label(task)))
+            definitions[task_id] = task
+    return pairs, definitions

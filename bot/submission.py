@@ -87,7 +87,8 @@ class ActionSubmitter:
     async def _submit(
         self, bot: Runtime, replier: Replier, record: RequestRecord, header: str | None
     ) -> None:
-        wanted = requested_tasks(await bot.store.plan(record.id))
+        planned = await bot.store.plan(record.id)
+        wanted = requested_tasks(planned)
         labels = list(dict.fromkeys(t.label for t in wanted))
         times = max(t.copy for t in wanted) + 1 if wanted else 1
         group = record.decision_task_id or ""
@@ -116,10 +117,7 @@ class ActionSubmitter:
         except Exception as error:
             # Nothing was run: the request fails, its plan goes (asking again plans anew),
             # and the reason is said, or the dispatcher's "try again" follows.
-            with contextlib.suppress(Exception):
-                await bot.store.replace_plan(
-                    record.id, [], state=RequestState.FAILED, error=f"not triggered: {error}"
-                )
+            await _not_submitted(bot, record.id, planned, f"not triggered: {error}")
             if isinstance(error, (ActionError, TaskclusterRestFailure, ScopesUnknownError)):
                 await replier.post(f"[{record.id}] the push's {name} action was not run: {error}")
                 return

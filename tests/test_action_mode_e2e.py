@@ -4,6 +4,7 @@ create the jobs (their callbacks run as taskgraph's do), and the bot follows the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 from collections import Counter
@@ -28,10 +29,11 @@ from bot.tc.clients import TaskclusterSettings, make_clients
 from tests.test_console_e2e import request_id, say
 
 
-@pytest_asyncio.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Embedded]:
+@contextlib.asynccontextmanager
+async def action_mode(tmp_path: Path, worker_seconds: float) -> AsyncIterator[Embedded]:
+    """The embedded bot with its project in action mode; tasks take ``worker_seconds``."""
     store = SqliteStore(tmp_path / "store.sqlite3")
-    async with embedded(store=store, tasks=1500, worker_seconds=0.05) as running:
+    async with embedded(store=store, tasks=1500, worker_seconds=worker_seconds) as running:
         project = running.push.project
         running.bot.settings = replace(
             running.bot.settings,
@@ -42,6 +44,12 @@ async def env(tmp_path: Path) -> AsyncIterator[Embedded]:
     await store.close()
 
 
+@pytest_asyncio.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Embedded]:
+    async with action_mode(tmp_path, 0.05) as running:
+        yield running
+
+
 def new_tests(env: Embedded, count: int) -> list[str]:
     ran = env.push.push.label_to_taskid
     return [x for x in env.push.push.graph if x.startswith("test-") and x not in ran][:count]
@@ -49,6 +57,18 @@ def new_tests(env: Embedded, count: int) -> list[str]:
 
 def fired(env: Embedded) -> list[dict]:
     return [payload for hook in env.tc.hooks.hooks.values() for payload in hook.fired]
+
+
+def replace_artifact(env: Embedded, name: str, content: Any) -> None:
+    """The decision task's artifact ``name`` holds ``content`` from now on (as JSON)."""
+    decision = env.tc.queue.tasks[env.push.decision_task_id]
+    decision.artifacts[len(decision.status["runs"]) - 1][name] = Artifact(
+        name, json.dumps(content).encode(), "application/json", decision.definition["expires"]
+    )
+
+
+def replace_actions(env: Embedded, actions: dict[str, Any]) -> None:
+    replace_artifact(env, "public/actions.json", actions)
 
 
 async def test_add_new_jobs_is_followed_to_the_tasks_it_created(env: Embedded) -> None:
@@ -97,14 +117,7 @@ async def test_a_hook_the_decision_task_was_not_granted_is_refused(env: Embedded
     actions = json.loads(queue.artifact(decision, None, "public/actions.json").content)
     for action in actions["actions"]:
         action["hookGroupId"] = "project-releng"  # a hook of another project
-    record = queue.tasks[decision]
-    run_id = len(record.status["runs"]) - 1
-    record.artifacts[run_id]["public/actions.json"] = Artifact(
-        "public/actions.json",
-        json.dumps(actions).encode(),
-        "application/json",
-        record.definition["expires"],
-    )
+    replace_actions(env, actions)
     before = len(queue.tasks)
     output = await say(env, "schedule " + new_tests(env, 1)[0])
     assert "was not granted" in output, output
@@ -136,16 +149,8 @@ async def test_a_later_schedule_uses_what_an_earlier_action_built(env: Embedded)
 @pytest_asyncio.fixture
 async def slow(tmp_path: Path) -> AsyncIterator[Embedded]:
     """Tasks (action tasks too) take a second: long enough to cancel one while it runs."""
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    async with embedded(store=store, tasks=1500, worker_seconds=1.0) as running:
-        project = running.push.project
-        running.bot.settings = replace(
-            running.bot.settings,
-            poll_interval=0.05,
-            projects={project: ProjectSettings(project, mode="action")},
-        )
+    async with action_mode(tmp_path, 1.0) as running:
         yield running
-    await store.close()
 
 
 async def test_cancel_goes_through_the_push_cancel_action(slow: Embedded) -> None:
@@ -217,15 +222,8 @@ async def test_an_action_task_that_fails_is_reported_with_its_link(env: Embedded
     as when an action of another revision's code runs): the bot says so, with the link."""
     label = new_tests(env, 1)[0]
     await say(env, f"schedule {label} --dry-run")  # the bot has read the graph
-    queue = env.tc.queue
-    decision = queue.tasks[env.push.decision_task_id]
     graph = {k: v for k, v in env.push.push.graph.items() if k != label}
-    decision.artifacts[len(decision.status["runs"]) - 1]["public/full-task-graph.json"] = Artifact(
-        "public/full-task-graph.json",
-        json.dumps(graph).encode(),
-        "application/json",
-        decision.definition["expires"],
-    )
+    replace_artifact(env, "public/full-task-graph.json", graph)
     output = await say(env, f"schedule {label}")
     assert "the push's add-new-jobs action task ended failed" in output, output
     assert f"{env.tc.root_url}/tasks/" in output
@@ -364,17 +362,6 @@ async def test_cancel_asked_twice_asks_the_push_once(slow: Embedded) -> None:
     assert "Asked the push's cancel action" in first, first
     assert "was cancelled already" in again, again
     assert len([p for p in fired(slow) if p["decision"]["action"]["cb_name"] == "cancel"]) == 1
-
-
-def replace_actions(env: Embedded, actions: dict[str, Any]) -> None:
-    queue = env.tc.queue
-    decision = queue.tasks[env.push.decision_task_id]
-    decision.artifacts[len(decision.status["runs"]) - 1]["public/actions.json"] = Artifact(
-        "public/actions.json",
-        json.dumps(actions).encode(),
-        "application/json",
-        decision.definition["expires"],
-    )
 
 
 async def test_a_large_actions_json_is_read_whole_and_a_huge_one_refused(env: Embedded) -> None:

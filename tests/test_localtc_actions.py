@@ -21,9 +21,8 @@ from taskgraph.taskgraph import TaskGraph
 
 from bot.localtc.callbacks import action_request, is_action_task, run_action
 from bot.localtc.errors import TaskclusterError
-from bot.localtc.hooks import action_hook
 from bot.localtc.queue import UNRESOLVED, Artifact
-from bot.localtc.seed import SeededPush, seed_push
+from bot.localtc.seed import SeededPush, register_action_hooks, seed_push
 from bot.localtc.server import LocalTaskcluster
 from bot.localtc.worker import SimulatedWorker
 from tests.tcfixtures import Running, local_tc, new_id, task_definition, when
@@ -97,13 +96,10 @@ class Pushed:
 
 
 def register(tc: LocalTaskcluster, push: SeededPush) -> Pushed:
+    register_action_hooks(tc, push)
     actions = json.loads(
         tc.queue.artifact(push.decision_task_id, None, "public/actions.json").content
     )
-    for action in actions["actions"]:
-        key = (action["hookGroupId"], action["hookId"])
-        if key not in tc.hooks.hooks:
-            tc.hooks.add(action_hook(*key, trust_domain=push.trust_domain))
     return Pushed(tc, push, actions)
 
 

@@ -14,9 +14,8 @@ import slugid
 
 from bot.graph import GraphCache
 from bot.localtc.callbacks import run_action
-from bot.localtc.hooks import action_hook
 from bot.localtc.queue import Artifact
-from bot.localtc.seed import SeededPush, seed_push
+from bot.localtc.seed import SeededPush, register_action_hooks, seed_push
 from bot.tc.decision import DecisionReader
 from tests.tcfixtures import Running, local_tc, task_definition, when
 
@@ -30,8 +29,7 @@ def add_new_jobs(tc: Any, push: SeededPush, labels: list[str], times: int) -> st
     )
     action = next(a for a in actions["actions"] if a["name"] == "add-new-jobs")
     key = (action["hookGroupId"], action["hookId"])
-    if key not in tc.hooks.hooks:
-        tc.hooks.add(action_hook(*key, trust_domain=push.trust_domain))
+    register_action_hooks(tc, push)
     context = {
         "taskGroupId": push.decision_task_id,
         "taskId": None,

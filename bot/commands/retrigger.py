@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
@@ -12,6 +11,7 @@ from bot.core.commands import Command, Context
 from bot.graph import ResolveError, Resolver
 from bot.graph.materialize import task_label
 from bot.scheduling import Push, find_push, schedule_labels
+from bot.tc.groups import group_entries
 from grammar import Retrigger, TaskId
 
 NO_FAILURES = "No job failed on {push}, so there is nothing to retrigger."
@@ -84,17 +84,11 @@ async def label_of_task(ctx: Context, push: Push, task_id: str) -> str | None:
 
 async def failed_labels(ctx: Context, push: Push) -> list[str]:
     """Labels of the push's tasks whose latest run failed or ended in an exception."""
-    queue = ctx.bot.clients.queue
     found: list[str] = []
-    query: dict[str, Any] = {}
-    while True:
-        page = await queue.listTaskGroup(push.decision_task_id, query=query)
-        for entry in page["tasks"]:
-            if entry["status"]["state"] in ("failed", "exception"):
-                found.append(task_label(entry["task"]))
-        if "continuationToken" not in page:
-            return sorted(set(found))
-        query = {"continuationToken": page["continuationToken"]}
+    async for entry in group_entries(ctx.bot.clients.queue, push.decision_task_id):
+        if entry["status"]["state"] in ("failed", "exception"):
+            found.append(task_label(entry["task"]))
+    return sorted(set(found))
 
 
 COMMAND = Command(

@@ -7,6 +7,7 @@ from collections import Counter
 
 from bot.core.access import Level
 from bot.core.commands import Command, Context
+from bot.reporting import FINISHED
 from bot.scheduling import expanded, named_project
 from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.decision import DecisionNotFoundError
@@ -103,7 +104,7 @@ async def freshened(ctx: Context, record: RequestRecord) -> list[PlannedTask]:
     tasks = await bot.store.plan(record.id)
     if record.id in bot.following or record.state not in STILL_RUNNING_AFTER:
         return tasks
-    unresolved = [t for t in tasks if t.submitted and t.state not in ENDED][:FRESHENED]
+    unresolved = [t for t in tasks if t.submitted and t.state not in FINISHED][:FRESHENED]
     for task in unresolved:
         try:
             state = str((await bot.clients.queue.status(task.task_id))["status"]["state"])
@@ -116,7 +117,6 @@ async def freshened(ctx: Context, record: RequestRecord) -> list[PlannedTask]:
 
 # Requests nobody follows although their tasks may still run.
 STILL_RUNNING_AFTER = (RequestState.FAILED, RequestState.CANCELLED, RequestState.LOST)
-ENDED = ("completed", "failed", "exception")
 
 
 COMMAND = Command(

@@ -251,23 +251,30 @@ async def trigger_hook(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse
 SCOPE_TEXT = re.compile(r"^[ -~]*$")
 
 
+def _scopes_problem(scopes: Any) -> str | None:
+    """What the Auth schemas' scope list (printable, unique strings) finds wrong, if any."""
+    if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+        return "data/scopes must be an array of strings"
+    if any(not SCOPE_TEXT.match(x) for x in scopes):
+        return 'data/scopes must match pattern "^[ -~]*$"'
+    if len(set(scopes)) != len(scopes):
+        return "data/scopes must NOT have duplicate items"
+    return None
+
+
+def _invalid(problems: list[str]) -> TaskclusterError:
+    return TaskclusterError(
+        400, "InputValidationError", "Schema Validation Failed!\n" + "\n".join(problems)
+    )
+
+
 def _scopeset(payload: Any) -> list[str]:
     """The ``scopes`` of a scopeset.json body, refused as the real Auth service refuses."""
-    problems = []
     if not isinstance(payload, dict) or set(payload) != {"scopes"}:
-        problems.append("data must be an object with exactly the property `scopes`")
-    else:
-        scopes = payload["scopes"]
-        if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
-            problems.append("data/scopes must be an array of strings")
-        elif any(not SCOPE_TEXT.match(x) for x in scopes):
-            problems.append('data/scopes must match pattern "^[ -~]*$"')
-        elif len(set(scopes)) != len(scopes):
-            problems.append("data/scopes must NOT have duplicate items")
-    if problems:
-        raise TaskclusterError(
-            400, "InputValidationError", "Schema Validation Failed!\n" + "\n".join(problems)
-        )
+        raise _invalid(["data must be an object with exactly the property `scopes`"])
+    problem = _scopes_problem(payload["scopes"])
+    if problem:
+        raise _invalid([problem])
     return list(payload["scopes"])
 
 
@@ -298,22 +305,14 @@ def _body_problems(payload: Any, required: tuple[str, ...], allowed: tuple[str, 
     description = payload.get("description", "")
     if not isinstance(description, str) or len(description) > 10240:
         problems.append("data/description must be a string of at most 10240 characters")
-    scopes = payload.get("scopes", [])
-    if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
-        problems.append("data/scopes must be an array of strings")
-    elif any(not SCOPE_TEXT.match(x) for x in scopes):
-        problems.append('data/scopes must match pattern "^[ -~]*$"')
-    elif len(set(scopes)) != len(scopes):
-        problems.append("data/scopes must NOT have duplicate items")
-    return problems
+    problem = _scopes_problem(payload.get("scopes", []))
+    return problems + ([problem] if problem else [])
 
 
 def _checked_body(ctx: Context, required: tuple[str, ...], allowed: tuple[str, ...]) -> Any:
     problems = _body_problems(ctx.payload, required, allowed)
     if problems:
-        raise TaskclusterError(
-            400, "InputValidationError", "Schema Validation Failed!\n" + "\n".join(problems)
-        )
+        raise _invalid(problems)
     scopes = ctx.payload.get("scopes", [])
     if any(x.endswith("**") for x in scopes):
         raise input_error("scopes ending in more than one `*` are forbidden")
@@ -349,11 +348,7 @@ async def create_client(tc: LocalTaskcluster, ctx: Context) -> web.StreamRespons
     allowed = ("expires", "description", "scopes", "deleteOnExpiration")
     body = _checked_body(ctx, ("expires", "description"), allowed)
     if not isinstance(body["expires"], str) or not validation.DATE_TIME.match(body["expires"]):
-        raise TaskclusterError(
-            400,
-            "InputValidationError",
-            'Schema Validation Failed!\ndata/expires must match format "date-time"',
-        )
+        raise _invalid(['data/expires must match format "date-time"'])
     client_id = ctx.params["clientId"]
     if client_id in tc.clients:
         raise conflict(f"client with clientId `{client_id}` already exists")

@@ -110,6 +110,24 @@ class Connection(Protocol):
 MIGRATION_LOCK = 0x74626F74
 
 
+async def _insert_plan(
+    db: Connection, request_id: str, tasks: Sequence[PlannedTask], *, submitted: bool
+) -> None:
+    for task in tasks:
+        await db.execute(
+            "INSERT INTO plan_tasks (task_id, request_id, label, copy, position,"
+            " definition, submitted, requested) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            task.task_id,
+            request_id,
+            task.label,
+            task.copy,
+            task.position,
+            json.dumps(task.definition, sort_keys=True),
+            1 if submitted else 0,
+            1 if task.requested else 0,
+        )
+
+
 class Store:
     """Requests, their plans and task states, replies, seen deliveries, and an audit log."""
 
@@ -517,18 +535,7 @@ class Store:
     async def save_plan(self, request_id: str, tasks: Sequence[PlannedTask]) -> None:
         """Store every task to create, exactly as it will be submitted (for resubmission)."""
         async with self.transaction() as db:
-            for task in tasks:
-                await db.execute(
-                    "INSERT INTO plan_tasks (task_id, request_id, label, copy, position,"
-                    " definition, submitted, requested) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                    task.task_id,
-                    request_id,
-                    task.label,
-                    task.copy,
-                    task.position,
-                    json.dumps(task.definition, sort_keys=True),
-                    1 if task.requested else 0,
-                )
+            await _insert_plan(db, request_id, tasks, submitted=False)
 
     async def replace_plan(
         self,
@@ -542,18 +549,7 @@ class Store:
         in the same transaction, its ``state`` (with ``error``) when given."""
         async with self.transaction() as db:
             await db.execute("DELETE FROM plan_tasks WHERE request_id = ?", request_id)
-            for task in tasks:
-                await db.execute(
-                    "INSERT INTO plan_tasks (task_id, request_id, label, copy, position,"
-                    " definition, submitted, requested) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-                    task.task_id,
-                    request_id,
-                    task.label,
-                    task.copy,
-                    task.position,
-                    json.dumps(task.definition, sort_keys=True),
-                    1 if task.requested else 0,
-                )
+            await _insert_plan(db, request_id, tasks, submitted=True)
             if state is not None:
                 await db.execute(
                     "UPDATE requests SET state = ?, error = COALESCE(?, error), updated_at = ?"

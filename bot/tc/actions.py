@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import jsone
@@ -44,6 +44,8 @@ class RenderedAction:
     hook_id: str
     payload: dict[str, Any]
     permission: str | None
+    # the actions.json entry it was rendered from (its schema, for a check run elsewhere)
+    action: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def grant(self) -> str:
@@ -201,6 +203,7 @@ def render_action(
         ((action.get("extra") or {}) if isinstance(action.get("extra"), dict) else {}).get(
             "actionPerm"
         ),
+        action,
     )
 
 
