@@ -19,6 +19,7 @@ from bot.adapters.admin import admin_token
 from bot.adapters.api import ApiSettings
 from bot.adapters.github.app import GitHubSettings
 from bot.adapters.irc.settings import IrcSettings
+from bot.adapters.matrix.settings import MatrixSettings
 from bot.config import Config, ConfigError
 from bot.core.settings import DEFAULT_POLL_INTERVAL, ProjectSettings, Settings
 from bot.localtc import main as localtc_main
@@ -129,6 +130,7 @@ class Startup:
     projects: Mapping[str, ProjectSettings] = field(default_factory=dict)
     github: GitHubSettings | None = None
     irc: IrcSettings | None = None
+    matrix: MatrixSettings | None = None
     api: ApiSettings = field(default_factory=ApiSettings)
     admin_token: str | None = None
 
@@ -143,8 +145,18 @@ class Startup:
         if github is not None and not any(p.repositories for p in projects.values()):
             raise ConfigError(NO_REPOSITORIES)
         irc = IrcSettings.from_env(env, nick=config.name)
+        matrix = MatrixSettings.from_env(env)
         admin = admin_token(env.get("TASKBOT_ADMIN_TOKEN"))
-        return cls(config, default, projects, github, irc, ApiSettings.from_env(env), admin)
+        return cls(
+            config,
+            default,
+            projects,
+            github,
+            irc,
+            matrix,
+            ApiSettings.from_env(env),
+            admin,
+        )
 
     def bot_settings(self, project: str, *, poll_interval: float) -> Settings:
         config = self.config
@@ -250,8 +262,25 @@ async def irc_connection(bot: Bot, settings: IrcSettings | None) -> AsyncIterato
         await adapter.stop()
 
 
+@contextlib.asynccontextmanager
+async def matrix_connection(bot: Bot, settings: MatrixSettings | None) -> AsyncIterator[None]:
+    """Logged in to a Matrix homeserver (and kept synced) while inside, when
+    MATRIX_HOMESERVER is set."""
+    if settings is None:
+        yield
+        return
+    from bot.adapters.matrix.adapter import MatrixAdapter
+
+    adapter = MatrixAdapter(bot, settings)
+    await adapter.start()
+    try:
+        yield
+    finally:
+        await adapter.stop()
+
+
 async def _converse(args: argparse.Namespace, bot: Bot, greeting: str, startup: Startup) -> int:
-    async with irc_connection(bot, startup.irc):
+    async with irc_connection(bot, startup.irc), matrix_connection(bot, startup.matrix):
         return await _chat_or_serve(args, bot, greeting, startup)
 
 

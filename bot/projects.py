@@ -23,6 +23,7 @@ PROJECT_KEYS = {
     "latest_routes",
     "repositories",
     "irc_channels",
+    "matrix_rooms",
     "permissions",
     "teams",
     "allow_from",
@@ -46,6 +47,15 @@ def _names(value: Any, where: str, mark: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and mark in v for v in value):
         example = "owner/repo" if mark == "/" else "#channel"
         raise ConfigError(f"{where} must be a list like [{example}]")
+    return tuple(value)
+
+
+def _matrix_rooms(value: Any, where: str) -> tuple[str, ...]:
+    """Room ids (``!opaque:server``) or aliases (``#name:server``)."""
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and v[:1] in ("!", "#") and ":" in v[1:] for v in value
+    ):
+        raise ConfigError(f'{where} must be a list like ["#sheriffs:mozilla.org"]')
     return tuple(value)
 
 
@@ -169,6 +179,7 @@ def load_projects(
             treeherder,
             repositories=_names(settings.get("repositories", []), f"{where}.repositories", "/"),
             irc_channels=_names(settings.get("irc_channels", []), f"{where}.irc_channels", "#"),
+            matrix_rooms=_matrix_rooms(settings.get("matrix_rooms", []), f"{where}.matrix_rooms"),
             permissions=_permissions(settings.get("permissions", {}), f"{where}.permissions"),
             teams=_teams(settings.get("teams", {}), f"{where}.teams"),
             allow_from=_allow_from(settings.get("allow_from", []), f"{where}.allow_from"),

@@ -32,6 +32,7 @@ class ProjectSettings:
         str, ...
     ] = ()  # GitHub repositories (owner/name) whose PRs are this project
     irc_channels: tuple[str, ...] = ()  # IRC channels whose commands mean this project
+    matrix_rooms: tuple[str, ...] = ()  # Matrix rooms (ids or aliases) of this project
     permissions: dict[str, str] = field(default_factory=dict)  # verb -> level name (GitHub's)
     # GitHub teams ("org/team-slug") whose members may run these verbs whatever their
     # permission on the repository (sheriffs retriggering on any project's pull requests).

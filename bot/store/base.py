@@ -376,6 +376,40 @@ class Store:
                 delivery_id,
             )
 
+    # --- adapters' own state ----------------------------------------------------------------
+
+    async def adapter_value(self, source: str, key: str) -> str | None:
+        """What an adapter kept under ``key`` (``set_adapter_value``), or None."""
+        async with self.transaction() as db:
+            rows = await db.fetch(
+                "SELECT value FROM adapter_state WHERE source = ? AND key = ?", source, key
+            )
+        return str(rows[0]["value"]) if rows else None
+
+    async def adapter_values(self, source: str, prefix: str) -> dict[str, str]:
+        """Every value an adapter kept under a key starting with ``prefix``."""
+        async with self.transaction() as db:
+            rows = await db.fetch("SELECT key, value FROM adapter_state WHERE source = ?", source)
+        return {str(r["key"]): str(r["value"]) for r in rows if str(r["key"]).startswith(prefix)}
+
+    async def set_adapter_value(self, source: str, key: str, value: str | None) -> None:
+        """Keep ``value`` under ``key`` for the adapter ``source`` (None forgets it)."""
+        async with self.transaction() as db:
+            if value is None:
+                await db.execute(
+                    "DELETE FROM adapter_state WHERE source = ? AND key = ?", source, key
+                )
+                return
+            await db.execute(
+                "INSERT INTO adapter_state (source, key, value, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (source, key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                source,
+                key,
+                value,
+                now_text(),
+            )
+
     # --- approvals -----------------------------------------------------------------------
 
     async def approve(self, source: str, place: str, revision: str, approver: str) -> bool:

@@ -116,6 +116,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (caller, key)
         )""",
     ),
+    (
+        # Where an adapter stands with its platform across restarts (a Matrix sync token,
+        # the device it logged in as, the rooms it joined by invitation).
+        """CREATE TABLE adapter_state (
+            source TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, key)
+        )""",
+    ),
 )
 
 SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

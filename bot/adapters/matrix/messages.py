@@ -1,0 +1,218 @@
+"""Matrix event contents, both ways: the command text of a message (never its quotes or code)
+and the replies, edits and reactions the bot sends, HTML with a plain fallback."""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+HTML_FORMAT = "org.matrix.custom.html"
+REACTIONS = {"eyes": "👀", "rocket": "🚀", "confused": "😕"}
+# Elements whose text is shown as code or as someone else's words: never commands.
+HIDDEN_TAGS = frozenset({"pre", "code", "blockquote", "mx-reply"})
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_URL = re.compile(r"https?://[^\s<>\"']+")
+_PILL = "https://matrix.to/#/{user}"
+
+
+class _Splitter(HTMLParser):
+    """The text of an HTML body in two parts: what is shown as prose, and what is shown as
+    code or quotation (``HIDDEN_TAGS``)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.visible: list[str] = []
+        self.hidden: list[str] = []
+        self._depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in HIDDEN_TAGS:
+            self._depth += 1
+        elif tag in ("br", "p", "div", "li", "tr") and not self._depth:
+            self.visible.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in HIDDEN_TAGS and self._depth:
+            self._depth -= 1
+            self.hidden.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        (self.hidden if self._depth else self.visible).append(data)
+
+
+def _shown_apart(formatted: str) -> tuple[str, str]:
+    splitter = _Splitter()
+    try:
+        splitter.feed(formatted)
+        splitter.close()
+    except Exception:  # a body too broken to read: nothing in it is prose
+        return "", formatted
+    return "".join(splitter.visible), "".join(splitter.hidden)
+
+
+def new_content(content: dict[str, Any]) -> dict[str, Any]:
+    """What a message says now: an edit's ``m.new_content``, else the content itself."""
+    relates = content.get("m.relates_to")
+    if isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
+        replacement = content.get("m.new_content")
+        if isinstance(replacement, dict):
+            return replacement
+    return content
+
+
+def command_text(content: dict[str, Any]) -> str:
+    """The lines of a text message that may hold commands: its plain ``body`` without quoted
+    lines (``> ``, as reply fallbacks are), fenced code blocks, and lines its HTML shows as
+    code or quotation. Notices (what bots send) and other message types hold none."""
+    content = new_content(content)
+    if content.get("msgtype") != "m.text":
+        return ""
+    body = content.get("body")
+    if not isinstance(body, str):
+        return ""
+    hidden = visible = ""
+    formatted = content.get("formatted_body")
+    if content.get("format") == HTML_FORMAT and isinstance(formatted, str):
+        visible, hidden = _shown_apart(formatted)
+    kept: list[str] = []
+    fenced = False
+    for line in body.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        stripped = line.strip()
+        if fenced or stripped.startswith(">"):
+            continue
+        if stripped and hidden:
+            bare = stripped.strip("`").strip()
+            if bare and bare in hidden and bare not in visible:
+                continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def relation_of(content: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(the event an edit replaces, the thread the message is in): either may be None."""
+    relates = content.get("m.relates_to")
+    if not isinstance(relates, dict):
+        return None, None
+    target = relates.get("event_id")
+    target = target if isinstance(target, str) else None
+    kind = relates.get("rel_type")
+    if kind == "m.replace":
+        return target, None
+    if kind == "m.thread":
+        return None, target
+    return None, None
+
+
+def to_html(text: str) -> str:
+    """A reply as HTML: escaped, links made links, `code` as code, the indented lines of a
+    status card as a list."""
+    out: list[str] = []
+    items: list[str] = []
+
+    def flush() -> None:
+        if items:
+            out.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
+            items.clear()
+
+    for line in text.split("\n"):
+        rendered = _inline(line.strip())
+        if line.startswith("  ") and line.strip():
+            items.append(rendered)
+            continue
+        flush()
+        out.append(rendered + "<br>")
+    flush()
+    joined = "".join(out)
+    return joined[: -len("<br>")] if joined.endswith("<br>") else joined
+
+
+def _inline(line: str) -> str:
+    parts: list[str] = []
+    for index, piece in enumerate(line.split("`")):
+        if index % 2:  # between backticks
+            parts.append(f"<code>{html.escape(piece)}</code>")
+            continue
+        last = 0
+        for found in _URL.finditer(piece):
+            parts.append(html.escape(piece[last : found.start()]))
+            url = found.group(0).rstrip(".,;)")
+            parts.append(f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
+            last = found.start() + len(url)
+        parts.append(html.escape(piece[last:]))
+    if line.count("`") % 2:  # an unmatched backtick stays one
+        return html.escape(line)
+    return "".join(parts)
+
+
+def message(
+    text: str,
+    *,
+    reply_to: str | None = None,
+    thread_root: str | None = None,
+    mention: str | None = None,
+) -> dict[str, Any]:
+    """A notice (bots send notices, which bots do not answer) in reply to ``reply_to`` (in
+    its thread when it was in one), mentioning ``mention`` so they are told of it."""
+    body, formatted = text, to_html(text)
+    if mention and not reply_to:
+        link = _PILL.format(user=html.escape(mention))
+        body = f"{mention}: {text}"
+        formatted = f'<a href="{link}">{html.escape(mention)}</a>: {formatted}'
+    content: dict[str, Any] = {
+        "msgtype": "m.notice",
+        "body": body,
+        "format": HTML_FORMAT,
+        "formatted_body": formatted,
+        "m.mentions": {"user_ids": [mention]} if mention else {},
+    }
+    if thread_root:
+        relates: dict[str, Any] = {
+            "rel_type": "m.thread",
+            "event_id": thread_root,
+            "is_falling_back": reply_to is None,
+        }
+        if reply_to:
+            relates["is_falling_back"] = False
+            relates["m.in_reply_to"] = {"event_id": reply_to}
+        content["m.relates_to"] = relates
+    elif reply_to:
+        content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+    return content
+
+
+def edit(original: str, text: str) -> dict[str, Any]:
+    """An edit (``m.replace``) of the bot's message ``original`` to say ``text``: clients
+    show the new content in place; older ones show the ``* `` fallback."""
+    formatted = to_html(text)
+    replacement = {
+        "msgtype": "m.notice",
+        "body": text,
+        "format": HTML_FORMAT,
+        "formatted_body": formatted,
+        "m.mentions": {},
+    }
+    return {
+        "msgtype": "m.notice",
+        "body": "* " + text,
+        "format": HTML_FORMAT,
+        "formatted_body": "* " + formatted,
+        "m.new_content": replacement,
+        "m.mentions": {},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+    }
+
+
+def reaction(event_id: str, name: str) -> dict[str, Any]:
+    """A reaction (``m.annotation``) to ``event_id``: eyes, rocket or confused as emoji."""
+    return {
+        "m.relates_to": {
+            "rel_type": "m.annotation",
+            "event_id": event_id,
+            "key": REACTIONS.get(name, name),
+        }
+    }

@@ -1,0 +1,221 @@
+"""The Matrix adapter's pure parts: which lines of a message may hold commands, the contents
+it sends (replies, threads, edits, reactions), settings and who may do what."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.adapters.matrix.messages import (
+    HTML_FORMAT,
+    command_text,
+    edit,
+    message,
+    reaction,
+    relation_of,
+    to_html,
+)
+from bot.adapters.matrix.people import READ, WRITE, MatrixOrigin, level_of, refusal
+from bot.adapters.matrix.settings import MatrixSettings, MatrixSettingsError
+from bot.config import ConfigError
+from bot.core.access import Level
+from bot.projects import load_projects
+
+ME = "@taskbot:taskbot.test"
+
+
+def text(body: str, formatted: str | None = None, msgtype: str = "m.text") -> dict[str, object]:
+    content: dict[str, object] = {"msgtype": msgtype, "body": body}
+    if formatted is not None:
+        content.update(format=HTML_FORMAT, formatted_body=formatted)
+    return content
+
+
+def test_a_plain_command_is_kept() -> None:
+    assert command_text(text("taskbot: retrigger failed")) == "taskbot: retrigger failed"
+
+
+def test_a_fenced_code_block_never_holds_a_command() -> None:
+    body = "look:\n```\ntaskbot: retrigger failed x3\n```\ntaskbot: status"
+    formatted = (
+        "<p>look:</p><pre><code>taskbot: retrigger failed x3\n</code></pre><p>taskbot: status</p>"
+    )
+    kept = command_text(text(body, formatted))
+    assert "retrigger" not in kept
+    assert "taskbot: status" in kept
+
+
+def test_an_indented_code_block_is_known_by_its_html() -> None:
+    # Markdown's four-space code block: the body alone does not say it is code, the HTML does.
+    body = "as I said:\n\n    taskbot: retrigger failed\n"
+    formatted = "<p>as I said:</p>\n<pre><code>taskbot: retrigger failed\n</code></pre>\n"
+    assert "retrigger" not in command_text(text(body, formatted))
+
+
+def test_a_quoted_reply_fallback_never_runs() -> None:
+    body = "> <@alice:taskbot.test> taskbot: retrigger failed\n\nwhy did you do that?"
+    formatted = (
+        "<mx-reply><blockquote>taskbot: retrigger failed</blockquote></mx-reply>why did you?"
+    )
+    assert "retrigger" not in command_text(text(body, formatted))
+
+
+def test_a_quotation_never_runs_but_the_line_after_it_does() -> None:
+    body = "> taskbot: cancel all\ntaskbot: status"
+    formatted = "<blockquote><p>taskbot: cancel all</p></blockquote><p>taskbot: status</p>"
+    kept = command_text(text(body, formatted))
+    assert "cancel" not in kept
+    assert kept.strip() == "taskbot: status"
+
+
+def test_inline_code_inside_a_command_keeps_the_command() -> None:
+    body = "taskbot: schedule `mochitest-1`"
+    formatted = "taskbot: schedule <code>mochitest-1</code>"
+    assert command_text(text(body, formatted)) == body
+
+
+def test_notices_and_other_types_hold_no_commands() -> None:
+    # Bots answer with notices; answering notices is how two bots talk forever.
+    assert command_text(text("taskbot: status", msgtype="m.notice")) == ""
+    assert command_text(text("taskbot: status", msgtype="m.emote")) == ""
+    assert command_text({"msgtype": "m.text", "body": ["not", "text"]}) == ""
+
+
+def test_an_edit_is_read_from_its_new_content() -> None:
+    content = {
+        "msgtype": "m.text",
+        "body": "* taskbot: retrigger failed x2",
+        "m.new_content": {"msgtype": "m.text", "body": "taskbot: retrigger failed x2"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": "$original"},
+    }
+    assert command_text(content) == "taskbot: retrigger failed x2"
+    assert relation_of(content) == ("$original", None)
+
+
+def test_broken_html_hides_nothing_and_runs_nothing_it_hides() -> None:
+    body = "taskbot: status"
+    assert command_text(text(body, "<pre><code>taskbot: status")) == ""
+    assert command_text(text(body, "<b>taskbot: status</b")) == body
+
+
+def test_a_reply_in_a_thread_stays_in_the_thread() -> None:
+    content = message("ok", reply_to="$cmd", thread_root="$root", mention="@alice:t.test")
+    assert content["msgtype"] == "m.notice"
+    assert content["m.relates_to"] == {
+        "rel_type": "m.thread",
+        "event_id": "$root",
+        "is_falling_back": False,
+        "m.in_reply_to": {"event_id": "$cmd"},
+    }
+    assert content["m.mentions"] == {"user_ids": ["@alice:t.test"]}
+    assert content["body"] == "ok"
+
+
+def test_a_reply_outside_a_thread_is_a_plain_reply() -> None:
+    content = message("ok", reply_to="$cmd")
+    assert content["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd"}}
+    assert relation_of({"m.relates_to": {"rel_type": "m.thread", "event_id": "$r"}}) == (
+        None,
+        "$r",
+    )
+
+
+def test_a_message_with_nothing_to_reply_to_names_the_person() -> None:
+    content = message("[r1] finished: 3 ok", mention="@alice:t.test")
+    assert content["body"] == "@alice:t.test: [r1] finished: 3 ok"
+    assert 'href="https://matrix.to/#/@alice:t.test"' in content["formatted_body"]
+    assert "m.relates_to" not in content
+
+
+def test_an_edit_replaces_in_place_with_a_fallback() -> None:
+    content = edit("$card", "[r1] 1/2 done\n  a: https://tc.test/tasks/A")
+    assert content["m.relates_to"] == {"rel_type": "m.replace", "event_id": "$card"}
+    assert content["body"].startswith("* [r1] 1/2 done")
+    new = content["m.new_content"]
+    assert new["body"] == "[r1] 1/2 done\n  a: https://tc.test/tasks/A"
+    assert '<a href="https://tc.test/tasks/A">' in new["formatted_body"]
+    assert "m.relates_to" not in new
+
+
+def test_reactions_are_emoji_annotations() -> None:
+    assert reaction("$cmd", "rocket") == {
+        "m.relates_to": {"rel_type": "m.annotation", "event_id": "$cmd", "key": "🚀"}
+    }
+
+
+def test_html_escapes_what_people_typed() -> None:
+    rendered = to_html("unknown job `<script>alert(1)</script>` & more\n  x: https://a.test/?q=<b>")
+    assert "<script>" not in rendered
+    assert "&lt;script&gt;" in rendered
+    assert "<ul><li>" in rendered
+    assert '<a href="https://a.test/?q=">' in rendered  # the URL stops at the <
+
+
+def settings(**env: str) -> MatrixSettings:
+    base = {
+        "MATRIX_HOMESERVER": "https://matrix.example.org/",
+        "MATRIX_USER_ID": ME,
+        "MATRIX_ACCESS_TOKEN": "syt_secret",
+    }
+    found = MatrixSettings.from_env({**base, **env})
+    assert found is not None
+    return found
+
+
+def test_settings_read_from_the_environment_hide_the_token() -> None:
+    found = settings(
+        MATRIX_ROOMS="#sheriffs:taskbot.test, !abc:taskbot.test",
+        MATRIX_WRITE_USERS="@alice:taskbot.test",
+        MATRIX_WRITE_POWER="none",
+    )
+    assert found.homeserver == "https://matrix.example.org"
+    assert found.rooms == ("#sheriffs:taskbot.test", "!abc:taskbot.test")
+    assert found.write_power is None
+    assert "syt_secret" not in repr(found)
+    assert MatrixSettings.from_env({}) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MATRIX_USER_ID": "taskbot"}, "MATRIX_USER_ID"),
+        ({"MATRIX_ACCESS_TOKEN": ""}, "MATRIX_ACCESS_TOKEN"),
+        ({"MATRIX_PASSWORD": "pw"}, "not both"),
+        ({"MATRIX_ROOMS": "sheriffs"}, "MATRIX_ROOMS"),
+        ({"MATRIX_WRITE_USERS": "*"}, "MATRIX_WRITE_USERS"),
+        ({"MATRIX_WRITE_USERS": "alice"}, "MATRIX_WRITE_USERS"),
+        ({"MATRIX_WRITE_POWER": "lots"}, "MATRIX_WRITE_POWER"),
+        ({"MATRIX_HOMESERVER": "matrix.org"}, "MATRIX_HOMESERVER"),
+    ],
+)
+def test_bad_settings_name_the_setting(env: dict[str, str], named: str) -> None:
+    with pytest.raises(MatrixSettingsError, match=named):
+        settings(**env)
+
+
+def test_levels_by_list_and_by_power() -> None:
+    found = settings(MATRIX_WRITE_USERS="@alice:taskbot.test")
+    assert level_of(found, "@alice:taskbot.test", 0) == WRITE
+    assert level_of(found, "@mod:taskbot.test", 50) == WRITE
+    assert level_of(found, "@bob:taskbot.test", 0) == READ
+    closed = settings(MATRIX_READ_USERS="@carol:taskbot.test", MATRIX_WRITE_POWER="none")
+    assert level_of(closed, "@mod:taskbot.test", 100) == Level.NONE
+    assert level_of(closed, "@carol:taskbot.test", 0) == READ
+
+
+def test_a_refusal_says_what_would_allow_it() -> None:
+    found = settings()
+    origin = MatrixOrigin(user_id="@bob:taskbot.test", room_id="!r:t", power=10)
+    said = refusal(found, origin, "retrigger", Level.WRITE)
+    assert "@bob:taskbot.test may read here" in said
+    assert "MATRIX_WRITE_USERS" in said
+    assert "power level of at least 50" in said
+    assert "(yours is 10)" in said
+
+
+def test_projects_name_their_matrix_rooms() -> None:
+    _, projects = load_projects(
+        'projects:\n  gecko:\n    matrix_rooms: ["#sheriffs:mozilla.org", "!x:mozilla.org"]\n'
+    )
+    assert projects["gecko"].matrix_rooms == ("#sheriffs:mozilla.org", "!x:mozilla.org")
+    with pytest.raises(ConfigError, match="matrix_rooms"):
+        load_projects('projects:\n  gecko:\n    matrix_rooms: ["#sheriffs"]\n')
