@@ -372,3 +372,78 @@ async def test_invitations_from_writers_are_taken_and_others_declined(room: Room
     assert stranger_room not in room.adapter.rooms
     state = await room.member.state(stranger_room, "m.room.member", room.bot_user.user_id)
     assert state["membership"] == "leave"  # the invitation was declined
+
+
+async def test_with_a_password_the_bot_logs_in_as_one_device_it_keeps(room: Room) -> None:
+    adapter = await room.restart_bot(access_token=None, password="bot-password-1")
+    first = adapter.client.device_id
+    assert first
+    stored = await room.env.store.adapter_value("matrix", f"device:{room.bot_user.user_id}")
+    assert stored == first
+    adapter = await room.restart_bot()  # the same settings: a password again
+    assert adapter.client.device_id == first
+    asked = await room.sheriff.send_text(room.room_id, "taskbot: status")
+    await room.sheriff.wait_for(room.room_id, reply_to(room, asked, "No requests yet"))
+
+
+async def test_a_long_reply_is_paged_with_more(room: Room) -> None:
+    await room.restart_bot(page_lines=4)
+    asked = await room.sheriff.send_text(room.room_id, "taskbot: help")
+    first = await room.sheriff.wait_for(room.room_id, reply_to(room, asked, "Commands"))
+    lines = first["content"]["body"].split("\n")
+    assert len(lines) == 4
+    assert re.fullmatch(r"… \d+ more lines: say `taskbot: more`\.", lines[-1]), lines
+    more = await room.sheriff.send_text(room.room_id, "taskbot: more")
+    page = await room.sheriff.wait_for(room.room_id, reply_to(room, more))
+    assert page["content"]["body"].split("\n")[0] not in first["content"]["body"]
+
+
+async def test_a_command_buried_under_a_busy_hour_is_still_answered(room: Room) -> None:
+    """More messages came while the bot was away than the first sync sends (100): the
+    gap is fetched, and the command in it answered."""
+    await room.adapter.stop()
+    asked = await room.sheriff.send_text(room.room_id, "taskbot: status")
+    for n in range(130):
+        await room.member.send_text(room.room_id, f"chatter {n}")
+    await room.restart_bot()
+    await room.sheriff.wait_for(room.room_id, reply_to(room, asked, "No requests yet"))
+
+
+async def test_after_a_homeserver_restart_the_bot_syncs_again_and_answers(room: Room) -> None:
+    syncs = room.adapter.syncs
+    await room.server.restart()
+    asked = await room.sheriff.send_text(room.room_id, "taskbot: status")
+    await room.sheriff.wait_for(room.room_id, reply_to(room, asked, "No requests yet"), timeout=40)
+    assert room.adapter.syncs > syncs
+
+
+async def test_a_reply_the_homeserver_refuses_is_tried_again_later(room: Room) -> None:
+    """The room stops letting the bot speak; its answer fails and the message is tried
+    again later, once the room lets it speak again: answered once."""
+    room.adapter.retry_delays = (0.5, 0.5, 0.5, 60.0)
+    levels = await room.owner.state(room.room_id, "m.room.power_levels")
+    muted = {**levels, "events": {**levels.get("events", {}), "m.room.message": 10}}
+    await room.owner.set_state(room.room_id, "m.room.power_levels", muted)
+    asked = await room.sheriff.send_text(room.room_id, "taskbot: status")
+    async with asyncio.timeout(20):
+        while not (await room.env.store.unprocessed("matrix")) or not any(
+            row["attempts"] for row in await room.env.store.unprocessed("matrix")
+        ):
+            await asyncio.sleep(0.2)
+    await room.owner.set_state(room.room_id, "m.room.power_levels", levels)
+    await room.sheriff.wait_for(room.room_id, reply_to(room, asked, "No requests yet"))
+    events = await room.sheriff.messages(room.room_id)
+    assert len([e for e in events if reply_to(room, asked)(e)]) == 1
+    assert reactions(events, asked).count("👀") == 1  # sent again with the same transaction
+
+
+async def test_a_mention_of_the_bot_is_a_command(room: Room) -> None:
+    label = unscheduled_test(room.env)
+    bot_id = room.bot_user.user_id
+    asked = await room.sheriff.send_text(
+        room.room_id,
+        f"taskbot schedule {label} --dry-run",
+        formatted_body=f'<a href="https://matrix.to/#/{bot_id}">taskbot</a> schedule {label} --dry-run',
+        mentions=[bot_id],
+    )
+    await room.sheriff.wait_for(room.room_id, reply_to(room, asked, "1 new task"))

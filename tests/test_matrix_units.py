@@ -7,8 +7,10 @@ import pytest
 
 from bot.adapters.matrix.messages import (
     HTML_FORMAT,
+    addressed,
     command_text,
     edit,
+    mentions,
     message,
     reaction,
     relation_of,
@@ -219,3 +221,16 @@ def test_projects_name_their_matrix_rooms() -> None:
     assert projects["gecko"].matrix_rooms == ("#sheriffs:mozilla.org", "!x:mozilla.org")
     with pytest.raises(ConfigError, match="matrix_rooms"):
         load_projects('projects:\n  gecko:\n    matrix_rooms: ["#sheriffs"]\n')
+
+
+def test_a_mention_may_name_the_bot_without_a_colon() -> None:
+    content = {
+        "msgtype": "m.text",
+        "body": "Taskbot retrigger failed\nthanks Taskbot",
+        "m.mentions": {"user_ids": [ME]},
+    }
+    assert mentions(content, ME)
+    assert not mentions({"body": "x"}, ME)
+    text = addressed(command_text(content), ("taskbot", "Taskbot (CI)"))
+    assert text == "Taskbot: retrigger failed\nthanks Taskbot"
+    assert addressed("@taskbot  status", ("taskbot",)) == "@taskbot: status"

@@ -28,7 +28,15 @@ from nio import (
     WhoamiResponse,
 )
 
-from bot.adapters.matrix.messages import command_text, edit, message, reaction, relation_of
+from bot.adapters.matrix.messages import (
+    addressed,
+    command_text,
+    edit,
+    mentions,
+    message,
+    reaction,
+    relation_of,
+)
 from bot.adapters.matrix.people import MatrixOrigin, level_of, may_invite, refusal
 from bot.adapters.matrix.settings import MatrixSettings
 from bot.core import leases
@@ -458,9 +466,17 @@ class MatrixAdapter(Adapter):
                 kept += 1
         return kept
 
+    def command_text(self, event: dict[str, Any]) -> str:
+        """The text of a message the commands are read from; a message that mentions the
+        bot may name it without a colon (``taskbot retrigger failed``)."""
+        text = command_text(event["content"])
+        if text and mentions(event["content"], self.settings.user_id):
+            text = addressed(text, self.names())
+        return text
+
     def _addressed(self, room_id: str, event: dict[str, Any]) -> bool:
         """Whether a message holds a line addressed to the bot (cheap: nothing is parsed)."""
-        text = command_text(event["content"])
+        text = self.command_text(event)
         if not text:
             return False
         probe = Request(
@@ -634,7 +650,7 @@ class MatrixAdapter(Adapter):
             source=SOURCE,
             actor=sender,
             place=room_id,
-            text=command_text(content),
+            text=self.command_text(event),
             project=self.project_of(room_id),
             delivery_id=event_id,
             direct=direct,

@@ -93,6 +93,23 @@ def command_text(content: dict[str, Any]) -> str:
     return "\n".join(kept)
 
 
+def mentions(content: dict[str, Any], user_id: str) -> bool:
+    """Whether a message mentions ``user_id`` (``m.mentions``, as clients set it for a pill)."""
+    said = new_content(content).get("m.mentions")
+    users = said.get("user_ids") if isinstance(said, dict) else None
+    return isinstance(users, list) and user_id in users
+
+
+def addressed(text: str, names: tuple[str, ...]) -> str:
+    """The lines of a message that mentions the bot, with a line that starts with its name
+    (a pill shows as the display name, often with no colon after it) read as ``name: …``."""
+    if not names:
+        return text
+    pattern = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+    lead = re.compile(rf"^(\s*@?(?:{pattern}))\s+(?=\S)", re.IGNORECASE)
+    return "\n".join(lead.sub(r"\1: ", line, count=1) for line in text.split("\n"))
+
+
 def relation_of(content: dict[str, Any]) -> tuple[str | None, str | None]:
     """(the event an edit replaces, the thread the message is in): either may be None."""
     relates = content.get("m.relates_to")
