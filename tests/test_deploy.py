@@ -23,6 +23,7 @@ import pytest
 from bot.adapters.api import ApiSettings
 from bot.adapters.github.app import GitHubSettings
 from bot.adapters.irc.settings import IrcSettings
+from bot.adapters.matrix.settings import MatrixSettings
 from bot.config import KNOWN_SETTINGS, Config
 from tests.conftest import ROOT
 
@@ -282,13 +283,19 @@ def test_the_webhook_secret_is_generated() -> None:
 def test_app_json_defaults_are_the_bots_own() -> None:
     """A `value` in app.json changes nothing: the bot reads it as its own default."""
     values = {name: spec["value"] for name, spec in app_env().items() if "value" in spec}
-    assert all(name.startswith(("TASKBOT_", "GITHUB_", "IRC_")) for name in values), values
+    assert all(name.startswith(("TASKBOT_", "GITHUB_", "IRC_", "MATRIX_")) for name in values)
     assert Config.from_env(values) == Config.from_env({})
     assert ApiSettings.from_env(values) == ApiSettings.from_env({})
     irc = {"IRC_SERVER": "irc.example.org"}
     assert IrcSettings.from_env({**values, **irc}, nick="taskbot") == IrcSettings.from_env(
         irc, nick="taskbot"
     )
+    matrix = {
+        "MATRIX_HOMESERVER": "https://matrix.example.org",
+        "MATRIX_USER_ID": "@taskbot:example.org",
+        "MATRIX_ACCESS_TOKEN": "syt_x",
+    }
+    assert MatrixSettings.from_env({**values, **matrix}) == MatrixSettings.from_env(matrix)
     github = {"GITHUB_WEBHOOK_SECRET": "s3cret", "GITHUB_TOKEN": "ghs_x"}
     assert GitHubSettings.from_env(
         {**values, **github}, bot_login="taskbot"
