@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
@@ -443,7 +444,34 @@ async def test_a_mention_of_the_bot_is_a_command(room: Room) -> None:
     asked = await room.sheriff.send_text(
         room.room_id,
         f"taskbot schedule {label} --dry-run",
-        formatted_body=f'<a href="https://matrix.to/#/{bot_id}">taskbot</a> schedule {label} --dry-run',
+        formatted_body=(
+            f'<a href="https://matrix.to/#/{bot_id}">taskbot</a> schedule {label} --dry-run'
+        ),
         mentions=[bot_id],
     )
     await room.sheriff.wait_for(room.room_id, reply_to(room, asked, "1 new task"))
+
+
+async def test_a_projects_room_named_by_alias_means_that_project(room: Room) -> None:
+    env = room.env
+    project = env.push.project
+    ci = await room.owner.create_room("ci", preset="public_chat")
+    alias = "#ci:taskbot.test"
+    await room.owner.request("PUT", f"/directory/room/{quote(alias)}", {"room_id": ci})
+    await room.sheriff.join(ci)
+    await room.owner.set_power_level(ci, room.sheriff.user_id, 50)
+    env.bot.settings = replace(
+        env.bot.settings,
+        default_project="elsewhere",
+        projects={project: ProjectSettings(project, matrix_rooms=(alias,))},
+    )
+    adapter = await room.restart_bot()
+    assert adapter.aliases == {alias: ci}
+    label = unscheduled_test(env)
+    # Several commands in one message, each answered.
+    asked = await room.sheriff.send_text(ci, f"taskbot: schedule {label} --dry-run\ntaskbot: help")
+    await room.sheriff.wait_for(ci, reply_to(room, asked, "1 new task"))
+    await room.sheriff.wait_for(ci, reply_to(room, asked, "Commands"))
+    # The configured room without a project uses the bot-wide default.
+    elsewhere = await room.sheriff.send_text(room.room_id, f"taskbot: schedule {label}")
+    await room.sheriff.wait_for(room.room_id, reply_to(room, elsewhere, "elsewhere"))
