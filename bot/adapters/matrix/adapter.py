@@ -612,10 +612,13 @@ class MatrixAdapter(Adapter):
             try:
                 kept = json.loads(row["payload"])
                 room_id = str(kept["room_id"])
-                async with gate, order.setdefault(room_id, asyncio.Lock()):
-                    claim = self._claim(delivery)
-                    async with leases.renewed(claim, bot.lease_seconds):
-                        await self.answer(room_id, kept["event"], float(kept.get("age_ms", 0)))
+                # Held while it waits its turn too: no other replica takes it meanwhile.
+                async with (
+                    leases.renewed(self._claim(delivery), bot.lease_seconds),
+                    order.setdefault(room_id, asyncio.Lock()),  # in turn within a room,
+                    gate,  # and a few rooms at a time
+                ):
+                    await self.answer(room_id, kept["event"], float(kept.get("age_ms", 0)))
                 await bot.store.processed(SOURCE, delivery)
             except asyncio.CancelledError:
                 raise
