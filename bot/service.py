@@ -399,9 +399,13 @@ class Unregistered(Adapter):
         return NO_ADAPTER.format(source=self.source)
 
 
-# Terminal escape sequences, control characters (but tabs and line ends) and lone
-# surrogates: never parsed, never echoed.
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Terminal escape sequences, control characters (but tabs and line ends), bidirectional
+# overrides and isolates (which make a text read other than it runs) and lone surrogates:
+# never parsed, never echoed.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def clean(text: str) -> str:

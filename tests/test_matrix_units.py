@@ -80,6 +80,14 @@ def test_notices_and_other_types_hold_no_commands() -> None:
     assert command_text(text("taskbot: status", msgtype="m.notice")) == ""
     assert command_text(text("taskbot: status", msgtype="m.emote")) == ""
     assert command_text({"msgtype": "m.text", "body": ["not", "text"]}) == ""
+    # A notice edited into text is a notice all the same.
+    edited_notice = {
+        "msgtype": "m.notice",
+        "body": "* taskbot: status",
+        "m.new_content": {"msgtype": "m.text", "body": "taskbot: status"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": "$n"},
+    }
+    assert command_text(edited_notice) == ""
 
 
 def test_an_edit_is_read_from_its_new_content() -> None:
@@ -129,7 +137,7 @@ def test_a_message_with_nothing_to_reply_to_names_the_person() -> None:
 
 
 def test_an_edit_replaces_in_place_with_a_fallback() -> None:
-    content = edit("$card", "[r1] 1/2 done\n  a: https://tc.test/tasks/A")
+    content = edit("$card", "[r1] 1/2 done\n  a: https://tc.test/tasks/A", ("https://tc.test/",))
     assert content["m.relates_to"] == {"rel_type": "m.replace", "event_id": "$card"}
     assert content["body"].startswith("* [r1] 1/2 done")
     new = content["m.new_content"]
@@ -145,11 +153,21 @@ def test_reactions_are_emoji_annotations() -> None:
 
 
 def test_html_escapes_what_people_typed() -> None:
-    rendered = to_html("unknown job `<script>alert(1)</script>` & more\n  x: https://a.test/?q=<b>")
+    text = "unknown job `<script>alert(1)</script>` & more\n  x: https://a.test/?q=<b>"
+    rendered = to_html(text, ("https://a.test/",))
     assert "<script>" not in rendered
     assert "&lt;script&gt;" in rendered
     assert "<ul><li>" in rendered
     assert '<a href="https://a.test/?q=">' in rendered  # the URL stops at the <
+
+
+def test_only_links_to_known_places_are_links() -> None:
+    text = "`x` is not a job: see https://evil.example/login or https://tc.test/tasks/A."
+    rendered = to_html(text, ("https://tc.test/",))
+    assert '<a href="https://tc.test/tasks/A">' in rendered
+    assert "evil.example" in rendered
+    assert 'href="https://evil.example' not in rendered
+    assert "<a " not in to_html("https://tc.test/tasks/A")  # no known places: no links
 
 
 def settings(**env: str) -> MatrixSettings:
@@ -234,3 +252,6 @@ def test_a_mention_may_name_the_bot_without_a_colon() -> None:
     text = addressed(command_text(content), ("taskbot", "Taskbot (CI)"))
     assert text == "Taskbot: retrigger failed\nthanks Taskbot"
     assert addressed("@taskbot  status", ("taskbot",)) == "@taskbot: status"
+    assert addressed("taskbot try: -b do", ("taskbot",)) == "taskbot: try: -b do"
+    # Talking about the bot, or at it, is not a command.
+    assert addressed("taskbot thanks, that worked", ("taskbot",)) == "taskbot thanks, that worked"

@@ -22,6 +22,7 @@ from nio import (
     JoinResponse,
     LoginResponse,
     MessageDirection,
+    RoomGetEventResponse,
     RoomMessagesResponse,
     RoomSendResponse,
     SyncResponse,
@@ -69,6 +70,8 @@ STABLE_AFTER = 60.0  # a sync loop that lasted this long resets the backoff
 # From room version 12, a room's creators have a power above any number (MSC4289).
 PRIVILEGED_CREATORS_FROM = 12
 CREATOR_POWER = 2**53 - 1  # the largest power level the spec allows
+UPGRADE_OF = "upgrade-of:"  # a kept room that replaced another
+READY_WAIT = 60.0  # seconds a reply waits for the bot to be logged in before it fails
 MORE = "… {count} more line{s}: say `{name}: more`."
 STALE = (
     "I was away when this was sent ({minutes} minutes ago), so I did not run it: "
@@ -91,6 +94,10 @@ class MatrixSendError(RuntimeError):
 class MatrixSyncError(RuntimeError):
     """The homeserver refused to log the bot in or to sync."""
 
+    def __init__(self, message: str, errcode: str | None = None) -> None:
+        super().__init__(message)
+        self.errcode = errcode
+
 
 def _txn(*parts: str) -> str:
     """A transaction id from what a message is: sent again (a retry, a message handled
@@ -109,6 +116,9 @@ class MatrixReplier:
     user_id: str
     reply_to: str | None = None  # the command's event (None: a request resumed later)
     thread_root: str | None = None
+    # What brought the reply (the message's event, or an edit of it; a resumed request):
+    # the same cause and text make the same transaction, whatever tries it again.
+    cause: str = ""
     _sent: dict[str, int] = field(default_factory=dict)
 
     async def post(self, text: str) -> str:
@@ -121,21 +131,29 @@ class MatrixReplier:
         # The same text a second time in answer to one message is a second message.
         count = self._sent[body] = self._sent.get(body, 0) + 1
         content = message(
-            body, reply_to=self.reply_to, thread_root=self.thread_root, mention=self.user_id
+            body,
+            reply_to=self.reply_to,
+            thread_root=self.thread_root,
+            mention=self.user_id,
+            links=self.adapter.links(),
         )
-        txn = _txn("post", self.room_id, self.reply_to or self.user_id, body, str(count))
+        txn = _txn("post", self.room_id, self.cause or self.user_id, body, str(count))
         return await self.adapter.send(self.room_id, "m.room.message", content, txn)
 
     async def edit(self, reference: str, text: str) -> None:
         txn = _txn("edit", self.room_id, reference, text)
-        await self.adapter.send(self.room_id, "m.room.message", edit(reference, text), txn)
+        content = edit(reference, text, self.adapter.links())
+        await self.adapter.send(self.room_id, "m.room.message", content, txn)
 
     async def react(self, reaction_name: str) -> None:
         if self.reply_to is None:
             return
         content = reaction(self.reply_to, reaction_name)
-        txn = _txn("react", self.room_id, self.reply_to, reaction_name)
-        await self.adapter.send(self.room_id, "m.reaction", content, txn)
+        txn = _txn("react", self.room_id, self.cause or self.reply_to, reaction_name)
+        try:
+            await self.adapter.send(self.room_id, "m.reaction", content, txn)
+        except MatrixSendError as error:  # a room that allows no reactions still gets answers
+            log.info("no reaction in %s: %s", self.room_id, error)
 
     async def more(self) -> bool:
         """Send the next page of a long reply; False when nothing is held."""
@@ -178,6 +196,10 @@ class MatrixAdapter(Adapter):
         self.rooms: dict[str, str | None] = {}  # served room id -> its project (or None)
         self.aliases: dict[str, str] = {}  # configured alias -> room id
         self.invited: dict[str, str] = {}  # room joined by invitation -> who invited
+        # Rooms the operators named (joined, by id) -> their project: power levels count there.
+        self.configured: dict[str, str | None] = {}
+        self.replaced: dict[str, str] = {}  # the new room of an upgraded one -> the old
+        self._seq = 0  # the order messages were kept in
         self.limits_waited = 0  # M_LIMIT_EXCEEDED answers waited out
         self.syncs = 0
         self.retry_delays: tuple[float, ...] = RETRY_DELAYS
@@ -232,7 +254,7 @@ class MatrixAdapter(Adapter):
         asked; sent once the bot is logged in again."""
         if not record.place.startswith("!"):
             return None
-        return MatrixReplier(self, record.place, record.actor)
+        return MatrixReplier(self, record.place, record.actor, cause=f"resumed:{record.id}")
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -277,7 +299,12 @@ class MatrixAdapter(Adapter):
                 await self._sync_forever()
             except asyncio.CancelledError:
                 raise
-            except (MatrixSyncError, aiohttp.ClientError, OSError, TimeoutError) as error:
+            except MatrixSyncError as error:
+                ERRORS.labels(SOURCE).inc()
+                log.warning("Matrix: %s", error)
+                if error.errcode == "M_UNKNOWN_TOKEN":
+                    self.ready.clear()  # logged out (or the token revoked): log in again
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
                 ERRORS.labels(SOURCE).inc()
                 log.warning("Matrix: %s", error)
             except Exception:
@@ -296,7 +323,9 @@ class MatrixAdapter(Adapter):
             client.user_id = settings.user_id
             who = await client.whoami()
             if not isinstance(who, WhoamiResponse):
-                raise MatrixSyncError(f"MATRIX_ACCESS_TOKEN was refused: {_said(who)}")
+                raise MatrixSyncError(
+                    f"MATRIX_ACCESS_TOKEN was refused: {_said(who)}", _errcode(who)
+                )
             if who.user_id != settings.user_id:
                 raise MatrixSyncError(
                     f"MATRIX_ACCESS_TOKEN belongs to {who.user_id}, not MATRIX_USER_ID "
@@ -315,13 +344,17 @@ class MatrixAdapter(Adapter):
         with contextlib.suppress(Exception):
             shown = await client.get_displayname(settings.user_id)
             self.display_name = getattr(shown, "displayname", None)
-        self.invited = {
-            key.removeprefix("room:"): inviter
-            for key, inviter in (await store.adapter_values(SOURCE, "room:")).items()
-        }
-        for room_id in self.invited:
-            self.rooms.setdefault(room_id, None)
         await self._join_configured()
+        for key, why in (await store.adapter_values(SOURCE, "room:")).items():
+            room_id = key.removeprefix("room:")
+            if why.startswith(UPGRADE_OF):  # the new room of a configured one is configured
+                old = why.removeprefix(UPGRADE_OF)
+                if old in self.configured:
+                    self.configured[room_id] = self.configured[old]
+                    self.rooms[room_id] = self.configured[old]
+                continue
+            self.invited[room_id] = why
+            self.rooms.setdefault(room_id, None)
         self.ready.set()
         log.info("on Matrix as %s in %d rooms", settings.user_id, len(self.rooms))
 
@@ -341,7 +374,9 @@ class MatrixAdapter(Adapter):
                 continue
             if room.startswith("#"):
                 self.aliases[room] = joined.room_id
-            self.rooms[joined.room_id] = project or self.rooms.get(joined.room_id)
+            project = project or self.configured.get(joined.room_id)
+            self.configured[joined.room_id] = project
+            self.rooms[joined.room_id] = project
 
     async def _sync_forever(self) -> None:
         token_key = f"sync:{self.settings.user_id}"
@@ -356,7 +391,7 @@ class MatrixAdapter(Adapter):
                 full_state=full_state,
             )
             if not isinstance(response, SyncResponse):
-                raise MatrixSyncError(f"sync refused: {_said(response)}")
+                raise MatrixSyncError(f"sync refused: {_said(response)}", _errcode(response))
             await self.take(response, since=token)
             token = response.next_batch
             # Every command up to here is in the inbox: only now is the token moved on.
@@ -381,7 +416,9 @@ class MatrixAdapter(Adapter):
         kept = 0
         for room_id, joined in response.rooms.join.items():
             events = [e.source for e in joined.timeline.events]
-            self._note_creators(room_id, [e.source for e in joined.state] + events)
+            state = [e.source for e in joined.state] + events
+            self._note_creators(room_id, state)
+            await self._follow_upgrade(room_id, state)
             if joined.timeline.limited and since is not None and room_id in self.rooms:
                 events = await self._fill_gap(room_id, joined.timeline.prev_batch, since) + events
             await self._encryption_noticed(room_id, events)
@@ -414,6 +451,49 @@ class MatrixAdapter(Adapter):
             log.warning("Matrix room %s: more than %d events missed", room_id, GAP_PAGES * 100)
         return earlier
 
+    async def _follow_upgrade(self, room_id: str, events: list[dict[str, Any]]) -> None:
+        """A served room that was upgraded (``m.room.tombstone``) is served no more; its
+        replacement is joined and served instead, as the old room was (configured or not)."""
+        if room_id not in self.rooms:
+            return
+        tombstone = next(
+            (
+                e
+                for e in reversed(events)
+                if e.get("type") == "m.room.tombstone" and e.get("state_key") == ""
+            ),
+            None,
+        )
+        if tombstone is None:
+            return
+        new = (tombstone.get("content") or {}).get("replacement_room")
+        if not isinstance(new, str) or not new.startswith("!"):
+            return
+        project = self.rooms.pop(room_id)
+        self.replaced[new] = room_id
+        log.warning("the Matrix room %s was upgraded to %s; following it", room_id, new)
+        joined = await self.client.join(new)
+        if not isinstance(joined, JoinResponse):
+            log.warning(
+                "could not join %s, the new room of %s (%s): invite the bot there",
+                new,
+                room_id,
+                _said(joined),
+            )
+            return
+        await self._serve_replacement(new)
+        self.rooms[new] = project
+
+    async def _serve_replacement(self, new: str) -> None:
+        old = self.replaced[new]
+        if old in self.configured:
+            self.configured[new] = self.configured[old]
+            await self.bot.store.set_adapter_value(SOURCE, f"room:{new}", UPGRADE_OF + old)
+        elif old in self.invited:
+            self.invited[new] = self.invited[old]
+            await self.bot.store.set_adapter_value(SOURCE, f"room:{new}", self.invited[old])
+        self.rooms[new] = self.configured.get(new)
+
     async def _invited_to(self, room_id: str, invite_state: list[Any]) -> None:
         inviter = next(
             (
@@ -424,9 +504,15 @@ class MatrixAdapter(Adapter):
             ),
             None,
         )
-        configured = {room for room, _ in self.configured_rooms()}
-        if room_id in configured or room_id in self.rooms:
-            await self.client.join(room_id)
+        # A configured room (invited back after a kick), or the new room of a served one.
+        if room_id in self.configured or room_id in self.rooms or room_id in self.replaced:
+            joined = await self.client.join(room_id)
+            if isinstance(joined, JoinResponse):
+                if room_id in self.replaced:
+                    await self._serve_replacement(room_id)
+                else:
+                    self.rooms[room_id] = self.configured.get(room_id, self.rooms.get(room_id))
+                log.info("joined %s again, invited by %s", room_id, inviter)
             return
         if inviter is None or not may_invite(self.settings, inviter):
             log.info("declined an invitation to %s from %s", room_id, inviter)
@@ -461,7 +547,10 @@ class MatrixAdapter(Adapter):
                 await self._tell_encrypted(room_id)
                 continue
             age = now_ms - float(event.get("origin_server_ts") or now_ms)
-            payload = json.dumps({"room_id": room_id, "event": event, "age_ms": age})
+            self._seq = max(time.time_ns(), self._seq + 1)
+            payload = json.dumps(
+                {"room_id": room_id, "event": event, "age_ms": age, "seq": self._seq}
+            )
             if await self.bot.store.keep_delivery(SOURCE, event_id, "m.room.message", payload):
                 kept += 1
         return kept
@@ -500,7 +589,7 @@ class MatrixAdapter(Adapter):
 
     def is_direct(self, room_id: str) -> bool:
         """A room of two (the bot and one person) that is not configured: a direct chat."""
-        if room_id in {self.aliases.get(r, r) for r, _ in self.configured_rooms()}:
+        if room_id in self.configured:
             return False
         room = self.client.rooms.get(room_id)
         return room is not None and room.joined_count == 2
@@ -561,7 +650,11 @@ class MatrixAdapter(Adapter):
     async def send(self, room_id: str, event_type: str, content: dict[str, Any], txn: str) -> str:
         """Send an event; its id. Rate limits are waited out as the homeserver asks; a
         message it still does not take raises ``MatrixSendError``."""
-        await self.ready.wait()
+        try:
+            async with asyncio.timeout(READY_WAIT):
+                await self.ready.wait()
+        except TimeoutError:
+            raise MatrixSendError("the bot is not logged in to its homeserver") from None
         try:
             sent = await self.client.room_send(room_id, event_type, content, tx_id=txn)
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
@@ -569,6 +662,17 @@ class MatrixAdapter(Adapter):
         if not isinstance(sent, RoomSendResponse):
             raise MatrixSendError(f"the homeserver refused a message: {_said(sent)}")
         return str(sent.event_id)
+
+    def links(self) -> tuple[str, ...]:
+        """Where the bot's replies link to: its Taskcluster deployment and the projects'
+        Treeherder."""
+        found = [str(self.bot.clients.queue.options.get("rootUrl", "")).rstrip("/") + "/"]
+        found += [
+            p.treeherder_url.rstrip("/") + "/"
+            for p in self.bot.settings.projects.values()
+            if p.treeherder_url
+        ]
+        return tuple(f for f in found if f.startswith(("https://", "http://")))
 
     def hold(self, room_id: str, user_id: str, lines: list[str]) -> None:
         self._pages[(room_id, user_id)] = lines
@@ -584,8 +688,10 @@ class MatrixAdapter(Adapter):
     async def _work(self) -> None:
         """Answer kept messages when some arrive, and now and then anyway (another replica's,
         once its hold runs out; those to be tried again)."""
-        await self.ready.wait()
-        self._wake.set()  # messages kept before a restart are answered first
+        # Only once the rooms' state is in (power levels, members, creators): messages kept
+        # before a restart are then answered first, judged as any other.
+        await self.synced.wait()
+        self._wake.set()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(self.bot.lease_seconds / 2, 5.0)):
@@ -604,13 +710,12 @@ class MatrixAdapter(Adapter):
         gate = asyncio.Semaphore(CONCURRENCY)
         order: dict[str, asyncio.Lock] = {}
 
-        async def handle(row: dict[str, Any]) -> None:
+        async def handle(row: dict[str, Any], kept: dict[str, Any]) -> None:
             delivery = str(row["delivery_id"])
             if delivery in self._in_progress:
                 return
             self._in_progress.add(delivery)
             try:
-                kept = json.loads(row["payload"])
                 room_id = str(kept["room_id"])
                 # Held while it waits its turn too: no other replica takes it meanwhile.
                 async with (
@@ -627,8 +732,35 @@ class MatrixAdapter(Adapter):
             finally:
                 self._in_progress.discard(delivery)
 
-        await asyncio.gather(*(handle(row) for row in rows))
+        # In the order they were kept (the inbox's clock counts milliseconds, too coarse to
+        # order a burst): each room's lock is then taken in that order.
+        readable: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        for row in rows:
+            try:
+                kept = json.loads(row["payload"])
+                readable.append((int(kept.get("seq", 0)), row, kept))
+            except (ValueError, TypeError, AttributeError) as error:
+                await self._failed(row, error)
+        readable.sort(key=lambda item: item[0])
+        await asyncio.gather(*(handle(row, kept) for _, row, kept in readable))
         return len(rows)
+
+    async def _still_there(self, room_id: str, event_id: str) -> dict[str, Any] | None:
+        """The event as the homeserver has it now; None when it is gone or redacted.
+        The homeserver out of reach raises: the message is tried again later."""
+        try:
+            found = await self.client.room_get_event(room_id, event_id)
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise MatrixSendError(f"the homeserver could not be reached: {error}") from error
+        if not isinstance(found, RoomGetEventResponse):
+            if _errcode(found) in ("M_NOT_FOUND", "M_FORBIDDEN"):
+                return None
+            raise MatrixSendError(f"the homeserver did not give the message: {_said(found)}")
+        source: dict[str, Any] = found.event.source
+        unsigned = source.get("unsigned") or {}
+        if unsigned.get("redacted_because") or not source.get("content"):
+            return None
+        return source
 
     def _claim(self, delivery: str) -> leases.Claim:
         bot = self.bot
@@ -637,13 +769,34 @@ class MatrixAdapter(Adapter):
         )
 
     async def answer(self, room_id: str, event: dict[str, Any], age_ms: float) -> None:
-        """Run the commands of one message (or say why not)."""
-        content = event["content"]
+        """Run the commands of one message (or say why not). The message is read again
+        first: one deleted (redacted) while it waited is not run; an edit counts only from
+        the author of the message it edits, and is answered where that message was."""
         sender = str(event["sender"])
         event_id = str(event["event_id"])
+        if room_id not in self.rooms:
+            log.info("Matrix message %s: the bot left %s meanwhile", event_id, room_id)
+            return
+        current = await self._still_there(room_id, event_id)
+        if current is None:
+            log.info("Matrix message %s was deleted before it was answered", event_id)
+            return
+        event = current
+        content = event["content"]
         replaces, thread_root = relation_of(content)
+        if replaces is not None:
+            original = await self._still_there(room_id, replaces)
+            if original is None or original.get("sender") != sender:
+                log.info("Matrix message %s edits another's (or a deleted) message", event_id)
+                return
+            _, thread_root = relation_of(original.get("content") or {})
         replier = MatrixReplier(
-            self, room_id, sender, reply_to=replaces or event_id, thread_root=thread_root
+            self,
+            room_id,
+            sender,
+            reply_to=replaces or event_id,
+            thread_root=thread_root,
+            cause=event_id,
         )
         if age_ms > self.settings.max_age * 1000:
             await replier.post(STALE.format(minutes=int(age_ms // 60000)))
@@ -666,7 +819,9 @@ class MatrixAdapter(Adapter):
                 room_id=room_id,
                 event_id=event_id,
                 thread_root=thread_root,
-                power=self.power_of(room_id, sender),
+                # Power levels are the room's owners' to set: they count in the rooms the
+                # operators named, not in a room anyone could make and invite the bot to.
+                power=self.power_of(room_id, sender) if room_id in self.configured else None,
             ),
         )
         await self.bot.run(request, replier)
@@ -715,6 +870,10 @@ def _after_own_join(events: list[dict[str, Any]], me: str) -> list[dict[str, Any
         ):
             return events[index + 1 :]
     return events
+
+
+def _errcode(response: Any) -> str | None:
+    return response.status_code if isinstance(response, ErrorResponse) else None
 
 
 def _said(response: Any) -> str:

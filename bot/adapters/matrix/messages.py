@@ -8,6 +8,8 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
+from grammar.vocabulary import ALIASES
+
 HTML_FORMAT = "org.matrix.custom.html"
 REACTIONS = {"eyes": "👀", "rocket": "🚀", "confused": "😕"}
 # Elements whose text is shown as code or as someone else's words: never commands.
@@ -65,7 +67,10 @@ def new_content(content: dict[str, Any]) -> dict[str, Any]:
 def command_text(content: dict[str, Any]) -> str:
     """The lines of a text message that may hold commands: its plain ``body`` without quoted
     lines (``> ``, as reply fallbacks are), fenced code blocks, and lines its HTML shows as
-    code or quotation. Notices (what bots send) and other message types hold none."""
+    code or quotation. Notices (what bots send) and other message types hold none, nor
+    does an edit that turns one into text."""
+    if content.get("msgtype") != "m.text":
+        return ""
     content = new_content(content)
     if content.get("msgtype") != "m.text":
         return ""
@@ -102,12 +107,20 @@ def mentions(content: dict[str, Any], user_id: str) -> bool:
 
 def addressed(text: str, names: tuple[str, ...]) -> str:
     """The lines of a message that mentions the bot, with a line that starts with its name
-    (a pill shows as the display name, often with no colon after it) read as ``name: …``."""
+    and then a command's verb (a pill shows as the display name, often with no colon after
+    it) read as ``name: …``; talk about the bot (``taskbot thanks!``) stays talk."""
     if not names:
         return text
     pattern = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
-    lead = re.compile(rf"^(\s*@?(?:{pattern}))\s+(?=\S)", re.IGNORECASE)
-    return "\n".join(lead.sub(r"\1: ", line, count=1) for line in text.split("\n"))
+    lead = re.compile(rf"^(\s*@?(?:{pattern}))\s+(\S+)", re.IGNORECASE)
+
+    def read(line: str) -> str:
+        found = lead.match(line)
+        if found is None or found[2].rstrip(":").lower() not in ALIASES:
+            return line
+        return f"{found[1]}: {line[found.start(2) :]}"
+
+    return "\n".join(read(line) for line in text.split("\n"))
 
 
 def relation_of(content: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -125,9 +138,10 @@ def relation_of(content: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def to_html(text: str) -> str:
-    """A reply as HTML: escaped, links made links, `code` as code, the indented lines of a
-    status card as a list."""
+def to_html(text: str, links: tuple[str, ...] = ()) -> str:
+    """A reply as HTML: escaped, `code` as code, the indented lines of a status card as a
+    list, and links made links where they lead to ``links`` (the Taskcluster deployment,
+    Treeherder): an address someone typed, echoed back, stays text."""
     out: list[str] = []
     items: list[str] = []
 
@@ -137,7 +151,7 @@ def to_html(text: str) -> str:
             items.clear()
 
     for line in text.split("\n"):
-        rendered = _inline(line.strip())
+        rendered = _inline(line.strip(), links)
         if line.startswith("  ") and line.strip():
             items.append(rendered)
             continue
@@ -148,7 +162,7 @@ def to_html(text: str) -> str:
     return joined[: -len("<br>")] if joined.endswith("<br>") else joined
 
 
-def _inline(line: str) -> str:
+def _inline(line: str, links: tuple[str, ...]) -> str:
     parts: list[str] = []
     for index, piece in enumerate(line.split("`")):
         if index % 2:  # between backticks
@@ -158,7 +172,10 @@ def _inline(line: str) -> str:
         for found in _URL.finditer(piece):
             parts.append(html.escape(piece[last : found.start()]))
             url = found.group(0).rstrip(".,;)")
-            parts.append(f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
+            if url.startswith(links) and links:
+                parts.append(f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
+            else:
+                parts.append(html.escape(url))
             last = found.start() + len(url)
         parts.append(html.escape(piece[last:]))
     if line.count("`") % 2:  # an unmatched backtick stays one
@@ -172,10 +189,11 @@ def message(
     reply_to: str | None = None,
     thread_root: str | None = None,
     mention: str | None = None,
+    links: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """A notice (bots send notices, which bots do not answer) in reply to ``reply_to`` (in
     its thread when it was in one), mentioning ``mention`` so they are told of it."""
-    body, formatted = text, to_html(text)
+    body, formatted = text, to_html(text, links)
     if mention and not reply_to:
         link = _PILL.format(user=html.escape(mention))
         body = f"{mention}: {text}"
@@ -202,10 +220,10 @@ def message(
     return content
 
 
-def edit(original: str, text: str) -> dict[str, Any]:
+def edit(original: str, text: str, links: tuple[str, ...] = ()) -> dict[str, Any]:
     """An edit (``m.replace``) of the bot's message ``original`` to say ``text``: clients
     show the new content in place; older ones show the ``* `` fallback."""
-    formatted = to_html(text)
+    formatted = to_html(text, links)
     replacement = {
         "msgtype": "m.notice",
         "body": text,

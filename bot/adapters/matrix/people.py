@@ -17,6 +17,7 @@ WRITE = Level.ADMIN
 NOT_ALLOWED = "{user} may {have} here; `{verb}` needs {need} access: {how}"
 HOW_WRITE = "a user listed in MATRIX_WRITE_USERS{power}"
 POWER = " or a power level of at least {level} in this room (yours is {yours})"
+NO_POWER = " (power levels count only in the rooms the bot was configured for)"
 HOW_READ = "a user listed in MATRIX_READ_USERS"
 
 
@@ -29,15 +30,15 @@ class MatrixOrigin(Origin):
     room_id: str = ""
     event_id: str = ""
     thread_root: str | None = None
-    power: int = 0
+    power: int | None = None  # None: power levels do not count in this room
 
 
-def level_of(settings: MatrixSettings, user_id: str, power: int) -> Level:
-    """A sender's level in a room: write if listed or powerful enough, else read if readers
-    are everyone or they are listed, else none."""
+def level_of(settings: MatrixSettings, user_id: str, power: int | None) -> Level:
+    """A sender's level in a room: write if listed or powerful enough (where power counts),
+    else read if readers are everyone or they are listed, else none."""
     if user_id in settings.write_users:
         return WRITE
-    if settings.write_power is not None and power >= settings.write_power:
+    if settings.write_power is not None and power is not None and power >= settings.write_power:
         return WRITE
     if EVERYONE in settings.read_users or user_id in settings.read_users:
         return READ
@@ -49,11 +50,12 @@ def refusal(settings: MatrixSettings, origin: MatrixOrigin, verb: str, need: Lev
     have = level_of(settings, origin.user_id, origin.power)
     have_words = {WRITE: "write", READ: "read"}.get(have, "do nothing")
     if need > READ:
-        power = (
-            ""
-            if settings.write_power is None
-            else POWER.format(level=settings.write_power, yours=origin.power)
-        )
+        if settings.write_power is None:
+            power = ""
+        elif origin.power is None:
+            power = NO_POWER
+        else:
+            power = POWER.format(level=settings.write_power, yours=origin.power)
         return NOT_ALLOWED.format(
             user=origin.user_id,
             have=have_words,
