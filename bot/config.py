@@ -107,3 +107,24 @@ def env_flag(env: Mapping[str, str], key: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{key} must be true or false, not {raw!r}")
+
+
+def env_number(
+    env: Mapping[str, str],
+    key: str,
+    default: float,
+    *,
+    at_least: float,
+    error: type[ValueError] = ValueError,
+) -> float:
+    """A number setting of at least ``at_least``; ``error`` naming it otherwise."""
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise error(f"{key} must be a number, not {raw!r}") from None
+    if value < at_least:
+        raise error(f"{key} must be at least {at_least:g}, not {raw}")
+    return value

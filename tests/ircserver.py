@@ -23,13 +23,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ctypes
 import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -39,6 +36,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
+
+from tests.daemons import die_with_parent, free_port, tail
 
 TEMPLATES = Path(__file__).resolve().parent / "irc"
 INSTALL_HINT = "run scripts/install-irc-server (installs Debian's inspircd and atheme-services)"
@@ -273,26 +272,6 @@ class IrcClient:
 # --- the servers ------------------------------------------------------------------------
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the test process dies (Linux only)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return f"--- {path.name}: (none)"
-    return f"--- {path.name}:\n" + "\n".join(text.splitlines()[-lines:])
-
-
 @dataclass
 class IrcServer:
     """InspIRCd plus Atheme on 127.0.0.1, all state under ``state_dir``.
@@ -342,11 +321,11 @@ class IrcServer:
             self.state_dir = Path(tempfile.mkdtemp(prefix="taskbot-irc-"))
             self._owns_state_dir = True
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or _free_port(self.host)
-        self.tls_port = self.tls_port or _free_port(self.host)
+        self.port = self.port or free_port(self.host)
+        self.tls_port = self.tls_port or free_port(self.host)
         self._make_certificates()
-        self.link_port = self.link_port or _free_port(self.host)
-        self.http_port = self.http_port or _free_port(self.host)
+        self.link_port = self.link_port or free_port(self.host)
+        self.http_port = self.http_port or free_port(self.host)
         self._write_configs()
 
         started = time.monotonic()
@@ -488,7 +467,7 @@ class IrcServer:
         if self.state_dir is None:
             return "(no state directory)"
         names = ("inspircd.out", "inspircd.log", "atheme.out", "atheme.log")
-        return "\n".join(_tail(self.state_dir / name) for name in names)
+        return "\n".join(tail(self.state_dir / name) for name in names)
 
     # --- internals ---
 
@@ -594,7 +573,7 @@ class IrcServer:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
 
     def _check_alive(self) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import functools
 import hashlib
 import hmac
@@ -42,7 +41,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -61,6 +59,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from tests.conftest import keep_secret
+from tests.daemons import die_with_parent, free_port, tail
 
 SYNAPSE_VERSION = "1.163.2"  # as scripts/install-matrix-server pins it
 SERVER_NAME = "taskbot.test"
@@ -420,26 +419,6 @@ def _describe(event: Mapping[str, Any]) -> str:
 _signing_key: bytes | None = None
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the test process dies (Linux only)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return f"--- {path.name}: (none)"
-    return f"--- {path.name}:\n" + "\n".join(text.splitlines()[-lines:])
-
-
 @dataclass
 class SynapseServer:
     """Synapse on ``host``:``port`` (picked when first started, kept by :meth:`restart`),
@@ -500,7 +479,7 @@ class SynapseServer:
             self.state_dir = Path(tempfile.mkdtemp(prefix="taskbot-synapse-"))
             self._owns_state_dir = True
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or _free_port(self.host)
+        self.port = self.port or free_port(self.host)
         self._write_config()
 
         started = time.monotonic()
@@ -603,7 +582,7 @@ class SynapseServer:
         if self.state_dir is None:
             return "(no state directory)"
         names = ("homeserver.out", "homeserver.log")
-        return "\n".join(_tail(self.state_dir / name) for name in names)
+        return "\n".join(tail(self.state_dir / name) for name in names)
 
     # --- internals ---
 
@@ -698,7 +677,7 @@ class SynapseServer:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # its own process group, killed as one by stop()
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
 
     async def _ensure_signing_key(self, deadline: float) -> None:

@@ -20,6 +20,7 @@ from bot.adapters.matrix.people import READ, WRITE, MatrixOrigin, level_of, refu
 from bot.adapters.matrix.settings import MatrixSettings, MatrixSettingsError
 from bot.config import ConfigError
 from bot.core.access import Level
+from bot.core.backoff import Backoff
 from bot.projects import load_projects
 
 ME = "@taskbot:taskbot.test"
@@ -255,3 +256,15 @@ def test_a_mention_may_name_the_bot_without_a_colon() -> None:
     assert addressed("taskbot try: -b do", ("taskbot",)) == "taskbot: try: -b do"
     # Talking about the bot, or at it, is not a command.
     assert addressed("taskbot thanks, that worked", ("taskbot",)) == "taskbot thanks, that worked"
+
+
+def test_backoff_doubles_to_its_cap_and_starts_again_after_a_lasting_connection() -> None:
+    backoff = Backoff(base=2.0, cap=10.0, stable_after=60.0)
+    ceilings = []
+    for _ in range(5):
+        delay = backoff.delay(lasted=1.0)
+        ceilings.append(min(10.0, 2.0 * 2 ** (backoff.failures - 1)))
+        assert ceilings[-1] / 2 <= delay <= ceilings[-1]
+    assert ceilings == [2.0, 4.0, 8.0, 10.0, 10.0]
+    assert backoff.delay(lasted=120.0) <= 2.0  # a connection that lasted: from the start
+    assert backoff.failures == 0

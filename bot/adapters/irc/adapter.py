@@ -8,7 +8,6 @@ import base64
 import contextlib
 import itertools
 import logging
-import random
 import re
 import ssl
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from bot.adapters.irc.outbox import Line, Outbox, TokenBucket
 from bot.adapters.irc.settings import IrcSettings
 from bot.core.access import Level
 from bot.core.adapter import Adapter
+from bot.core.backoff import Backoff
 from bot.core.request import Request
 from bot.core.settings import ProjectSettings
 from bot.metrics import ERRORS
@@ -194,7 +194,7 @@ class IrcAdapter(Adapter):
     async def _stay_connected(self) -> None:
         """Connect; when the connection ends, wait (exponential backoff with jitter), then
         connect again. What was queued meanwhile is sent once the channels are joined."""
-        failures = 0
+        backoff = Backoff(self.settings.reconnect_base, self.settings.reconnect_cap, STABLE_AFTER)
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             started = loop.time()
@@ -215,9 +215,7 @@ class IrcAdapter(Adapter):
             self.ready.clear()
             if self._stopping.is_set():
                 return
-            failures = 0 if loop.time() - started > STABLE_AFTER else failures + 1
-            delay = self.settings.reconnect_base * 2 ** max(failures - 1, 0)
-            delay = min(self.settings.reconnect_cap, delay) * random.uniform(0.5, 1.0)
+            delay = backoff.delay(loop.time() - started)
             log.info("reconnecting to IRC in %.1fs", delay)
             await asyncio.sleep(delay)
 

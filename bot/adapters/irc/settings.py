@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.adapters.irc.accounts import AccountLists
-from bot.config import env_flag
+from bot.config import env_flag, env_number
 
 
 class IrcSettingsError(ValueError):
@@ -21,16 +21,7 @@ def _flag(env: Mapping[str, str], key: str, default: bool) -> bool:
 
 
 def _number(env: Mapping[str, str], key: str, default: float, *, at_least: float) -> float:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise IrcSettingsError(f"{key} must be a number, not {raw!r}") from None
-    if value < at_least:
-        raise IrcSettingsError(f"{key} must be at least {at_least:g}, not {raw}")
-    return value
+    return env_number(env, key, default, at_least=at_least, error=IrcSettingsError)
 
 
 def _names(env: Mapping[str, str], key: str, default: str = "") -> tuple[str, ...]:

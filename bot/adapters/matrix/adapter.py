@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +42,7 @@ from bot.adapters.matrix.settings import MatrixSettings
 from bot.core import leases
 from bot.core.access import Level
 from bot.core.adapter import Adapter
+from bot.core.backoff import Backoff
 from bot.core.request import Request
 from bot.metrics import DELIVERIES_PARKED, ERRORS
 from bot.service import Bot, clean
@@ -289,7 +289,7 @@ class MatrixAdapter(Adapter):
     async def _stay_synced(self) -> None:
         """Log in, join, sync; when that fails (the homeserver is down, the network gone),
         wait (exponential backoff with jitter), then again from the kept token."""
-        failures = 0
+        backoff = Backoff(self.settings.reconnect_base, self.settings.reconnect_cap, STABLE_AFTER)
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             started = loop.time()
@@ -310,9 +310,7 @@ class MatrixAdapter(Adapter):
             except Exception:
                 ERRORS.labels(SOURCE).inc()
                 log.exception("Matrix sync failed")
-            failures = 0 if loop.time() - started > STABLE_AFTER else failures + 1
-            delay = self.settings.reconnect_base * 2 ** max(failures - 1, 0)
-            delay = min(self.settings.reconnect_cap, delay) * random.uniform(0.5, 1.0)
+            delay = backoff.delay(loop.time() - started)
             log.info("syncing with Matrix again in %.1fs", delay)
             await asyncio.sleep(delay)
 

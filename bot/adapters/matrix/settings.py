@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.config import env_flag
+from bot.config import env_flag, env_number
 
 EVERYONE = "*"
 USER_ID = re.compile(r"^@[^:\s]+:\S+$")
@@ -18,16 +18,7 @@ class MatrixSettingsError(ValueError):
 
 
 def _number(env: Mapping[str, str], key: str, default: float, *, at_least: float) -> float:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise MatrixSettingsError(f"{key} must be a number, not {raw!r}") from None
-    if value < at_least:
-        raise MatrixSettingsError(f"{key} must be at least {at_least:g}, not {raw}")
-    return value
+    return env_number(env, key, default, at_least=at_least, error=MatrixSettingsError)
 
 
 def _list(env: Mapping[str, str], key: str, default: str = "") -> tuple[str, ...]:
