@@ -51,9 +51,13 @@ def _names(value: Any, where: str, mark: str) -> tuple[str, ...]:
 
 
 def _matrix_rooms(value: Any, where: str) -> tuple[str, ...]:
-    """Room ids (``!opaque:server``) or aliases (``#name:server``)."""
+    """Room ids (``!opaque``, ``!opaque:server`` before room version 12) or aliases
+    (``#name:server``)."""
     if not isinstance(value, list) or not all(
-        isinstance(v, str) and v[:1] in ("!", "#") and ":" in v[1:] for v in value
+        isinstance(v, str)
+        and not any(c.isspace() for c in v)
+        and ((v[:1] == "!" and len(v) > 1) or (v[:1] == "#" and ":" in v[2:]))
+        for v in value
     ):
         raise ConfigError(f'{where} must be a list like ["#sheriffs:mozilla.org"]')
     return tuple(value)

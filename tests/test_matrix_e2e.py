@@ -4,6 +4,7 @@ jobs through the bot on the local Taskcluster; raw Client-Server API clients pla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
 from bot.store import SqliteStore
 from tests.conftest import keep_secret
-from tests.matrixserver import MatrixTestClient, MatrixUser, SynapseServer, synapse
+from tests.matrixserver import MatrixError, MatrixTestClient, MatrixUser, SynapseServer, synapse
 
 __all__ = ["synapse"]
 Event = dict[str, Any]
@@ -475,3 +476,74 @@ async def test_a_projects_room_named_by_alias_means_that_project(room: Room) -> 
     # The configured room without a project uses the bot-wide default.
     elsewhere = await room.sheriff.send_text(room.room_id, f"taskbot: schedule {label}")
     await room.sheriff.wait_for(room.room_id, reply_to(room, elsewhere, "elsewhere"))
+
+
+async def test_the_served_bot_is_on_matrix_when_a_homeserver_is_set(
+    synapse: SynapseServer, tmp_path: Path
+) -> None:
+    """`python -m bot` as deployed (no terminal: it serves), with MATRIX_* set: it joins the
+    room and answers there; a bad Matrix setting stops it at start-up, naming it."""
+    import os
+    import signal
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.daemons import free_port
+
+    bot_user, sheriff_user = await asyncio.gather(
+        synapse.register("taskbot", "bot-password-1"),
+        synapse.register("sheriff", "sheriff-password-1"),
+    )
+    keep_secret(bot_user.access_token)
+    sheriff = synapse.client(sheriff_user)
+    room_id = await sheriff.create_room("sheriffs", preset="public_chat")
+    env = {
+        **os.environ,
+        "PORT": str(free_port("127.0.0.1")),
+        "TASKBOT_DATA_DIR": str(tmp_path),
+        "MATRIX_HOMESERVER": synapse.base_url,
+        "MATRIX_USER_ID": bot_user.user_id,
+        "MATRIX_ACCESS_TOKEN": bot_user.access_token,
+        "MATRIX_ROOMS": room_id,
+    }
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "parse", "status",
+        cwd=ROOT,
+        env={**env, "MATRIX_USER_ID": "taskbot"},
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, said = await bad.communicate()
+    assert bad.returncode == 78
+    assert b"MATRIX_USER_ID" in said
+    history = await sheriff.send_text(room_id, "taskbot: status")  # before the bot was there
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--tasks", "600",
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                with contextlib.suppress(MatrixError):  # no member event yet: not in yet
+                    joined = await sheriff.state(room_id, "m.room.member", bot_user.user_id)
+                    if joined.get("membership") == "join":
+                        break
+                await asyncio.sleep(0.2)
+        # Asked at once: what is said after the bot started counts, even before its first sync.
+        asked = await sheriff.send_text(room_id, "taskbot: help")
+        answer = await sheriff.wait_for(
+            room_id,
+            lambda e: e.get("sender") == bot_user.user_id and "Commands" in str(e["content"]),
+        )
+        assert answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
+        events = await sheriff.messages(room_id)
+        assert not [e for e in events if history in str(e["content"])]  # history is not run
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, log = await asyncio.wait_for(process.communicate(), 30)
+        await sheriff.close()
+    assert process.returncode == 0, log.decode()[-2000:]
+    assert bot_user.access_token.encode() not in log

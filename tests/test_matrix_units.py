@@ -184,12 +184,17 @@ def settings(**env: str) -> MatrixSettings:
 
 def test_settings_read_from_the_environment_hide_the_token() -> None:
     found = settings(
-        MATRIX_ROOMS="#sheriffs:taskbot.test, !abc:taskbot.test",
+        MATRIX_ROOMS="#sheriffs:taskbot.test, !abc:taskbot.test, !R_2_QsX2TLxME53qmHukhM3",
         MATRIX_WRITE_USERS="@alice:taskbot.test",
         MATRIX_WRITE_POWER="none",
     )
     assert found.homeserver == "https://matrix.example.org"
-    assert found.rooms == ("#sheriffs:taskbot.test", "!abc:taskbot.test")
+    # Room ids of version 12 rooms have no server part.
+    assert found.rooms == (
+        "#sheriffs:taskbot.test",
+        "!abc:taskbot.test",
+        "!R_2_QsX2TLxME53qmHukhM3",
+    )
     assert found.write_power is None
     assert "syt_secret" not in repr(found)
     assert MatrixSettings.from_env({}) is None
@@ -202,6 +207,8 @@ def test_settings_read_from_the_environment_hide_the_token() -> None:
         ({"MATRIX_ACCESS_TOKEN": ""}, "MATRIX_ACCESS_TOKEN"),
         ({"MATRIX_PASSWORD": "pw"}, "not both"),
         ({"MATRIX_ROOMS": "sheriffs"}, "MATRIX_ROOMS"),
+        ({"MATRIX_ROOMS": "#sheriffs"}, "MATRIX_ROOMS"),
+        ({"MATRIX_ROOMS": "!"}, "MATRIX_ROOMS"),
         ({"MATRIX_WRITE_USERS": "*"}, "MATRIX_WRITE_USERS"),
         ({"MATRIX_WRITE_USERS": "alice"}, "MATRIX_WRITE_USERS"),
         ({"MATRIX_WRITE_POWER": "lots"}, "MATRIX_WRITE_POWER"),
@@ -235,9 +242,9 @@ def test_a_refusal_says_what_would_allow_it() -> None:
 
 def test_projects_name_their_matrix_rooms() -> None:
     _, projects = load_projects(
-        'projects:\n  gecko:\n    matrix_rooms: ["#sheriffs:mozilla.org", "!x:mozilla.org"]\n'
+        'projects:\n  gecko:\n    matrix_rooms: ["#sheriffs:mozilla.org", "!x:mozilla.org", "!y"]\n'
     )
-    assert projects["gecko"].matrix_rooms == ("#sheriffs:mozilla.org", "!x:mozilla.org")
+    assert projects["gecko"].matrix_rooms == ("#sheriffs:mozilla.org", "!x:mozilla.org", "!y")
     with pytest.raises(ConfigError, match="matrix_rooms"):
         load_projects('projects:\n  gecko:\n    matrix_rooms: ["#sheriffs"]\n')
 

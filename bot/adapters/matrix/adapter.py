@@ -200,6 +200,7 @@ class MatrixAdapter(Adapter):
         self.configured: dict[str, str | None] = {}
         self.replaced: dict[str, str] = {}  # the new room of an upgraded one -> the old
         self._seq = 0  # the order messages were kept in
+        self._started_ms = time.time() * 1000
         self.limits_waited = 0  # M_LIMIT_EXCEEDED answers waited out
         self.syncs = 0
         self.retry_delays: tuple[float, ...] = RETRY_DELAYS
@@ -265,6 +266,7 @@ class MatrixAdapter(Adapter):
 
     async def start(self) -> None:
         self._stopping.clear()
+        self._started_ms = time.time() * 1000
         self._tasks = [
             asyncio.create_task(self._stay_synced()),
             asyncio.create_task(self._work()),
@@ -421,7 +423,8 @@ class MatrixAdapter(Adapter):
                 events = await self._fill_gap(room_id, joined.timeline.prev_batch, since) + events
             await self._encryption_noticed(room_id, events)
             if since is None:
-                continue
+                # The first sync ever: what was said before the bot started is history.
+                events = [e for e in events if _sent_at(e) >= self._started_ms]
             kept += await self._keep(room_id, _after_own_join(events, self.settings.user_id))
         if kept:
             self._wake.set()
@@ -868,6 +871,12 @@ def _after_own_join(events: list[dict[str, Any]], me: str) -> list[dict[str, Any
         ):
             return events[index + 1 :]
     return events
+
+
+def _sent_at(event: dict[str, Any]) -> float:
+    """When the sender's homeserver says an event was sent (ms since the epoch)."""
+    sent = event.get("origin_server_ts")
+    return float(sent) if isinstance(sent, int | float) else 0.0
 
 
 def _errcode(response: Any) -> str | None:

@@ -10,7 +10,8 @@ from bot.config import env_flag, env_number
 
 EVERYONE = "*"
 USER_ID = re.compile(r"^@[^:\s]+:\S+$")
-ROOM = re.compile(r"^[!#][^:\s]+:\S+$")
+# A room id (``!opaque``, with ``:server`` before room version 12) or an alias (``#name:server``).
+ROOM = re.compile(r"^(![^\s:]+(:\S+)?|#[^:\s]+:\S+)$")
 
 
 class MatrixSettingsError(ValueError):
@@ -90,7 +91,7 @@ class MatrixSettings:
         bad = [r for r in rooms if not ROOM.match(r)]
         if bad:
             raise MatrixSettingsError(
-                f"MATRIX_ROOMS: {bad[0]!r} is not a room id (!id:server) or alias (#name:server)"
+                f"MATRIX_ROOMS: {bad[0]!r} is not a room id (!id) or alias (#name:server)"
             )
         power_raw = env.get("MATRIX_WRITE_POWER", "").strip().lower()
         write_power: int | None = 50
