@@ -522,7 +522,7 @@ def test_a_pull_request_push_is_deterministic_and_its_build_follows_the_group() 
     assert (build.state, build.event_type) == ("success", "pull_request.opened")
     push = seed_push(one, tasks=120, seed=5)  # an ordinary push is still indexed, no build
     assert push.pull_request is None
-    assert len(push.index_paths()) == 2
+    assert len(push.index_paths()) == 3  # revision, latest, pushlog id
     assert len(one.github.builds) == 1
 
 

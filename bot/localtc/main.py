@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 
+from bot.localtc.chain import Breakage, Chain, seed_chain
 from bot.localtc.events import AmqpPublisher
 from bot.localtc.seed import pull_request_from, register_action_hooks, seed_push
 from bot.localtc.server import Faults, LocalTaskcluster, serve
@@ -21,6 +22,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed-push", action="store_true", help="create a realistic push to try the bot on"
+    )
+    parser.add_argument(
+        "--seed-pushes",
+        type=int,
+        metavar="N",
+        help="seed N consecutive pushes of the project instead of one (pushlog ids 1 to N, "
+        "the last one latest); with --fail, the matching jobs fail on them",
+    )
+    parser.add_argument(
+        "--break-at",
+        type=int,
+        metavar="K",
+        help="with --seed-pushes and --fail: the jobs fail from push K on (1 is the oldest), "
+        "and pass before it",
+    )
+    parser.add_argument(
+        "--flaky",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="with --break-at: before the break the jobs fail with probability P",
     )
     parser.add_argument(
         "--tasks", type=int, default=3000, help="size of the seeded push's task graph"
@@ -66,6 +88,25 @@ def _pull_request(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def check_arguments(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments together, or None."""
+    if args.seed_pushes is not None:
+        if args.seed_pushes < 1:
+            return "--seed-pushes needs at least 1 push"
+        if args.pull_request is not None:
+            return "--seed-pushes and --pull-request seed different things: choose one"
+    elif args.break_at is not None or args.flaky:
+        return "--break-at and --flaky describe a chain of pushes: add --seed-pushes N"
+    if args.break_at is not None and not args.fail:
+        return "--break-at needs --fail GLOB: which jobs break"
+    count = args.seed_pushes
+    if args.break_at is not None and count is not None and not 1 <= args.break_at <= count:
+        return f"--break-at must be a push from 1 to {count}"
+    if not 0.0 <= args.flaky <= 1.0:
+        return "--flaky is a probability, from 0 to 1"
+    return None
+
+
 async def run(args: argparse.Namespace) -> int:
     publisher = AmqpPublisher(args.amqp_url) if args.amqp_url else None
     if publisher is not None:
@@ -77,6 +118,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     runner = await serve(tc, port=args.port)
     info: dict[str, object] = {"rootUrl": tc.root_url, **tc.credentials()}
+    chain: Chain | None = None
     if args.pull_request is not None:
         push = seed_push(tc, tasks=args.tasks, pull_request=args.pull_request)
         register_action_hooks(tc, push)
@@ -86,6 +128,29 @@ async def run(args: argparse.Namespace) -> int:
             pullRequest=f"{repository}#{number}",
             headSha=push.revision,
             decisionTaskId=push.decision_task_id,
+        )
+    elif args.seed_pushes is not None:
+        chain = seed_chain(
+            tc,
+            args.seed_pushes,
+            tasks=args.tasks,
+            project=args.project,
+            breakage=Breakage(tuple(args.fail), args.break_at, args.flaky),
+        )
+        latest = chain.pushes[-1]
+        info.update(
+            project=latest.project,
+            revision=latest.revision,
+            decisionTaskId=latest.decision_task_id,
+            indexPaths=latest.index_paths(),
+            pushes=[
+                {
+                    "revision": push.revision,
+                    "decisionTaskId": push.decision_task_id,
+                    "pushlogId": push.pushlog_id,
+                }
+                for push in chain.pushes
+            ],
         )
     elif args.seed_push:
         push = seed_push(tc, tasks=args.tasks, project=args.project)
@@ -101,7 +166,10 @@ async def run(args: argparse.Namespace) -> int:
     background = []
     if args.worker:
         worker = SimulatedWorker(
-            tc.queue, rules=[Rule(glob, "failed") for glob in args.fail], services=tc
+            tc.queue,
+            rules=[Rule(glob, "failed") for glob in args.fail],
+            services=tc,
+            decide=chain.outcome if chain is not None else None,
         )
         background.append(asyncio.create_task(worker.run(stopped)))
     loop = asyncio.get_running_loop()
@@ -125,4 +193,8 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    wrong = check_arguments(args)
+    if wrong is not None:
+        print(f"localtc: {wrong}", file=sys.stderr)
+        return 2
     return asyncio.run(run(args))

@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,7 @@ class SeededPush:
     push: SyntheticPush
     failed: tuple[str, ...]
     pull_request: tuple[str, int] | None = None  # ("owner/repo", number) of a PR's push
+    pushlog_id: str = "0"  # its place among the project's pushes (0: a pull request's)
 
     @property
     def scheduler_id(self) -> str:
@@ -96,6 +98,7 @@ class SeededPush:
         return [
             f"{base}.revision.{self.revision}.taskgraph.decision",
             f"{base}.latest.taskgraph.decision",
+            f"{base}.pushlog-id.{self.pushlog_id}.decision",
         ]
 
 
@@ -237,6 +240,8 @@ def seed_push(
     fail_every: int = 37,
     pull_request: tuple[str, int] | None = None,
     pull_request_action: str = "opened",
+    push: SyntheticPush | None = None,
+    outcome: Callable[[str], str] | None = None,
 ) -> SeededPush:
     """Create the push in ``tc`` (in memory, no HTTP) and return where to find it.
 
@@ -244,6 +249,10 @@ def seed_push(
     name). A pull request's push gets a build in ``tc.github`` (event
     ``pull_request.<pull_request_action>``): pending while its task group is unresolved,
     then success, or failure when a task did not complete.
+
+    ``push`` is the graph and the tasks it ran (by default generated from ``seed``);
+    ``outcome`` says how each task it ran ended (by default one test in ``fail_every``
+    failed).
     """
     if pull_request is not None:
         _check_pull_request(pull_request)
@@ -255,10 +264,13 @@ def seed_push(
     else:
         level = 3 if level is None else level
         revision = hashlib.sha1(f"{project}/{seed}".encode()).hexdigest()
-    push = generate(tasks, seed=seed)
+    push = push or generate(tasks, seed=seed)
     decision = task_id_for(f"decision/{project}/{revision}", "decision")
     now = tc.queue.now()
-    seeded = SeededPush(project, revision, trust_domain, level, decision, push, (), pull_request)
+    pushlog_id = "0" if pull_request else str(seed)
+    seeded = SeededPush(
+        project, revision, trust_domain, level, decision, push, (), pull_request, pushlog_id
+    )
     queue = tc.queue
     routes = [f"index.{path}" for path in seeded.index_paths()]
     definition: dict[str, Any] = {
@@ -327,7 +339,7 @@ def seed_push(
                     revision=revision,
                     level=level,
                     trust_domain=trust_domain,
-                    pushlog_id="0" if pull_request else str(seed),
+                    pushlog_id=pushlog_id,
                     repository_url=seeded.repository_url,
                 )
             ),
@@ -349,12 +361,23 @@ def seed_push(
         if record.state != "pending":
             continue  # a dependency failed: it stays unscheduled, as on a real push
         run = queue.claim(task_id, "local", "seed-worker")
-        outcome = "failed" if label.startswith("test-") and n % fail_every == 0 else "completed"
-        queue.resolve(task_id, run, outcome)
-        if outcome == "failed":
+        if outcome is not None:
+            ended = outcome(label)
+        else:
+            ended = "failed" if label.startswith("test-") and n % fail_every == 0 else "completed"
+        queue.resolve(task_id, run, ended)
+        if ended == "failed":
             failed.append(label)
     return SeededPush(
-        project, revision, trust_domain, level, decision, push, tuple(failed), pull_request
+        project,
+        revision,
+        trust_domain,
+        level,
+        decision,
+        push,
+        tuple(failed),
+        pull_request,
+        pushlog_id,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.graph.materialize import task_label
@@ -42,6 +42,8 @@ class SimulatedWorker:
     worker_group: str = "local"
     worker_id: str = "simulated-worker"
     services: LocalTaskcluster | None = None
+    # Asked first how a task ends (a chain of pushes: by the push it is on); None: the rules.
+    decide: Callable[[TaskRecord], str | None] | None = None
 
     def takes(self, record: TaskRecord) -> bool:
         """Whether this worker runs ``record`` now."""
@@ -52,6 +54,8 @@ class SimulatedWorker:
         return self.services is not None and is_action_task(record.definition)
 
     def outcome(self, record: TaskRecord) -> str:
+        if self.decide is not None and (decided := self.decide(record)) is not None:
+            return decided
         label = task_label(record.definition)
         for rule in self.rules:
             if fnmatch.fnmatchcase(label, rule.pattern):
