@@ -59,6 +59,14 @@ NEEDS_JOBS = (
 NEEDS_CANCEL_TARGET = "`cancel` needs what to cancel: a request id (`r7f3a`), a taskId, or `all`."
 ALL_AND_TARGETS = "`cancel all` cancels everything; leave out `{raw}` or `all`."
 NOT_A_TARGET = "`{raw}` is not a request id (like `r7f3a`) or a taskId."
+RERUN_NEEDS_TASKS = (
+    "`rerun` needs the taskIds of the tasks to run again (as they are, same taskId), e.g. "
+    "`rerun fuCPrKG2T62-4YH1tWYa7Q`; to run jobs again as new tasks, `retrigger` them."
+)
+RERUN_NOT_A_TASK = (
+    "`{raw}` is not a taskId; `rerun` takes taskIds (22 characters, like "
+    "`fuCPrKG2T62-4YH1tWYa7Q`): to run a job again by its name, `retrigger {raw}`."
+)
 NOT_A_REQUEST_ID = "`{raw}` is not a request id; request ids look like `r7f3a`."
 CONFIRM_NEEDS_ID = "`confirm` needs the request id from the preview, e.g. `confirm r7f3a`."
 UNKNOWN_TOPIC = "there is no help on `{raw}`; ask about {topics}."
@@ -77,7 +85,10 @@ TRY_ALL_WITH_OTHERS = "`-j` takes `all`, `none` or a list of jobs, not a mix."
 
 USAGE = {
     "schedule": "schedule JOBS [on REVISION] [for PLATFORMS] [xN] [--dry-run]",
-    "retrigger": "retrigger JOBS|TASKIDS|failed [on REVISION] [for PLATFORMS] [xN] [--dry-run]",
+    "retrigger": (
+        "retrigger JOBS|TASKIDS|failed|exception [on REVISION] [for PLATFORMS] [xN] [--dry-run]"
+    ),
+    "rerun": "rerun TASKIDS",
     "cancel": "cancel REQUEST-ID|TASKID|all [on REVISION]",
     "status": "status [REQUEST-ID|REVISION]",
     "jobs": "jobs [QUERY] [on REVISION] [for PLATFORMS]",
@@ -358,19 +369,26 @@ def build_schedule(b: Builder) -> m.Schedule:
 
 def build_retrigger(b: Builder) -> m.Retrigger:
     selectors = []
-    failed = False
+    failed = exception = False
     for item in b:
         if b.clause(item):
             continue
         if item.kind == "failed":
             b.once(item)
             failed = True
+        elif item.kind == "exception":
+            b.once(item)
+            exception = True
         elif item.kind in ("word", "query", "unterminated", "option"):
             selectors.append(classify(item, task_ids=True))
         else:
             raise b.unexpected(item)
-    if not selectors and not failed:
-        raise BuildError(NEEDS_JOBS.format(verb="retrigger") + " Or `retrigger failed`.", b.end, 1)
+    if not selectors and not failed and not exception:
+        raise BuildError(
+            NEEDS_JOBS.format(verb="retrigger") + " Or `retrigger failed`, `retrigger exception`.",
+            b.end,
+            1,
+        )
     return m.Retrigger(
         tuple(dict.fromkeys(selectors)),
         failed,
@@ -378,7 +396,22 @@ def build_retrigger(b: Builder) -> m.Retrigger:
         b.platform_filters(),
         b.times,
         b.dry_run,
+        exception=exception and not failed,  # failed covers exceptions already
     )
+
+
+def build_rerun(b: Builder) -> m.Rerun:
+    tasks: list[m.TaskId] = []
+    for item in b:
+        if item.kind in ("word", "option") and TASK_ID.fullmatch(item.raw):
+            tasks.append(m.TaskId(item.raw))
+        elif item.kind in ("word", "option"):
+            raise BuildError.at(item, RERUN_NOT_A_TASK.format(raw=item.raw))
+        else:
+            raise b.unexpected(item)
+    if not tasks:
+        raise BuildError(RERUN_NEEDS_TASKS, b.end, 1)
+    return m.Rerun(tuple(dict.fromkeys(tasks)))
 
 
 def build_cancel(b: Builder) -> m.Cancel:
@@ -622,6 +655,7 @@ def _test_selection(flag: Item, value: Item | None) -> m.TestSelection:
 BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
     "schedule": build_schedule,
     "retrigger": build_retrigger,
+    "rerun": build_rerun,
     "cancel": build_cancel,
     "status": build_status,
     "jobs": build_jobs,

@@ -268,10 +268,12 @@ class Retrigger(Command):
     filters: tuple[PlatformFilter, ...] = ()
     times: int = 1
     dry_run: bool = False
+    exception: bool = False  # every job whose latest run ended in an exception
     verb: ClassVar[str] = "retrigger"
 
     def canonical(self) -> str:
         words = [self.verb] + (["failed"] if self.failed else [])
+        words += ["exception"] if self.exception else []
         words += [s.canonical() for s in self.selectors]
         words += _clauses(self.revision, self.filters, self.times, self.dry_run)
         return " ".join(words)
@@ -281,11 +283,29 @@ class Retrigger(Command):
         data.update(
             selectors=[selector_to_json(s) for s in self.selectors],
             failed=self.failed,
+            exception=self.exception,
             filters=[f.to_json() for f in self.filters],
             times=self.times,
             dry_run=self.dry_run,
             **_revision_json(self.revision),
         )
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Rerun(Command):
+    """Run tasks again as they are (the same taskIds): the Queue's ``rerunTask``, for a task
+    that ended for reasons of the infrastructure."""
+
+    tasks: tuple[TaskId, ...] = ()
+    verb: ClassVar[str] = "rerun"
+
+    def canonical(self) -> str:
+        return " ".join([self.verb, *(t.canonical() for t in self.tasks)])
+
+    def to_json(self) -> dict[str, Any]:
+        data = Command.to_json(self)
+        data.update(tasks=[t.text for t in self.tasks])
         return data
 
 
@@ -595,4 +615,6 @@ class Try(Command):
         return data
 
 
-AnyCommand = Schedule | Retrigger | Cancel | Status | Jobs | Confirm | Help | Try | Approve | More
+AnyCommand = (
+    Schedule | Retrigger | Rerun | Cancel | Status | Jobs | Confirm | Help | Try | Approve | More
+)

@@ -97,8 +97,9 @@ def command(name: str, *items: pp.ParserElement) -> pp.ParserElement:
 SCHEDULE = command("schedule", SELECTOR, CLAUSE)
 RETRIGGER = command(
     "retrigger",
-    tagged("word", plain_word("failed").set_name("job or taskId")),
+    tagged("word", plain_word("failed", "exception", "exceptions").set_name("job or taskId")),
     tagged("failed", keyword("failed", name="`failed`")),
+    tagged("exception", keyword("exception", "exceptions", name="`exception`")),
     QUERY,
     UNTERMINATED,
     CLAUSE,
@@ -110,6 +111,7 @@ CANCEL = command(
     ON_CLAUSE,
     OPTION,
 )
+RERUN = command("rerun", tagged("word", plain_word().set_name("taskId")), OPTION)
 STATUS = command("status", WORD, ON_CLAUSE, OPTION)
 JOBS = command(
     "jobs",
@@ -132,7 +134,20 @@ MORE = command("more")
 UNKNOWN_VERB = tagged("verb:?", pp.Regex(r"\S+").set_name("command")) + pp.Regex(".*")
 
 COMMAND = pp.MatchFirst(
-    [SCHEDULE, RETRIGGER, CANCEL, STATUS, JOBS, CONFIRM, HELP, TRY, APPROVE, MORE, UNKNOWN_VERB]
+    [
+        SCHEDULE,
+        RETRIGGER,
+        RERUN,
+        CANCEL,
+        STATUS,
+        JOBS,
+        CONFIRM,
+        HELP,
+        TRY,
+        APPROVE,
+        MORE,
+        UNKNOWN_VERB,
+    ]
 ).set_name("command")
 COMMAND.parse_with_tabs()  # keep tabs, so offsets are columns of the text as typed
 

@@ -11,6 +11,7 @@ WORD_END = r"(?![^\s,])"
 VERBS: dict[str, tuple[str, ...]] = {
     "schedule": ("schedule", "sched", "add"),
     "retrigger": ("retrigger", "rt", "retry"),
+    "rerun": ("rerun",),
     "cancel": ("cancel", "abort"),
     "status": ("status", "st"),
     "jobs": ("jobs", "search", "find"),

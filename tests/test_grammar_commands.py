@@ -214,6 +214,7 @@ def test_every_alias_means_its_verb(verb: str, alias: str) -> None:
         "schedule": " mochitest-1",
         "retrigger": " failed",
         "cancel": " all",
+        "rerun": " fuCPrKG2T62-4YH1tWYa7Q",
         "confirm": " r7f3a",
         "try": ": -b do",
     }.get(verb, "")

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from bot.commands import approve, cancel, confirm, help, jobs, more, retrigger, schedule, status
+from bot.commands import (
+    approve,
+    cancel,
+    confirm,
+    help,
+    jobs,
+    more,
+    rerun,
+    retrigger,
+    schedule,
+    status,
+)
 from bot.commands import try_ as try_syntax
 from bot.core.commands import CommandTable
 
@@ -10,6 +21,7 @@ COMMANDS = CommandTable(
     [
         schedule.COMMAND,
         retrigger.COMMAND,
+        rerun.COMMAND,
         cancel.COMMAND,
         status.COMMAND,
         jobs.COMMAND,

@@ -15,6 +15,7 @@ from bot.tc.groups import group_entries
 from grammar import Retrigger, TaskId
 
 NO_FAILURES = "No job failed on {push}, so there is nothing to retrigger."
+NO_EXCEPTIONS = "No job ended in an exception on {push}, so there is nothing to retrigger."
 NO_SUCH_TASK = "There is no task `{task}` in the Queue (tasks expire, in a year by default)."
 NOT_OF_THIS_PUSH = (
     "Task `{task}` ({label}) is not a job of {push}: it ran in task group `{group}`. "
@@ -23,8 +24,9 @@ NOT_OF_THIS_PUSH = (
 
 
 async def retrigger(ctx: Context, cmd: Retrigger) -> None:
-    """retrigger JOBS|TASKIDS|failed [on REVISION] [for PLATFORMS] [xN]
-    Runs the jobs again as fresh tasks; `failed` means every job of the push that failed."""
+    """retrigger JOBS|TASKIDS|failed|exception [on REVISION] [for PLATFORMS] [xN]
+    Runs the jobs again as fresh tasks; `failed` means every job of the push that failed
+    (or ended in an exception), `exception` every one that ended in an exception only."""
     push = await find_push(ctx, cmd.revision)
     if push is None:
         return
@@ -37,8 +39,9 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
                 return
             labels.append(label)
     resolver = Resolver(push.graph, cmd.filters, shortlist_limit=ctx.bot.settings.shortlist_limit)
-    if cmd.failed:
-        failed = await failed_labels(ctx, push)
+    if cmd.failed or cmd.exception:
+        states = ("exception",) if cmd.exception else ("failed", "exception")
+        failed = await failed_labels(ctx, push, states)
         if selectors:
             try:
                 wanted = set((await asyncio.to_thread(resolver.resolve, selectors)).labels)
@@ -50,7 +53,8 @@ async def retrigger(ctx: Context, cmd: Retrigger) -> None:
             allowed = {push.graph.labels[i] for i in resolver.allowed}
             failed = [label for label in failed if label in allowed]
         if not failed:
-            await ctx.reply(NO_FAILURES.format(push=push.describe()))
+            none = NO_EXCEPTIONS if cmd.exception else NO_FAILURES
+            await ctx.reply(none.format(push=push.describe()))
             return
         labels += failed
     elif selectors:
@@ -82,11 +86,13 @@ async def label_of_task(ctx: Context, push: Push, task_id: str) -> str | None:
     return label
 
 
-async def failed_labels(ctx: Context, push: Push) -> list[str]:
-    """Labels of the push's tasks whose latest run failed or ended in an exception."""
+async def failed_labels(
+    ctx: Context, push: Push, states: tuple[str, ...] = ("failed", "exception")
+) -> list[str]:
+    """Labels of the push's tasks whose latest run ended in one of ``states``."""
     found: list[str] = []
     async for entry in group_entries(ctx.bot.clients.queue, push.decision_task_id):
-        if entry["status"]["state"] in ("failed", "exception"):
+        if entry["status"]["state"] in states:
             found.append(task_label(entry["task"]))
     return sorted(set(found))
 
@@ -96,5 +102,9 @@ COMMAND = Command(
     retrigger,
     Level.WRITE,
     gated=True,
-    examples=("retrigger failed x3", "retrigger M(bc3) on autoland@abc123f"),
+    examples=(
+        "retrigger failed x3",
+        "retrigger exception",
+        "retrigger M(bc3) on autoland@abc123f",
+    ),
 )

@@ -1,0 +1,124 @@
+"""`rerun TASKID…` (the same taskIds, the Queue's rerunTask) and `retrigger exception` on the
+embedded local Taskcluster: what is rerun, what is refused and why."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import slugid
+
+from bot.adapters.console import ConsoleReplier
+from bot.core.request import Request
+from bot.embedded import Embedded, embedded
+from bot.localtc.seed import seed_push
+from bot.store import SqliteStore
+from grammar import ParseError, Rerun, Retrigger, parse_command
+
+
+@pytest_asyncio.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Embedded]:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    async with embedded(store=store, tasks=1500, worker_seconds=0.05) as running:
+        running.bot.settings = replace(running.bot.settings, poll_interval=0.05)
+        yield running
+    await store.close()
+
+
+async def say(env: Embedded, text: str, *, project: str | None = None) -> str:
+    out = io.StringIO()
+    request = Request(
+        source="console", actor="sheriff", place="console", text=text, direct=True,
+        project=project,
+    )  # fmt: skip
+    await env.bot.handle(request, ConsoleReplier(out))
+    assert await env.bot.idle(30)
+    return out.getvalue()
+
+
+def ran(env: Embedded, state: str) -> tuple[str, str]:
+    """(label, taskId) of a task the push ran that ended ``state``."""
+    for label, task_id in env.push.push.label_to_taskid.items():
+        if env.tc.queue.tasks[task_id].state == state and label.startswith("test-"):
+            return label, task_id
+    raise AssertionError(f"no {state} task on the push")
+
+
+def ended_in_exception(env: Embedded, task_id: str) -> None:
+    """The task's latest run ends in an exception (its worker was shut down), at once."""
+    queue = env.tc.queue
+    queue.rerun(task_id)
+    run = queue.claim(task_id, "local", "spot-node")
+    queue.resolve(task_id, run, "exception", "worker-shutdown")
+
+
+def test_the_grammar_of_rerun_and_retrigger_exception() -> None:
+    task = "fuCPrKG2T62-4YH1tWYa7Q"
+    command = parse_command(f"rerun {task} -uCPrKG2T62-4YH1tWYa7Q {task}")
+    assert isinstance(command, Rerun)
+    # a taskId may start with a dash; the same one twice is one
+    assert [t.text for t in command.tasks] == [task, "-uCPrKG2T62-4YH1tWYa7Q"]
+    assert command.canonical() == f"rerun {task} -uCPrKG2T62-4YH1tWYa7Q"
+    retrigger = parse_command("rt exceptions x2")
+    assert isinstance(retrigger, Retrigger)
+    assert (retrigger.exception, retrigger.failed, retrigger.times) == (True, False, 2)
+    assert retrigger.canonical() == "retrigger exception x2"
+    with pytest.raises(ParseError) as error:
+        parse_command("rerun mochitest-1")
+    assert error.value.column == 7
+    assert "`retrigger mochitest-1`" in str(error.value)
+    with pytest.raises(ParseError, match="needs the taskIds"):
+        parse_command("rerun")
+
+
+async def test_a_failed_task_runs_again_under_its_own_task_id(env: Embedded) -> None:
+    label, task_id = ran(env, "failed")
+    output = await say(env, f"rerun {task_id}")
+    assert "Running again, same taskId" in output
+    assert label in output
+    assert f"/tasks/{task_id}" in output
+    runs = env.tc.queue.tasks[task_id].status["runs"]
+    assert [r["reasonCreated"] for r in runs][-1] == "rerun"
+    assert len(runs) == 2
+    log = await env.store.audit_log()
+    assert any(entry["action"] == "rerun" for entry in log)
+
+
+async def test_what_is_not_to_be_rerun_is_refused_with_the_reason(env: Embedded) -> None:
+    _, completed = ran(env, "completed")
+    unknown = slugid.nice()
+    output = await say(env, f"rerun {completed} {unknown}")
+    assert "completed: `rerun` is for a task that ended in a failure" in output
+    assert f"`retrigger {completed}`" in output
+    assert f"`{unknown}`: no such task" in output
+    assert len(env.tc.queue.tasks[completed].status["runs"]) == 1
+
+
+async def test_a_task_of_another_projects_push_is_not_rerun_from_here(env: Embedded) -> None:
+    other = seed_push(env.tc, tasks=300, seed=9, project="try")
+    task_id = next(iter(other.push.label_to_taskid.values()))
+    output = await say(env, f"rerun {task_id}", project=env.push.project)
+    assert f"is a task of try, and commands here are for {env.push.project}" in output
+    assert len(env.tc.queue.tasks[task_id].status["runs"]) == 1
+
+
+async def test_retrigger_exception_takes_only_the_exceptions(env: Embedded) -> None:
+    nothing = await say(env, "retrigger exception")
+    assert "No job ended in an exception" in nothing
+    label, task_id = ran(env, "completed")
+    ended_in_exception(env, task_id)
+    output = await say(env, "retrigger exception")
+    planned = {t.label for t in await env.store.plan(_request_id(output)) if t.requested}
+    assert planned == {label}
+    assert not planned & set(env.push.failed)  # the failures are not exceptions
+
+
+def _request_id(output: str) -> str:
+    found = re.search(r"\[(r[0-9a-f]+)\]", output)
+    assert found, output
+    return found[1]
