@@ -275,3 +275,19 @@ def test_backoff_doubles_to_its_cap_and_starts_again_after_a_lasting_connection(
     assert ceilings == [2.0, 4.0, 8.0, 10.0, 10.0]
     assert backoff.delay(lasted=120.0) <= 2.0  # a connection that lasted: from the start
     assert backoff.failures == 0
+
+
+def test_the_card_table_and_its_links_become_html() -> None:
+    card = (
+        "[r1] schedule x\n\n| job | state |\n| --- | --- |\n"
+        "| [test-a/opt-<b>x</b>](https://tc.test/tasks/A) | completed |\n"
+        "| [elsewhere](https://evil.example/) | failed |\n\n**finished: 1 ok, 1 failed**"
+    )
+    rendered = to_html(card, ("https://tc.test/",))
+    assert "<table><thead><tr><th>job</th><th>state</th></tr></thead>" in rendered
+    assert '<td><a href="https://tc.test/tasks/A">test-a/opt-&lt;b&gt;x&lt;/b&gt;</a></td>' in (
+        rendered
+    )
+    assert "[elsewhere](https://evil.example/)" in rendered  # not a link: not a known place
+    assert "<b>finished: 1 ok, 1 failed</b>" in rendered
+    assert "---" not in rendered  # the rule under the head is no row

@@ -16,6 +16,12 @@ REACTIONS = {"eyes": "👀", "rocket": "🚀", "confused": "😕"}
 HIDDEN_TAGS = frozenset({"pre", "code", "blockquote", "mx-reply"})
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _URL = re.compile(r"https?://[^\s<>\"']+")
+_LINK_OR_URL = re.compile(
+    r"\[(?P<label>[^\]\n]+)\]\((?P<target>https?://[^\s)]+)\)|(?P<url>https?://[^\s<>\"']+)"
+)
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_ROW = re.compile(r"\|.*\|")
+_RULE = re.compile(r"\|(\s*:?-{3,}:?\s*\|)+")
 _PILL = "https://matrix.to/#/{user}"
 
 
@@ -139,48 +145,82 @@ def relation_of(content: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def to_html(text: str, links: tuple[str, ...] = ()) -> str:
-    """A reply as HTML: escaped, `code` as code, the indented lines of a status card as a
-    list, and links made links where they lead to ``links`` (the Taskcluster deployment,
+    """A reply as HTML: escaped, `code` as code, **bold** as bold, the indented lines of a
+    status card as a list, a table (``| a | b |`` rows, as GitHub's card has) as a table,
+    and links made links where they lead to ``links`` (the Taskcluster deployment,
     Treeherder): an address someone typed, echoed back, stays text."""
     out: list[str] = []
     items: list[str] = []
+    rows: list[list[str]] = []
 
     def flush() -> None:
         if items:
             out.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
             items.clear()
+        if rows:
+            head, *body = rows
+            cells = "".join(f"<th>{cell}</th>" for cell in head)
+            table = f"<table><thead><tr>{cells}</tr></thead><tbody>"
+            for row in body:
+                table += "<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+            out.append(table + "</tbody></table>")
+            rows.clear()
 
     for line in text.split("\n"):
-        rendered = _inline(line.strip(), links)
-        if line.startswith("  ") and line.strip():
-            items.append(rendered)
+        stripped = line.strip()
+        if _ROW.fullmatch(stripped):
+            if items:
+                flush()
+            if not _RULE.fullmatch(stripped):
+                rows.append([_inline(c.strip(), links) for c in stripped[1:-1].split("|")])
+            continue
+        if line.startswith("  ") and stripped:
+            if rows:
+                flush()
+            items.append(_inline(stripped, links))
             continue
         flush()
-        out.append(rendered + "<br>")
+        out.append(_inline(stripped, links) + "<br>")
     flush()
     joined = "".join(out)
     return joined[: -len("<br>")] if joined.endswith("<br>") else joined
 
 
 def _inline(line: str, links: tuple[str, ...]) -> str:
+    if line.count("`") % 2:  # an unmatched backtick stays one
+        return _linked(line, links)
     parts: list[str] = []
     for index, piece in enumerate(line.split("`")):
         if index % 2:  # between backticks
             parts.append(f"<code>{html.escape(piece)}</code>")
-            continue
-        last = 0
-        for found in _URL.finditer(piece):
-            parts.append(html.escape(piece[last : found.start()]))
-            url = found.group(0).rstrip(".,;)")
-            if url.startswith(links) and links:
-                parts.append(f'<a href="{html.escape(url)}">{html.escape(url)}</a>')
-            else:
-                parts.append(html.escape(url))
-            last = found.start() + len(url)
-        parts.append(html.escape(piece[last:]))
-    if line.count("`") % 2:  # an unmatched backtick stays one
-        return html.escape(line)
+        else:
+            parts.append(_linked(piece, links))
     return "".join(parts)
+
+
+def _linked(text: str, links: tuple[str, ...]) -> str:
+    """Escaped text with ``[label](url)`` and bare URLs to ``links`` as links, ``**x**``
+    as bold."""
+    parts: list[str] = []
+    last = 0
+    for found in _LINK_OR_URL.finditer(text):
+        parts.append(_bold(html.escape(text[last : found.start()])))
+        label, url = found["label"], found["target"] or found["url"]
+        if found["url"]:
+            url = url.rstrip(".,;)")
+        end = found.end() if found["target"] else found.start() + len(url)
+        shown = label if label is not None else url
+        if links and url.startswith(links):
+            parts.append(f'<a href="{html.escape(url)}">{_bold(html.escape(shown))}</a>')
+        else:
+            parts.append(_bold(html.escape(text[found.start() : end])))
+        last = end
+    parts.append(_bold(html.escape(text[last:])))
+    return "".join(parts)
+
+
+def _bold(escaped: str) -> str:
+    return _BOLD.sub(r"<b>\1</b>", escaped)
 
 
 def message(
