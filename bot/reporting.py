@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from bot.core.replies import EditsInPlace, FindsCard, Replier, ShowsProgress
@@ -218,15 +219,20 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
     # The final reply goes first and the state after it: a replica that dies in between
     # leaves the request open, and whoever takes it over sends the summary again.
     try:
+        failures, unnamed = await failures_of(bot, record, stored, tracker.states)
+        more = [MORE_FAILED.format(count=unnamed)] if unnamed else []
         if in_place is not None:
             assert card is not None
             body = render_card(bot, card["body"], stored, tracker.states, summary)
+            body += "".join(f"\n- {line}" for line in [*(f.markdown() for f in failures), *more])
             await bot.store.save_reply(request_id, "chat", record.place, body, None)
             await in_place.edit(card["reference"], body)
             failed = counts["failed"] + counts["exception"]
             await report_progress(bot, replier, record, body, summary, finished=True, failed=failed)
         else:
-            await replier.post(f"[{request_id}] {summary}")
+            lines = [f"[{request_id}] {summary}", *(f"  {f.plain()}" for f in failures)]
+            lines += [f"  {line}" for line in more]
+            await replier.post("\n".join(lines))
     except Exception:
         # The summary is in the store; the reply is what failed: finish anyway.
         log.exception("the final reply of %s could not be sent", request_id)
@@ -235,6 +241,66 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
 
 
 FINISHED = ("completed", "failed", "exception")
+FAILURES_SHOWN = 5  # failed jobs named, with their links, in a request's final reply
+LOG = "public/logs/live_backing.log"
+MORE_FAILED = "… and {count} more failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A job of a request that failed, and where a sheriff looks at it."""
+
+    label: str
+    state: str
+    task: str
+    log: str
+    treeherder: str | None
+
+    def plain(self) -> str:
+        found = f"{self.label} {self.state}: {self.task} log: {self.log}"
+        return found + (f" treeherder: {self.treeherder}" if self.treeherder else "")
+
+    def markdown(self) -> str:
+        links = [f"[task]({self.task})", f"[log]({self.log})"]
+        if self.treeherder:
+            links.append(f"[Treeherder]({self.treeherder})")
+        return f"**{self.label}** {self.state}: " + " · ".join(links)
+
+
+async def failures_of(
+    bot: Runtime, record: RequestRecord, stored: dict[str, PlannedTask], states: dict[str, str]
+) -> tuple[list[Failure], int]:
+    """The request's failed jobs (those asked for first), at most ``FAILURES_SHOWN``, each
+    with its task, its log and its Treeherder job (the run that failed); and how many more
+    failed."""
+    failed = [t for t in stored.values() if states.get(t.task_id) in ("failed", "exception")]
+    failed.sort(key=lambda t: (not t.requested, t.position))
+    root = bot.clients.queue.options["rootUrl"].rstrip("/")
+    treeherder = bot.settings.project(record.project).treeherder_url
+    found = []
+    for task in failed[:FAILURES_SHOWN]:
+        run = 0
+        with contextlib.suppress(Exception):  # the links still help without the run's number
+            runs = (await bot.clients.queue.status(task.task_id))["status"]["runs"]
+            run = int(runs[-1]["runId"]) if runs else 0
+        jobs = None
+        if treeherder and record.revision:
+            jobs = (
+                f"{treeherder.rstrip('/')}/jobs?repo={record.project}&revision={record.revision}"
+                f"&selectedTaskRun={task.task_id}.{run}"
+            )
+        found.append(
+            Failure(
+                task.label,
+                states[task.task_id],
+                task_url(bot, task.task_id),
+                f"{root}/api/queue/v1/task/{task.task_id}/runs/{run}/artifacts/{LOG}",
+                jobs,
+            )
+        )
+    return found, len(failed) - len(found)
+
+
 LINE_EVERY = 10.0  # seconds: a line-based chat hears of a request's progress at most this often
 LOST = (
     "[{request}] lost: the Taskcluster it was scheduled on no longer knows its {count} "

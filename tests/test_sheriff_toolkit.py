@@ -1,5 +1,6 @@
-"""`rerun TASKID…` (the same taskIds, the Queue's rerunTask) and `retrigger exception` on the
-embedded local Taskcluster: what is rerun, what is refused and why."""
+"""A sheriff's tools on the embedded local Taskcluster: `rerun TASKID…` (the same taskIds, the
+Queue's rerunTask), `retrigger exception`, and the failed jobs named with their links when a
+request ends."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import slugid
 
 from bot.adapters.console import ConsoleReplier
 from bot.core.request import Request
+from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
 from bot.localtc.seed import seed_push
+from bot.reporting import Failure
 from bot.store import SqliteStore
 from grammar import ParseError, Rerun, Retrigger, parse_command
 
@@ -122,3 +125,36 @@ def _request_id(output: str) -> str:
     found = re.search(r"\[(r[0-9a-f]+)\]", output)
     assert found, output
     return found[1]
+
+
+async def test_a_finished_request_names_its_failed_jobs_with_their_links(env: Embedded) -> None:
+    project = env.push.project
+    env.bot.settings = replace(
+        env.bot.settings,
+        projects={project: ProjectSettings(project, treeherder_url="https://th.example/")},
+    )
+    doomed = next(  # the demo worker fails these
+        label for label in env.push.push.graph if label.endswith("-mochitest-plain-3")
+    )
+    output = await say(env, f"retrigger {doomed}", project=project)
+    rid = _request_id(output)
+    (task,) = [t for t in await env.store.plan(rid) if t.requested]
+    root = env.bot.clients.queue.options["rootUrl"]
+    revision = env.push.revision
+    assert "finished: 0 ok, 1 failed" in output, output
+    assert (
+        f"{doomed} failed: {root}/tasks/{task.task_id} "
+        f"log: {root}/api/queue/v1/task/{task.task_id}/runs/0/artifacts/"
+        "public/logs/live_backing.log "
+        f"treeherder: https://th.example/jobs?repo={project}&revision={revision}"
+        f"&selectedTaskRun={task.task_id}.0"
+    ) in [line.strip() for line in output.splitlines()], output
+
+
+def test_a_failure_in_a_card_is_a_line_of_links() -> None:
+    failure = Failure("test-a/opt-x", "exception", "https://tc/tasks/A", "https://tc/log", None)
+    assert (
+        failure.markdown()
+        == "**test-a/opt-x** exception: [task](https://tc/tasks/A) · [log](https://tc/log)"
+    )
+    assert failure.plain() == "test-a/opt-x exception: https://tc/tasks/A log: https://tc/log"
