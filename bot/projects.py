@@ -11,7 +11,7 @@ import yaml
 from bot.config import ConfigError
 from bot.core.access import Level
 from bot.core.settings import Mode, ProjectSettings
-from bot.tc.decision import LATEST_ROUTES, REVISION_ROUTES, ProjectRoutes
+from bot.tc.decision import LATEST_ROUTES, PUSHLOG_ROUTES, REVISION_ROUTES, ProjectRoutes
 from grammar.vocabulary import VERBS
 
 TOP_KEYS = {"default_project", "projects"}
@@ -21,6 +21,7 @@ PROJECT_KEYS = {
     "treeherder_url",
     "revision_routes",
     "latest_routes",
+    "pushlog_routes",
     "repositories",
     "irc_channels",
     "matrix_rooms",
@@ -175,6 +176,9 @@ def load_projects(
             latest_routes=_strings(settings["latest_routes"], f"{where}.latest_routes")
             if "latest_routes" in settings
             else LATEST_ROUTES,
+            pushlog_routes=_strings(settings["pushlog_routes"], f"{where}.pushlog_routes")
+            if "pushlog_routes" in settings
+            else PUSHLOG_ROUTES,
         )
         projects[str(name)] = ProjectSettings(
             str(name),

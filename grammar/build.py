@@ -59,6 +59,7 @@ NEEDS_JOBS = (
 NEEDS_CANCEL_TARGET = "`cancel` needs what to cancel: a request id (`r7f3a`), a taskId, or `all`."
 ALL_AND_TARGETS = "`cancel all` cancels everything; leave out `{raw}` or `all`."
 NOT_A_TARGET = "`{raw}` is not a request id (like `r7f3a`) or a taskId."
+PUSHES_COUNT = "`pushes` lists 1 to {limit} pushes, not `{raw}`."
 RERUN_NEEDS_TASKS = (
     "`rerun` needs the taskIds of the tasks to run again (as they are, same taskId), e.g. "
     "`rerun fuCPrKG2T62-4YH1tWYa7Q`; to run jobs again as new tasks, `retrigger` them."
@@ -91,6 +92,7 @@ USAGE = {
     "rerun": "rerun TASKIDS",
     "cancel": "cancel REQUEST-ID|TASKID|all [on REVISION]",
     "status": "status [REQUEST-ID|REVISION]",
+    "pushes": "pushes [N] [on PROJECT|REVISION]",
     "jobs": "jobs [QUERY] [on REVISION] [for PLATFORMS]",
     "confirm": "confirm REQUEST-ID",
     "help": "help [COMMAND]",
@@ -438,6 +440,23 @@ def build_cancel(b: Builder) -> m.Cancel:
     return m.Cancel(tuple(dict.fromkeys(targets)), everything is not None, b.revision)
 
 
+MAX_PUSHES = 50
+
+
+def build_pushes(b: Builder) -> m.Pushes:
+    count: int | None = None
+    for item in b:
+        if item.kind == "on":
+            b.clause(item)
+        elif item.kind == "word" and count is None and item.raw.isdigit():
+            count = int(item.raw)
+            if not 1 <= count <= MAX_PUSHES:
+                raise BuildError.at(item, PUSHES_COUNT.format(limit=MAX_PUSHES, raw=item.raw))
+        else:
+            raise b.unexpected(item)
+    return m.Pushes(count or 10, b.revision)
+
+
 def build_status(b: Builder) -> m.Status:
     request: m.RequestId | None = None
     for item in b:
@@ -658,6 +677,7 @@ BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
     "rerun": build_rerun,
     "cancel": build_cancel,
     "status": build_status,
+    "pushes": build_pushes,
     "jobs": build_jobs,
     "confirm": build_confirm,
     "help": build_help,

@@ -333,6 +333,23 @@ class Cancel(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Pushes(Command):
+    """List a project's latest pushes (or those up to a push), newest first."""
+
+    count: int = 10
+    revision: Revision | None = None
+    verb: ClassVar[str] = "pushes"
+
+    def canonical(self) -> str:
+        return " ".join([self.verb, str(self.count), *_clauses(self.revision)])
+
+    def to_json(self) -> dict[str, Any]:
+        data = Command.to_json(self)
+        data.update(count=self.count, **_revision_json(self.revision))
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class Status(Command):
     """Show the state of a request, of a push, or of the asker's recent requests."""
 
@@ -616,5 +633,16 @@ class Try(Command):
 
 
 AnyCommand = (
-    Schedule | Retrigger | Rerun | Cancel | Status | Jobs | Confirm | Help | Try | Approve | More
+    Schedule
+    | Retrigger
+    | Rerun
+    | Cancel
+    | Status
+    | Pushes
+    | Jobs
+    | Confirm
+    | Help
+    | Try
+    | Approve
+    | More
 )

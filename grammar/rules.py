@@ -113,6 +113,7 @@ CANCEL = command(
 )
 RERUN = command("rerun", tagged("word", plain_word().set_name("taskId")), OPTION)
 STATUS = command("status", WORD, ON_CLAUSE, OPTION)
+PUSHES = command("pushes", ON_CLAUSE, WORD)
 JOBS = command(
     "jobs",
     QUERY,
@@ -140,6 +141,7 @@ COMMAND = pp.MatchFirst(
         RERUN,
         CANCEL,
         STATUS,
+        PUSHES,
         JOBS,
         CONFIRM,
         HELP,

@@ -14,6 +14,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "rerun": ("rerun",),
     "cancel": ("cancel", "abort"),
     "status": ("status", "st"),
+    "pushes": ("pushes", "pushlog"),
     "jobs": ("jobs", "search", "find"),
     "confirm": ("confirm",),
     "help": ("help", "usage"),

@@ -18,6 +18,7 @@ from bot.adapters.console import ConsoleReplier
 from bot.core.request import Request
 from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
+from bot.localtc.chain import seed_chain
 from bot.localtc.seed import seed_push
 from bot.reporting import Failure
 from bot.store import SqliteStore
@@ -158,3 +159,27 @@ def test_a_failure_in_a_card_is_a_line_of_links() -> None:
         == "**test-a/opt-x** exception: [task](https://tc/tasks/A) · [log](https://tc/log)"
     )
     assert failure.plain() == "test-a/opt-x exception: https://tc/tasks/A log: https://tc/log"
+
+
+async def test_pushes_lists_a_projects_pushes_newest_first_passing_over_holes(
+    env: Embedded,
+) -> None:
+    chain = seed_chain(env.tc, 6, tasks=300, project="mozilla-central", actions=False)
+    del env.tc.index.entries["gecko.v2.mozilla-central.pushlog-id.3.decision"]  # no decision
+    output = await say(env, "pushes 4 on mozilla-central")
+    lines = [line.strip() for line in output.splitlines()]
+    assert lines[0].endswith("4 pushes of mozilla-central, newest first:"), output
+    listed = [line.split()[0] for line in lines[1:5]]
+    assert listed == ["#6", "#5", "#4", "#2"]
+    assert chain.pushes[5].revision[:12] in lines[1]
+    assert f"/tasks/groups/{chain.pushes[5].decision_task_id}" in lines[1]
+    # Up to a push named by its revision; fewer than asked for when the pushlog begins.
+    upto = await say(env, f"pushes 10 on mozilla-central@{chain.pushes[1].revision}")
+    assert [line.strip().split()[0] for line in upto.splitlines()[1:]] == ["#2", "#1"]
+
+
+async def test_pushes_without_pushlog_ids_have_no_order_to_tell(env: Embedded) -> None:
+    unordered = seed_push(env.tc, tasks=300, seed=0, project="translations")  # pushlog id 0
+    output = await say(env, f"pushes on translations@{unordered.revision}")
+    assert "have no pushlog ids" in output
+    assert "cannot tell which came before which" in output

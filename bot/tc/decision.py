@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 # Where Gecko-style decision tasks are indexed; {project}, {revision}, {trust_domain} filled in.
 REVISION_ROUTES = ("{trust_domain}.v2.{project}.revision.{revision}.taskgraph.decision",)
 LATEST_ROUTES = ("{trust_domain}.v2.{project}.latest.taskgraph.decision",)
+# Where a push's decision task is indexed by its pushlog id (Gecko's decision tasks carry it).
+PUSHLOG_ROUTES = ("{trust_domain}.v2.{project}.pushlog-id.{pushlog_id}.decision",)
 # Where action and cron tasks that added to a push are indexed (taskgraph's
 # fetch_graph_and_labels reads the same three): {pushlog_id} and {head_rev} come from the
 # decision task's parameters.yml.
@@ -72,6 +74,7 @@ class ProjectRoutes:
     trust_domain: str = "gecko"
     revision_routes: Sequence[str] = REVISION_ROUTES
     latest_routes: Sequence[str] = LATEST_ROUTES
+    pushlog_routes: Sequence[str] = PUSHLOG_ROUTES
     action_namespaces: Sequence[str] = ACTION_NAMESPACES
     cron_namespaces: Sequence[str] = CRON_NAMESPACES
 

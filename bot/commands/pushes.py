@@ -1,0 +1,68 @@
+"""``pushes``: a project's latest pushes in order, newest first, with their links."""
+
+from __future__ import annotations
+
+from bot.core.access import Level
+from bot.core.commands import Command, Context
+from bot.reporting import group_url
+from bot.scheduling import expanded, named_project
+from bot.tc.decision import DecisionNotFoundError
+from bot.tc.pushes import NoPushlogError, PushInfo, earlier_pushes, push_info
+from grammar import Pushes
+
+HEADER = "{count} push{es} of {project}{upto}, newest first:"
+NO_PUSHLOG = (
+    "The pushes of {project} have no pushlog ids (a pull request's push, or a project "
+    "without a pushlog), so I cannot tell which came before which."
+)
+GAP = "… no earlier push found (pushlog ids before {pushlog_id} have no decision task indexed)."
+
+
+async def pushes(ctx: Context, cmd: Pushes) -> None:
+    """pushes [N] [on PROJECT|REVISION]
+    Lists a project's latest pushes (or the pushes up to one), newest first: pushlog id,
+    revision, who pushed, and where its tasks are."""
+    bot = ctx.bot
+    project = named_project(ctx, cmd.revision)
+    routes = bot.settings.project(project).routes
+    node = cmd.revision.node if cmd.revision is not None else None
+    if node is not None:
+        node = await expanded(ctx, project, node)
+        if node is None:
+            return
+    try:
+        decision = await bot.decisions.find(project, node, routes)
+    except DecisionNotFoundError as error:
+        await ctx.refuse(str(error))
+        return
+    try:
+        newest = await push_info(bot.decisions, decision)
+    except NoPushlogError:
+        await ctx.refuse(NO_PUSHLOG.format(project=project))
+        return
+    found = [newest, *await earlier_pushes(bot.decisions, project, routes, newest, cmd.count - 1)]
+    upto = f" up to {newest.revision[:12]}" if node is not None else ""
+    count = len(found)
+    lines = [HEADER.format(count=count, es="" if count == 1 else "es", project=project, upto=upto)]
+    lines += [_line(ctx, project, push) for push in found]
+    if count < cmd.count and found[-1].pushlog_id > 1:
+        lines.append(GAP.format(pushlog_id=found[-1].pushlog_id))
+    await ctx.reply("\n".join(lines))
+
+
+def _line(ctx: Context, project: str, push: PushInfo) -> str:
+    who = f" by {push.owner}" if push.owner else ""
+    group = group_url(ctx.bot, push.decision_task_id)
+    line = f"  #{push.pushlog_id} {push.revision[:12]}{who}: {group}"
+    treeherder = ctx.bot.settings.project(project).treeherder_url
+    if treeherder and push.revision:
+        line += f" {treeherder.rstrip('/')}/jobs?repo={project}&revision={push.revision}"
+    return line
+
+
+COMMAND = Command(
+    "pushes",
+    pushes,
+    Level.READ,
+    examples=("pushes", "pushes 5 on autoland"),
+)
