@@ -93,6 +93,7 @@ USAGE = {
     "cancel": "cancel REQUEST-ID|TASKID|all [on REVISION]",
     "status": "status [REQUEST-ID|REVISION]",
     "pushes": "pushes [N] [on PROJECT|REVISION]",
+    "push": "push [REVISION]",
     "jobs": "jobs [QUERY] [on REVISION] [for PLATFORMS]",
     "confirm": "confirm REQUEST-ID",
     "help": "help [COMMAND]",
@@ -457,6 +458,18 @@ def build_pushes(b: Builder) -> m.Pushes:
     return m.Pushes(count or 10, b.revision)
 
 
+def build_push(b: Builder) -> m.Push:
+    for item in b:
+        if item.kind == "on":
+            b.clause(item)
+        elif item.kind == "word" and b.revision is None:
+            b.once(item, "on")
+            b.revision = parse_revision(item)
+        else:
+            raise b.unexpected(item)
+    return m.Push(b.revision)
+
+
 def build_status(b: Builder) -> m.Status:
     request: m.RequestId | None = None
     for item in b:
@@ -678,6 +691,7 @@ BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
     "cancel": build_cancel,
     "status": build_status,
     "pushes": build_pushes,
+    "push": build_push,
     "jobs": build_jobs,
     "confirm": build_confirm,
     "help": build_help,

@@ -350,6 +350,22 @@ class Pushes(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Push(Command):
+    """The whole push at a glance: its tasks by state, failures by suite, what was added."""
+
+    revision: Revision | None = None
+    verb: ClassVar[str] = "push"
+
+    def canonical(self) -> str:
+        return " ".join([self.verb, *_clauses(self.revision)])
+
+    def to_json(self) -> dict[str, Any]:
+        data = Command.to_json(self)
+        data.update(**_revision_json(self.revision))
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class Status(Command):
     """Show the state of a request, of a push, or of the asker's recent requests."""
 
@@ -639,6 +655,7 @@ AnyCommand = (
     | Cancel
     | Status
     | Pushes
+    | Push
     | Jobs
     | Confirm
     | Help

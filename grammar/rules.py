@@ -114,6 +114,7 @@ CANCEL = command(
 RERUN = command("rerun", tagged("word", plain_word().set_name("taskId")), OPTION)
 STATUS = command("status", WORD, ON_CLAUSE, OPTION)
 PUSHES = command("pushes", ON_CLAUSE, WORD)
+PUSH = command("push", ON_CLAUSE, WORD, OPTION)
 JOBS = command(
     "jobs",
     QUERY,
@@ -142,6 +143,7 @@ COMMAND = pp.MatchFirst(
         CANCEL,
         STATUS,
         PUSHES,
+        PUSH,
         JOBS,
         CONFIRM,
         HELP,

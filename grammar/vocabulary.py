@@ -15,6 +15,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "cancel": ("cancel", "abort"),
     "status": ("status", "st"),
     "pushes": ("pushes", "pushlog"),
+    "push": ("push", "overview"),
     "jobs": ("jobs", "search", "find"),
     "confirm": ("confirm",),
     "help": ("help", "usage"),

@@ -15,6 +15,7 @@ import pytest_asyncio
 import slugid
 
 from bot.adapters.console import ConsoleReplier
+from bot.commands.push import suite_of
 from bot.core.request import Request
 from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
@@ -183,3 +184,31 @@ async def test_pushes_without_pushlog_ids_have_no_order_to_tell(env: Embedded) -
     output = await say(env, f"pushes on translations@{unordered.revision}")
     assert "have no pushlog ids" in output
     assert "cannot tell which came before which" in output
+
+
+async def test_push_overview_counts_states_failures_by_suite_and_what_was_added(
+    env: Embedded,
+) -> None:
+    label, task_id = ran(env, "completed")
+    ended_in_exception(env, task_id)
+    await say(env, f"retrigger {label} --dry-run")
+    output = await say(env, "push")
+    lines = [line.strip() for line in output.splitlines()]
+    queue = env.tc.queue
+    decision = env.push.decision_task_id
+    group = [t for t in queue.tasks.values() if t.definition.get("taskGroupId") == decision]
+    failed = sum(t.state == "failed" for t in group)
+    headline = f"taskbot> {env.push.project}@{env.push.revision[:12]}: {len(group)} tasks:"
+    assert lines[0].startswith(headline), output
+    assert f"{failed} failed" in lines[0]
+    assert "1 exception" in lines[0]
+    suites = next(line for line in lines if line.startswith("failures by suite:"))
+    assert suite_of(label) in suites
+    assert "added by taskbot: `r" in output
+    assert f"retrigger {label} --dry-run" in output
+
+
+def test_the_suite_of_a_label() -> None:
+    assert suite_of("test-linux1804-64-qr/debug-mochitest-plain-3") == "mochitest-plain"
+    assert suite_of("test-windows11-64-2009-qr/opt-xpcshell") == "xpcshell"
+    assert suite_of("build-linux64/opt") == "build-linux64/opt"
