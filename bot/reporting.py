@@ -251,17 +251,18 @@ class Failure:
     """A job of a request that failed, and where a sheriff looks at it."""
 
     label: str
-    state: str
+    state: str  # failed, exception, or cancelled
     task: str
-    log: str
+    log: str | None  # None: the run never started, so it has none
     treeherder: str | None
 
     def plain(self) -> str:
-        found = f"{self.label} {self.state}: {self.task} log: {self.log}"
+        found = f"{self.label} {self.state}: {self.task}"
+        found += f" log: {self.log}" if self.log else ""
         return found + (f" treeherder: {self.treeherder}" if self.treeherder else "")
 
     def markdown(self) -> str:
-        links = [f"[task]({self.task})", f"[log]({self.log})"]
+        links = [f"[task]({self.task})"] + ([f"[log]({self.log})"] if self.log else [])
         if self.treeherder:
             links.append(f"[Treeherder]({self.treeherder})")
         return f"**{self.label}** {self.state}: " + " · ".join(links)
@@ -279,10 +280,13 @@ async def failures_of(
     treeherder = bot.settings.project(record.project).treeherder_url
     found = []
     for task in failed[:FAILURES_SHOWN]:
-        run = 0
+        run, state, started = 0, states[task.task_id], True
         with contextlib.suppress(Exception):  # the links still help without the run's number
             runs = (await bot.clients.queue.status(task.task_id))["status"]["runs"]
-            run = int(runs[-1]["runId"]) if runs else 0
+            if runs:
+                run, started = int(runs[-1]["runId"]), "started" in runs[-1]
+                if runs[-1].get("reasonResolved") == "canceled":
+                    state = "cancelled"
         jobs = None
         if treeherder and record.revision:
             jobs = (
@@ -292,9 +296,11 @@ async def failures_of(
         found.append(
             Failure(
                 task.label,
-                states[task.task_id],
+                state,
                 task_url(bot, task.task_id),
-                f"{root}/api/queue/v1/task/{task.task_id}/runs/{run}/artifacts/{LOG}",
+                f"{root}/api/queue/v1/task/{task.task_id}/runs/{run}/artifacts/{LOG}"
+                if started
+                else None,
                 jobs,
             )
         )

@@ -8,6 +8,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from bot.action_mode import follow_action
@@ -55,7 +56,10 @@ UNAVAILABLE = (
 )
 # What an outage mid-command leaves, by verb: scheduling ones create nothing before all
 # their reads and checks are done; a cancel may have got partway.
-OUTAGE_LEFT = {"cancel": "it may have been done in part only (`status` says where it stands)"}
+OUTAGE_LEFT = {
+    "cancel": "it may have been done in part only (`status` says where it stands)",
+    "rerun": "some of its tasks may have been rerun already (`push` says where they stand)",
+}
 NOTHING_SCHEDULED = "nothing new was scheduled"
 DUPLICATE = "already handled"
 LONG_LINE = 2000  # characters: a longer command line has its verb checked before it is parsed
@@ -279,6 +283,7 @@ class Bot(Runtime):
                 adapter=adapter,
                 commands=self.commands,
                 budget=budget,
+                authorize=self._authorizer(adapter, request),
             )
             started = time.monotonic()
             item = await self._parse(adapter, request, where)
@@ -313,6 +318,14 @@ class Bot(Runtime):
             troubled = troubled or outcome != "ok"
         await replier.react("confused" if troubled else "rocket")
         return Outcome(len(parsed), tuple(made), tuple(failed), limited)
+
+    def _authorizer(
+        self, adapter: Adapter, request: Request
+    ) -> Callable[[Command, str], Awaitable[str | None]]:
+        async def check(command: Command, project: str) -> str | None:
+            return await self.authorize(adapter, request, command, Revision(None, project))
+
+        return check
 
     async def _parse(self, adapter: Adapter, request: Request, where: CommandLine) -> Parsed | str:
         """The command on a line, or why the person may not run it. A long line's verb is

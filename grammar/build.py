@@ -65,8 +65,12 @@ RERUN_NEEDS_TASKS = (
     "`rerun fuCPrKG2T62-4YH1tWYa7Q`; to run jobs again as new tasks, `retrigger` them."
 )
 RERUN_NOT_A_TASK = (
-    "`{raw}` is not a taskId; `rerun` takes taskIds (22 characters, like "
-    "`fuCPrKG2T62-4YH1tWYa7Q`): to run a job again by its name, `retrigger {raw}`."
+    "`{raw}` is not a taskId; `rerun` takes taskIds (22 characters, like `fuCPrKG2T62-4YH1tWYa7Q`)."
+)
+RERUN_A_JOB = " To run a job again by its name, `retrigger {raw}`."
+FAILED_OR_EXCEPTION = (
+    "`failed` already takes the jobs that ended in an exception; `exception` alone takes "
+    "only those: keep one."
 )
 NOT_A_REQUEST_ID = "`{raw}` is not a request id; request ids look like `r7f3a`."
 CONFIRM_NEEDS_ID = "`confirm` needs the request id from the preview, e.g. `confirm r7f3a`."
@@ -376,6 +380,10 @@ def build_retrigger(b: Builder) -> m.Retrigger:
     for item in b:
         if b.clause(item):
             continue
+        if item.kind in ("failed", "exception") and (failed or exception):
+            if (item.kind == "failed") == failed:
+                b.once(item)  # the same word twice: said so as for any clause
+            raise BuildError.at(item, FAILED_OR_EXCEPTION)
         if item.kind == "failed":
             b.once(item)
             failed = True
@@ -399,7 +407,7 @@ def build_retrigger(b: Builder) -> m.Retrigger:
         b.platform_filters(),
         b.times,
         b.dry_run,
-        exception=exception and not failed,  # failed covers exceptions already
+        exception=exception,
     )
 
 
@@ -409,7 +417,8 @@ def build_rerun(b: Builder) -> m.Rerun:
         if item.kind in ("word", "option") and TASK_ID.fullmatch(item.raw):
             tasks.append(m.TaskId(item.raw))
         elif item.kind in ("word", "option"):
-            raise BuildError.at(item, RERUN_NOT_A_TASK.format(raw=item.raw))
+            hint = "" if item.kind == "option" or REQUEST_ID.fullmatch(item.raw) else RERUN_A_JOB
+            raise BuildError.at(item, (RERUN_NOT_A_TASK + hint).format(raw=item.raw))
         else:
             raise b.unexpected(item)
     if not tasks:
@@ -442,6 +451,7 @@ def build_cancel(b: Builder) -> m.Cancel:
 
 
 MAX_PUSHES = 50
+ASCII_DIGITS = re.compile(r"[0-9]{1,6}")
 
 
 def build_pushes(b: Builder) -> m.Pushes:
@@ -449,7 +459,7 @@ def build_pushes(b: Builder) -> m.Pushes:
     for item in b:
         if item.kind == "on":
             b.clause(item)
-        elif item.kind == "word" and count is None and item.raw.isdigit():
+        elif item.kind == "word" and count is None and ASCII_DIGITS.fullmatch(item.raw):
             count = int(item.raw)
             if not 1 <= count <= MAX_PUSHES:
                 raise BuildError.at(item, PUSHES_COUNT.format(limit=MAX_PUSHES, raw=item.raw))

@@ -166,6 +166,9 @@ async def test_the_command_line_seeds_a_chain_and_lists_its_pushes() -> None:
         (["--seed-pushes", "0"], "at least 1 push"),
         (["--seed-pushes", "3", "--flaky", "2"], "probability"),
         (["--seed-pushes", "2", "--pull-request", "o/r#1"], "choose one"),
+        (["--seed-pushes", "3", "--fail", "x", "--flaky", "0.5"], "add --break-at K"),
+        (["--seed-push", "--tasks", "0"], "at least 1 task"),
+        (["--seed-push", "--project", "a.b"], "must be a project name"),
     ],
 )
 def test_arguments_that_do_not_fit_together_are_refused(args: list[str], said: str) -> None:

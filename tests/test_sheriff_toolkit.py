@@ -16,6 +16,8 @@ import slugid
 
 from bot.adapters.console import ConsoleReplier
 from bot.commands.push import suite_of
+from bot.core.access import Level
+from bot.core.adapter import Adapter
 from bot.core.request import Request
 from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
@@ -79,6 +81,14 @@ def test_the_grammar_of_rerun_and_retrigger_exception() -> None:
     assert "`retrigger mochitest-1`" in str(error.value)
     with pytest.raises(ParseError, match="needs the taskIds"):
         parse_command("rerun")
+    with pytest.raises(ParseError, match="keep one"):
+        parse_command("retrigger exception failed")
+    for odd in ("pushes ²", "pushes ٣", "pushes 0", "pushes 51"):  # digits of other scripts too
+        with pytest.raises(ParseError):
+            parse_command(odd)
+    with pytest.raises(ParseError) as request_id:
+        parse_command("rerun r7f3a")
+    assert "retrigger" not in str(request_id.value)  # no advice to retrigger a request id
 
 
 async def test_a_failed_task_runs_again_under_its_own_task_id(env: Embedded) -> None:
@@ -212,3 +222,71 @@ def test_the_suite_of_a_label() -> None:
     assert suite_of("test-linux1804-64-qr/debug-mochitest-plain-3") == "mochitest-plain"
     assert suite_of("test-windows11-64-2009-qr/opt-xpcshell") == "xpcshell"
     assert suite_of("build-linux64/opt") == "build-linux64/opt"
+
+
+class Reader(Adapter):
+    """A place whose people may read (and triage), nothing more."""
+
+    source = "chat"
+
+    async def level_of(self, request: Request) -> Level:
+        return Level.TRIAGE
+
+
+async def test_a_tasks_own_project_decides_who_may_rerun_it(env: Embedded) -> None:
+    project = env.push.project
+    env.bot.settings = replace(
+        env.bot.settings,
+        projects={
+            project: ProjectSettings(project, allow_from=("sandbox",)),
+            "sandbox": ProjectSettings("sandbox", permissions={"rerun": "read"}),
+        },
+    )
+    env.bot.register(Reader())
+    _, task_id = ran(env, "failed")
+    out = io.StringIO()
+    asked = Request("chat", "visitor", "sandbox-room", f"rerun {task_id}", project="sandbox",
+                    direct=True)  # fmt: skip
+    await env.bot.handle(asked, ConsoleReplier(out))
+    assert "`rerun` needs write" in out.getvalue(), out.getvalue()
+    assert len(env.tc.queue.tasks[task_id].status["runs"]) == 1
+
+
+async def test_a_task_whose_project_cannot_be_told_is_not_rerun(env: Embedded) -> None:
+    other = seed_push(env.tc, tasks=300, seed=9, project="try")
+    decision = env.tc.queue.tasks[other.decision_task_id]
+    for artifacts in decision.artifacts.values():
+        artifacts.pop("public/parameters.yml", None)  # a decision task still uploading
+    task_id = next(iter(other.push.label_to_taskid.values()))
+    output = await say(env, f"rerun {task_id}", project=env.push.project)
+    assert "the project of its push cannot be told" in output
+    assert len(env.tc.queue.tasks[task_id].status["runs"]) == 1
+    decision_itself = await say(env, f"rerun {other.decision_task_id}")
+    assert "is a decision task" in decision_itself
+
+
+async def test_retrigger_exception_leaves_jobs_run_again_since_and_cancelled_ones(
+    env: Embedded,
+) -> None:
+    _, task_id = ran(env, "completed")
+    ended_in_exception(env, task_id)
+    first = await say(env, "retrigger exception")
+    assert "finished: 1 ok" in first, first
+    again = await say(env, "retrigger exception")  # the newest run of the job passed
+    assert "No job ended in an exception" in again, again
+    other, other_id = ran(env, "completed")
+    queue = env.tc.queue
+    queue.rerun(other_id)
+    queue.cancel(other_id)  # cancelled: an exception, but no failure of the job's
+    assert "No job ended in an exception" in await say(env, "retrigger exception")
+    assert other not in await say(env, "retrigger failed --dry-run")
+
+
+async def test_pushes_says_where_it_gave_up_after_a_long_gap(env: Embedded) -> None:
+    seed_chain(env.tc, 30, tasks=200, project="mozilla-central", actions=False)
+    for pushlog_id in range(5, 17):
+        del env.tc.index.entries[f"gecko.v2.mozilla-central.pushlog-id.{pushlog_id}.decision"]
+    output = await say(env, "pushes 50 on mozilla-central")
+    listed = [line.split()[0] for line in (x.strip() for x in output.splitlines()[1:])]
+    assert listed[:-1] == [f"#{n}" for n in range(30, 16, -1)]
+    assert "stopped looking: pushlog ids 7 to 16 have no decision task indexed" in output

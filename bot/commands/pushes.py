@@ -15,7 +15,10 @@ NO_PUSHLOG = (
     "The pushes of {project} have no pushlog ids (a pull request's push, or a project "
     "without a pushlog), so I cannot tell which came before which."
 )
-GAP = "… no earlier push found (pushlog ids before {pushlog_id} have no decision task indexed)."
+GAVE_UP = (
+    "… stopped looking: pushlog ids {low} to {high} have no decision task indexed (pushes "
+    "before them may have; ask `pushes N on {project}@REVISION` of an older one)."
+)
 
 
 async def pushes(ctx: Context, cmd: Pushes) -> None:
@@ -40,13 +43,15 @@ async def pushes(ctx: Context, cmd: Pushes) -> None:
     except NoPushlogError:
         await ctx.refuse(NO_PUSHLOG.format(project=project))
         return
-    found = [newest, *await earlier_pushes(bot.decisions, project, routes, newest, cmd.count - 1)]
+    earlier = await earlier_pushes(bot.decisions, project, routes, newest, cmd.count - 1)
+    found = [newest, *earlier.pushes]
     upto = f" up to {newest.revision[:12]}" if node is not None else ""
     count = len(found)
     lines = [HEADER.format(count=count, es="" if count == 1 else "es", project=project, upto=upto)]
     lines += [_line(ctx, project, push) for push in found]
-    if count < cmd.count and found[-1].pushlog_id > 1:
-        lines.append(GAP.format(pushlog_id=found[-1].pushlog_id))
+    if earlier.gave_up_at is not None:
+        high = found[-1].pushlog_id - 1
+        lines.append(GAVE_UP.format(low=earlier.gave_up_at, high=high, project=project))
     await ctx.reply("\n".join(lines))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
@@ -89,12 +90,21 @@ async def label_of_task(ctx: Context, push: Push, task_id: str) -> str | None:
 async def failed_labels(
     ctx: Context, push: Push, states: tuple[str, ...] = ("failed", "exception")
 ) -> list[str]:
-    """Labels of the push's tasks whose latest run ended in one of ``states``."""
-    found: list[str] = []
+    """Labels of the push's jobs whose newest task ended in one of ``states``: a job run
+    again since (a retrigger that passed, one still running) is not taken again, nor a
+    task someone cancelled (an exception, but no failure of the job's)."""
+    newest: dict[str, tuple[str, dict[str, Any]]] = {}
     async for entry in group_entries(ctx.bot.clients.queue, push.decision_task_id):
-        if entry["status"]["state"] in states:
-            found.append(task_label(entry["task"]))
-    return sorted(set(found))
+        label = task_label(entry["task"])
+        created = str(entry["task"].get("created", ""))
+        if label not in newest or created >= newest[label][0]:
+            newest[label] = (created, entry["status"])
+    found = []
+    for label, (_, status) in newest.items():
+        runs = status.get("runs") or [{}]
+        if status["state"] in states and runs[-1].get("reasonResolved") != "canceled":
+            found.append(label)
+    return sorted(found)
 
 
 COMMAND = Command(

@@ -33,6 +33,9 @@ class Context:
     made: list[str] = field(default_factory=list)  # request ids made or carried on
     refused: bool = False  # the command could not do what was asked (and said why)
     budget: MessageBudget = field(default_factory=MessageBudget)  # shared by the message
+    # Whether the person may run a command on another project's push: None, or why not
+    # (the bot's own check, for a command that learns its project as it runs).
+    authorize: Callable[[Command, str], Awaitable[str | None]] | None = None
 
     async def reply(self, text: str) -> str:
         return await self.replier.post(text)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import sys
 
@@ -88,6 +89,9 @@ def _pull_request(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
 def check_arguments(args: argparse.Namespace) -> str | None:
     """What is wrong with the arguments together, or None."""
     if args.seed_pushes is not None:
@@ -104,6 +108,12 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return f"--break-at must be a push from 1 to {count}"
     if not 0.0 <= args.flaky <= 1.0:
         return "--flaky is a probability, from 0 to 1"
+    if args.flaky and args.break_at is None:
+        return "--flaky says how often the jobs fail before the break: add --break-at K"
+    if args.tasks < 1:
+        return "--tasks needs at least 1 task"
+    if not PROJECT.fullmatch(args.project):
+        return f"--project must be a project name (letters, digits, - and _), not {args.project!r}"
     return None
 
 

@@ -290,7 +290,8 @@ class DecisionReader:
                 log.warning("parameters of %s unreadable: %s", decision_task_id, error)
                 loaded = None
             kept = loaded if isinstance(loaded, dict) else {}
-            self._parameters[decision_task_id] = kept
+            if not kept:
+                return kept  # not kept: the decision task may upload them yet
             while len(self._parameters) > KEPT_DEFINITIONS:
                 del self._parameters[next(iter(self._parameters))]
         return kept

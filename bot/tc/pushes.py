@@ -60,23 +60,38 @@ async def decision_at(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """Pushes before one, newest first, and where the walk back gave up (the pushlog id
+    below ``MAX_GAP`` missing ones in a row), if it did."""
+
+    pushes: list[PushInfo]
+    gave_up_at: int | None = None
+
+
 async def earlier_pushes(
     reader: DecisionReader, project: str, routes: ProjectRoutes, start: PushInfo, count: int
-) -> list[PushInfo]:
+) -> Earlier:
     """Up to ``count`` pushes before ``start``, newest first; pushes without a decision task
-    are passed over (at most ``MAX_GAP`` in a row)."""
+    (or whose indexed decision task is another push's) are passed over, at most
+    ``MAX_GAP`` in a row."""
     found: list[PushInfo] = []
     missing = 0
     pushlog_id = start.pushlog_id - 1
-    while len(found) < count and pushlog_id >= 1 and missing < MAX_GAP:
+    while len(found) < count and pushlog_id >= 1:
+        if missing >= MAX_GAP:
+            return Earlier(found, pushlog_id + 1)
         decision = await decision_at(reader, project, routes, pushlog_id)
-        pushlog_id -= 1
-        if decision is None:
+        info = None
+        if decision is not None:
+            try:
+                info = await push_info(reader, decision)
+            except NoPushlogError:
+                info = None
+        if info is None or info.pushlog_id != pushlog_id:
             missing += 1
-            continue
-        missing = 0
-        try:
-            found.append(await push_info(reader, decision))
-        except NoPushlogError:
-            continue
-    return found
+        else:
+            missing = 0
+            found.append(info)
+        pushlog_id -= 1
+    return Earlier(found)
