@@ -4,6 +4,7 @@ from grammar.build import Limits
 from grammar.errors import ParseError
 from grammar.extract import GITHUB, IRC, CommandLine, Triggers, extract_commands, lines_of
 from grammar.model import (
+    Actions,
     AnyCommand,
     Approve,
     Cancel,
@@ -38,6 +39,7 @@ from grammar.parse import Parsed, parse_command, parse_line, parse_message, verb
 __all__ = [
     "GITHUB",
     "IRC",
+    "Actions",
     "AnyCommand",
     "Approve",
     "Cancel",

@@ -76,6 +76,7 @@ NOT_A_REQUEST_ID = "`{raw}` is not a request id; request ids look like `r7f3a`."
 CONFIRM_NEEDS_ID = "`confirm` needs the request id from the preview, e.g. `confirm r7f3a`."
 UNKNOWN_TOPIC = "there is no help on `{raw}`; ask about {topics}."
 BOTH_REQUEST_AND_REVISION = "ask for a request or a revision, not both."
+BOTH_TASK_AND_REVISION = "ask for the actions of a task or of a push, not both."
 TRY_NEEDS_BUILDS = "try syntax selects nothing without `-b` (o, d or do) or `-j`: add `-b do`."
 TRY_BAD_BUILD = "`-b` takes `o` (opt), `d` (debug) or both (`do`), not `{raw}`."
 TRY_BAD_NUMBER = "`{flag}` takes a whole number from 1 to {limit}, not `{raw}`."
@@ -98,6 +99,7 @@ USAGE = {
     "status": "status [REQUEST-ID|REVISION]",
     "pushes": "pushes [N] [on PROJECT|REVISION]",
     "push": "push [REVISION]",
+    "actions": "actions [on REVISION|TASKID]",
     "jobs": "jobs [QUERY] [on REVISION] [for PLATFORMS]",
     "confirm": "confirm REQUEST-ID",
     "help": "help [COMMAND]",
@@ -480,6 +482,29 @@ def build_push(b: Builder) -> m.Push:
     return m.Push(b.revision)
 
 
+def build_actions(b: Builder) -> m.Actions:
+    task: m.TaskId | None = None
+    for item in b:
+        if item.kind == "on":
+            b.once(item, "on")
+            target = b.argument(item)
+            if TASK_ID.fullmatch(target.raw):
+                task = m.TaskId(target.raw)
+            else:
+                b.revision = parse_revision(target)
+        elif item.kind in ("word", "option") and TASK_ID.fullmatch(item.raw) and task is None:
+            b.once(item, "on")
+            task = m.TaskId(item.raw)
+        elif item.kind == "word" and b.revision is None and task is None:
+            b.once(item, "on")
+            b.revision = parse_revision(item)
+        else:
+            raise b.unexpected(item)
+    if task is not None and b.revision is not None:
+        raise BuildError(BOTH_TASK_AND_REVISION, b.end, 1)
+    return m.Actions(task, b.revision)
+
+
 def build_status(b: Builder) -> m.Status:
     request: m.RequestId | None = None
     for item in b:
@@ -702,6 +727,7 @@ BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
     "status": build_status,
     "pushes": build_pushes,
     "push": build_push,
+    "actions": build_actions,
     "jobs": build_jobs,
     "confirm": build_confirm,
     "help": build_help,

@@ -366,6 +366,25 @@ class Push(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Actions(Command):
+    """List the in-tree actions of a push (or those that act on one of its tasks)."""
+
+    task: TaskId | None = None
+    revision: Revision | None = None
+    verb: ClassVar[str] = "actions"
+
+    def canonical(self) -> str:
+        if self.task is not None:
+            return f"{self.verb} on {self.task.canonical()}"
+        return " ".join([self.verb, *_clauses(self.revision)])
+
+    def to_json(self) -> dict[str, Any]:
+        data = Command.to_json(self)
+        data.update(task=self.task.text if self.task else None, **_revision_json(self.revision))
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class Status(Command):
     """Show the state of a request, of a push, or of the asker's recent requests."""
 
@@ -656,6 +675,7 @@ AnyCommand = (
     | Status
     | Pushes
     | Push
+    | Actions
     | Jobs
     | Confirm
     | Help

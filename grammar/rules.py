@@ -115,6 +115,7 @@ RERUN = command("rerun", tagged("word", plain_word().set_name("taskId")), OPTION
 STATUS = command("status", WORD, ON_CLAUSE, OPTION)
 PUSHES = command("pushes", ON_CLAUSE, WORD)
 PUSH = command("push", ON_CLAUSE, WORD, OPTION)
+ACTIONS = command("actions", ON_CLAUSE, WORD, OPTION)
 JOBS = command(
     "jobs",
     QUERY,
@@ -144,6 +145,7 @@ COMMAND = pp.MatchFirst(
         STATUS,
         PUSHES,
         PUSH,
+        ACTIONS,
         JOBS,
         CONFIRM,
         HELP,

@@ -16,6 +16,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "status": ("status", "st"),
     "pushes": ("pushes", "pushlog"),
     "push": ("push", "overview"),
+    "actions": ("actions",),
     "jobs": ("jobs", "search", "find"),
     "confirm": ("confirm",),
     "help": ("help", "usage"),

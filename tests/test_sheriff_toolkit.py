@@ -26,6 +26,7 @@ from bot.localtc.seed import seed_push
 from bot.reporting import Failure
 from bot.store import SqliteStore
 from grammar import ParseError, Rerun, Retrigger, parse_command
+from tests.conftest import reference_path
 
 
 @pytest_asyncio.fixture
@@ -290,3 +291,34 @@ async def test_pushes_says_where_it_gave_up_after_a_long_gap(env: Embedded) -> N
     listed = [line.split()[0] for line in (x.strip() for x in output.splitlines()[1:])]
     assert listed[:-1] == [f"#{n}" for n in range(30, 16, -1)]
     assert "stopped looking: pushlog ids 7 to 16 have no decision task indexed" in output
+
+
+async def test_actions_lists_what_a_push_and_a_task_offer_from_a_real_actions_json(
+    env: Embedded,
+) -> None:
+    real = reference_path("taskgraph", "gecko-autoland-actions.json").read_bytes()
+    queue = env.tc.queue
+    decision = queue.tasks[env.push.decision_task_id]
+    run = max(decision.artifacts)
+    kept = decision.artifacts[run]["public/actions.json"]
+    decision.artifacts[run]["public/actions.json"] = replace(kept, content=real)
+    push_level = await say(env, "actions")
+    names = re.findall(r"`([a-z0-9-]+)`", push_level)
+    assert names == [
+        "add-new-jobs", "run-all-talos", "run-missing-tests", "cancel-all", "openh264",
+        "retrigger-multiple",
+    ], push_level  # fmt: skip
+    assert "actions on TASKID" in push_level
+    _, task_id = ran(env, "failed")
+    queue.tasks[task_id].definition["tags"] = {
+        "kind": "test", "retrigger": "true", "test-type": "mochitest",
+        "worker-implementation": "docker-worker",
+    }  # fmt: skip
+    on_task = await say(env, f"actions on {task_id}")
+    names = re.findall(r"`([a-z0-9-]+)`", on_task)
+    assert names[0] == "retrigger-custom"
+    assert names.count("retrigger") == 1  # the first of its name that applies
+    assert {"confirm-failures", "backfill", "rerun", "cancel", "purge-cache"} <= set(names)
+    assert "geckoprofile" not in names  # for talos and raptor only
+    unknown = await say(env, f"actions on {slugid.nice()}")
+    assert "There is no task" in unknown

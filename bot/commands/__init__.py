@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.commands import (
+    actions,
     approve,
     cancel,
     confirm,
@@ -28,6 +29,7 @@ COMMANDS = CommandTable(
         status.COMMAND,
         pushes.COMMAND,
         push.COMMAND,
+        actions.COMMAND,
         jobs.COMMAND,
         confirm.COMMAND,
         help.COMMAND,
