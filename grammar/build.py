@@ -471,15 +471,7 @@ def build_pushes(b: Builder) -> m.Pushes:
 
 
 def build_push(b: Builder) -> m.Push:
-    for item in b:
-        if item.kind == "on":
-            b.clause(item)
-        elif item.kind == "word" and b.revision is None:
-            b.once(item, "on")
-            b.revision = parse_revision(item)
-        else:
-            raise b.unexpected(item)
-    return m.Push(b.revision)
+    return m.Push(_a_revision(b))
 
 
 def build_actions(b: Builder) -> m.Actions:
@@ -572,6 +564,11 @@ def build_help(b: Builder) -> m.Help:
 
 
 def build_approve(b: Builder) -> m.Approve:
+    return m.Approve(_a_revision(b))
+
+
+def _a_revision(b: Builder) -> m.Revision | None:
+    """A command whose one argument is a push: ``REVISION`` or ``on REVISION``, once."""
     for item in b:
         if item.kind == "on":
             b.clause(item)
@@ -580,7 +577,7 @@ def build_approve(b: Builder) -> m.Approve:
             b.revision = parse_revision(item)
         else:
             raise b.unexpected(item)
-    return m.Approve(b.revision)
+    return b.revision
 
 
 def build_more(b: Builder) -> m.More:
