@@ -66,14 +66,29 @@ class Push:
         return f"{self.project}@{self.revision[:12]}" + (" (latest)" if self.latest else "")
 
 
-async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
-    """The push a command is about, or None after telling the user why it was not found."""
+@dataclass(frozen=True, slots=True)
+class FoundDecision:
+    """The push a command names: its project, its full revision (None: the latest push) and
+    its decision task."""
+
+    project: str
+    revision: str | None
+    decision_task_id: str
+
+
+async def find_decision(
+    ctx: Context, revision: Revision | None, *, place_revision: bool = True
+) -> FoundDecision | None:
+    """The decision task of the push a command is about (the one it names, else the
+    place's, else the project's latest), or None after telling the user why it was not
+    found. ``place_revision`` False: the place's own push is never implied (the latest is)."""
     settings = ctx.bot.settings
     project = named_project(ctx, revision)
-    if revision is None and ctx.request.revision is None and ctx.request.needs_revision:
+    implied = ctx.request.revision if place_revision else None
+    if revision is None and implied is None and place_revision and ctx.request.needs_revision:
         await ctx.refuse(NAME_A_PUSH.format(project=project))
         return None
-    node = revision.node if revision is not None else ctx.request.revision
+    node = revision.node if revision is not None else implied
     if revision is not None and revision.node is None:
         node = None  # `on latest` / `on autoland`: the newest push, even on a pull request
     if node is not None:
@@ -90,9 +105,23 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
                     raise
                 raise DecisionNotFoundError(f"{error} {NOR_BUILT}") from None
             decision = found
+    except DecisionNotFoundError as error:
+        await ctx.refuse(str(error))
+        return None
+    return FoundDecision(project, node, decision)
+
+
+async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
+    """The push a command is about, with its graph and what it ran, or None after telling
+    the user why it was not found."""
+    found = await find_decision(ctx, revision)
+    if found is None:
+        return None
+    project, node, decision = found.project, found.revision, found.decision_task_id
+    try:
         graph = await ctx.bot.decisions.graph(decision)
         existing = await ctx.bot.decisions.merged_labels(
-            decision, project, settings.project(project).routes
+            decision, project, ctx.bot.settings.project(project).routes
         )
     except DecisionNotFoundError as error:
         await ctx.refuse(str(error))
@@ -101,8 +130,8 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
         await ctx.refuse(f"The push's task graph could not be read: {error}")
         return None
     if node is None:  # the latest push: say which one it is, for the record and the links
-        found = await ctx.bot.decisions.revision_of(decision)
-        return Push(project, found, decision, graph, existing, latest=True)
+        latest = await ctx.bot.decisions.revision_of(decision)
+        return Push(project, latest, decision, graph, existing, latest=True)
     return Push(project, node, decision, graph, existing)
 
 

@@ -11,9 +11,8 @@ from bot.action_mode import push_actions
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.graph.materialize import task_label
-from bot.scheduling import expanded, named_project
+from bot.scheduling import find_decision
 from bot.tc.actions import ActionError, applies
-from bot.tc.decision import DecisionNotFoundError
 from grammar import Actions
 
 HEADER = "{count} action{s} of {what} (as in Treeherder's action menu):"
@@ -42,18 +41,10 @@ async def actions(ctx: Context, cmd: Actions) -> None:
         tags = {str(k): str(v) for k, v in raw_tags.items()} if isinstance(raw_tags, dict) else {}
         what = f"task `{cmd.task.text}` ({task_label(definition)})"
     else:
-        project = named_project(ctx, cmd.revision)
-        node = cmd.revision.node if cmd.revision is not None else ctx.request.revision
-        if node is not None:
-            node = await expanded(ctx, project, node)
-            if node is None:
-                return
-        routes = bot.settings.project(project).routes
-        try:
-            decision = await bot.decisions.find(project, node, routes)
-        except DecisionNotFoundError as error:
-            await ctx.refuse(str(error))
+        found = await find_decision(ctx, cmd.revision)
+        if found is None:
             return
+        decision, project, node = found.decision_task_id, found.project, found.revision
         what = f"{project}@{node[:12]}" if node else f"the latest push of {project}"
     try:
         listed = (await push_actions(bot, decision)).get("actions") or []

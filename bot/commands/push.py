@@ -10,8 +10,7 @@ from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.graph.materialize import task_label
 from bot.reporting import group_url
-from bot.scheduling import expanded, named_project
-from bot.tc.decision import DecisionNotFoundError
+from bot.scheduling import find_decision
 from bot.tc.groups import group_entries
 from grammar import Push
 
@@ -38,18 +37,11 @@ async def push(ctx: Context, cmd: Push) -> None:
     The whole push at a glance: how many of its tasks are in each state, its failures by
     suite, and what the bot added to it."""
     bot = ctx.bot
-    project = named_project(ctx, cmd.revision)
-    node = cmd.revision.node if cmd.revision is not None else ctx.request.revision
-    if node is not None:
-        node = await expanded(ctx, project, node)
-        if node is None:
-            return
-    try:
-        decision = await bot.decisions.find(project, node, bot.settings.project(project).routes)
-    except DecisionNotFoundError as error:
-        await ctx.refuse(str(error))
+    found = await find_decision(ctx, cmd.revision)
+    if found is None:
         return
-    revision = node or await bot.decisions.revision_of(decision) or ""
+    project, decision = found.project, found.decision_task_id
+    revision = found.revision or await bot.decisions.revision_of(decision) or ""
     states: Counter[str] = Counter()
     failing: dict[str, list[str]] = defaultdict(list)
     async for entry in group_entries(bot.clients.queue, decision):

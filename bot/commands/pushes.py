@@ -5,8 +5,7 @@ from __future__ import annotations
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.reporting import group_url
-from bot.scheduling import expanded, named_project
-from bot.tc.decision import DecisionNotFoundError
+from bot.scheduling import find_decision
 from bot.tc.pushes import NoPushlogError, PushInfo, earlier_pushes, push_info
 from grammar import Pushes
 
@@ -26,20 +25,14 @@ async def pushes(ctx: Context, cmd: Pushes) -> None:
     Lists a project's latest pushes (or the pushes up to one), newest first: pushlog id,
     revision, who pushed, and where its tasks are."""
     bot = ctx.bot
-    project = named_project(ctx, cmd.revision)
-    routes = bot.settings.project(project).routes
-    node = cmd.revision.node if cmd.revision is not None else None
-    if node is not None:
-        node = await expanded(ctx, project, node)
-        if node is None:
-            return
-    try:
-        decision = await bot.decisions.find(project, node, routes)
-    except DecisionNotFoundError as error:
-        await ctx.refuse(str(error))
+    # The project's latest pushes, whatever push the place is about, unless one is named.
+    named = await find_decision(ctx, cmd.revision, place_revision=False)
+    if named is None:
         return
+    project, node = named.project, named.revision
+    routes = bot.settings.project(project).routes
     try:
-        newest = await push_info(bot.decisions, decision)
+        newest = await push_info(bot.decisions, named.decision_task_id)
     except NoPushlogError:
         await ctx.refuse(NO_PUSHLOG.format(project=project))
         return
