@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 import slugid
 
 from bot.adapters.console import ConsoleReplier
@@ -20,22 +17,15 @@ from bot.core.access import Level
 from bot.core.adapter import Adapter
 from bot.core.request import Request
 from bot.core.settings import ProjectSettings
-from bot.embedded import Embedded, embedded
+from bot.embedded import Embedded
 from bot.localtc.chain import seed_chain
 from bot.localtc.seed import seed_push
 from bot.reporting import Failure
-from bot.store import SqliteStore
 from grammar import ParseError, Rerun, Retrigger, parse_command
 from tests.conftest import reference_path
+from tests.test_console_e2e import env
 
-
-@pytest_asyncio.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Embedded]:
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    async with embedded(store=store, tasks=1500, worker_seconds=0.05) as running:
-        running.bot.settings = replace(running.bot.settings, poll_interval=0.05)
-        yield running
-    await store.close()
+__all__ = ["env"]  # the console tests' embedded local Taskcluster, for pytest to find
 
 
 async def say(env: Embedded, text: str, *, project: str | None = None) -> str:
