@@ -20,6 +20,7 @@ from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded
 from bot.localtc.chain import seed_chain
 from bot.localtc.seed import seed_push
+from bot.localtc.server import Faults
 from bot.reporting import Failure
 from grammar import ParseError, Rerun, Retrigger, parse_command
 from tests.conftest import reference_path
@@ -312,3 +313,17 @@ async def test_actions_lists_what_a_push_and_a_task_offer_from_a_real_actions_js
     assert "geckoprofile" not in names  # for talos and raptor only
     unknown = await say(env, f"actions on {slugid.nice()}")
     assert "There is no task" in unknown
+
+
+async def test_an_outage_half_way_through_a_rerun_says_some_may_be_done(env: Embedded) -> None:
+    failed = [
+        t for t in env.push.push.label_to_taskid.values() if env.tc.queue.tasks[t].state == "failed"
+    ]
+    first, second = failed[:2]
+    env.tc.faults = Faults(error_rate=1.0, only=f"/{second}")  # the Queue fails on the second
+    output = await say(env, f"rerun {first} {second}")
+    env.tc.faults = Faults()
+    assert len(env.tc.queue.tasks[first].status["runs"]) == 2  # the first was rerun
+    assert "some of its tasks may have been rerun already" in output, output
+    assert "nothing new was scheduled" not in output
+    assert "Traceback" not in output
