@@ -7,13 +7,19 @@ import contextlib
 import ctypes
 import signal
 import socket
+from collections.abc import Collection
 from pathlib import Path
 
 
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def free_port(host: str, taken: Collection[int] = ()) -> int:
+    """A port nothing listens on now, and none of ``taken``: the kernel may hand out a port it
+    has just handed out, and two of one server's listeners on one port make it fail to start."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in taken:
+            return port
 
 
 def die_with_parent() -> None:

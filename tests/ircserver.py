@@ -322,10 +322,12 @@ class IrcServer:
             self._owns_state_dir = True
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port(self.host)
-        self.tls_port = self.tls_port or free_port(self.host)
+        self.tls_port = self.tls_port or free_port(self.host, taken={self.port})
         self._make_certificates()
-        self.link_port = self.link_port or free_port(self.host)
-        self.http_port = self.http_port or free_port(self.host)
+        self.link_port = self.link_port or free_port(self.host, taken={self.port, self.tls_port})
+        self.http_port = self.http_port or free_port(
+            self.host, taken={self.port, self.tls_port, self.link_port}
+        )
         self._write_configs()
 
         started = time.monotonic()
