@@ -173,11 +173,11 @@ def action_input(action: str, labels: list[str], times: int) -> dict[str, Any]:
     return {"tasks": labels, "times": times}
 
 
-def action_row(name: str, task_id: str, input: Any) -> PlannedTask:
-    """The plan row standing for an action task until it has created the jobs."""
-    return PlannedTask(
-        task_id, ACTION_ROW + name, 0, 0, {"action": name, "input": input}, requested=True
-    )
+def action_row(name: str, task_id: str, input: Any, *, generic: bool = False) -> PlannedTask:
+    """The plan row standing for an action task until it has created the jobs. ``generic``:
+    an action asked for by name, which may create nothing and still have done its work."""
+    definition = {"action": name, "input": input, "generic": generic}
+    return PlannedTask(task_id, ACTION_ROW + name, 0, 0, definition, requested=True)
 
 
 def waiting_on(stored: list[PlannedTask]) -> PlannedTask | None:
@@ -282,6 +282,12 @@ async def _report_created(
         if untouched
         else ""
     )
+    if not created and not rerun and row.definition.get("generic"):
+        # an action asked for by name (a cancel, a cache purge) may do its work in place
+        done = f"the push's {name} action completed ({task_url(bot, row.task_id)})"
+        await bot.store.replace_plan(request_id, [], state=RequestState.FINISHED)
+        await replier.post(f"[{request_id}] finished: {done}; it made no task the bot can list")
+        return False
     if not created and not rerun:
         await bot.store.replace_plan(request_id, [], state=RequestState.FAILED, error=did + skipped)
         await replier.post(f"[{request_id}] {did}{skipped}")

@@ -40,6 +40,7 @@ class Embedded:
     push: SeededPush
     bot: Bot
     store: Store
+    worker: SimulatedWorker | None = None  # ends the tasks; its ``decide`` may be swapped
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +78,7 @@ async def embedded(
     bot = Bot(settings, store, make_clients(tc_settings, session))
     bot.register(ConsoleAdapter())
     try:
-        yield Embedded(tc, push, bot, store)
+        yield Embedded(tc, push, bot, store, worker)
     finally:
         for task in list(bot.background):
             task.cancel()

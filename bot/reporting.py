@@ -9,6 +9,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from itertools import dropwhile
 from typing import Any
 
 from bot.core.replies import EditsInPlace, FindsCard, Replier, ShowsProgress
@@ -38,6 +39,29 @@ def task_group_of(record: RequestRecord, stored: Iterable[PlannedTask]) -> str:
     return next((str(t.definition["taskGroupId"]) for t in stored), "")
 
 
+def revision_of_task(definition: dict[str, Any]) -> str:
+    """The revision of the push the bot made a task for (as it noted in ``extra``), or ""."""
+    noted = (definition.get("extra") or {}).get("taskbot") or {}
+    return str(noted.get("revision") or "") if isinstance(noted, dict) else ""
+
+
+def push_of_task(definition: dict[str, Any]) -> str:
+    """How a request's line names a task's push: its revision, short, else its task group."""
+    return revision_of_task(definition)[:12] or str(definition.get("taskGroupId") or "?")
+
+
+def groups_of(stored: Iterable[PlannedTask]) -> list[str]:
+    """The task groups (pushes) of a request's tasks, in plan order."""
+    found = (str(t.definition.get("taskGroupId") or "") for t in stored)
+    return [group for group in dict.fromkeys(found) if group]
+
+
+def by_push(record: RequestRecord, stored: Iterable[PlannedTask]) -> bool:
+    """Whether the request's tasks are on pushes other than its own (a backfill)."""
+    own = record.decision_task_id
+    return any(group != own for group in groups_of(stored)) if own else False
+
+
 async def post_card(
     bot: Runtime,
     replier: Replier,
@@ -57,8 +81,10 @@ async def post_card(
         query = f"repo={record.project}&revision={record.revision}"
         lines.append(f"  treeherder: {treeherder.rstrip('/')}/jobs?{query}")
     wanted = requested_tasks(stored)
+    several = by_push(record, stored)
     for task in wanted[:SHOWN]:
-        lines.append(f"  {task.label}: {task_url(bot, task.task_id)}")
+        where = f"{push_of_task(task.definition)} " if several else ""
+        lines.append(f"  {where}{task.label}: {task_url(bot, task.task_id)}")
     if len(wanted) > SHOWN:
         lines.append(f"  … and {len(wanted) - SHOWN} more")
     body = "\n".join(lines)
@@ -160,7 +186,9 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
         set(stored),
         amqp_url=bot.settings.amqp_url,
         poll_interval=bot.settings.poll_interval,
+        other_groups=tuple(groups_of(stored.values())),
     )
+    several = by_push(record, stored.values())
     shown = said_quarter = 0
     said_at = asyncio.get_running_loop().time()
 
@@ -191,7 +219,9 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
                 if in_place is not None:
                     assert card is not None
                     title = f"{done}/{len(stored)} done: {_counts(counts)}"
-                    body = render_card(bot, card["body"], stored, tracker.states, title)
+                    body = render_card(
+                        bot, card["body"], stored, tracker.states, title, by_push=several
+                    )
                     edits.update(body, title)
                     continue
                 # A line-based chat gets a line at each quarter, after a quiet while, and
@@ -221,16 +251,19 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
     try:
         failures, unnamed = await failures_of(bot, record, stored, tracker.states)
         more = [MORE_FAILED.format(count=unnamed)] if unnamed else []
+        pushes = push_results(stored, tracker.states) if several else []
         if in_place is not None:
             assert card is not None
-            body = render_card(bot, card["body"], stored, tracker.states, summary)
-            body += "".join(f"\n- {line}" for line in [*(f.markdown() for f in failures), *more])
+            body = render_card(bot, card["body"], stored, tracker.states, summary, by_push=several)
+            listed = [*pushes, *(f.markdown() for f in failures), *more]
+            body += "".join(f"\n- {line}" for line in listed)
             await bot.store.save_reply(request_id, "chat", record.place, body, None)
             await in_place.edit(card["reference"], body)
             failed = counts["failed"] + counts["exception"]
             await report_progress(bot, replier, record, body, summary, finished=True, failed=failed)
         else:
-            lines = [f"[{request_id}] {summary}", *(f"  {f.plain()}" for f in failures)]
+            lines = [f"[{request_id}] {summary}", *(f"  {line}" for line in pushes)]
+            lines += [f"  {f.plain()}" for f in failures]
             lines += [f"  {line}" for line in more]
             await replier.post("\n".join(lines))
     except Exception:
@@ -288,9 +321,10 @@ async def failures_of(
                 if runs[-1].get("reasonResolved") == "canceled":
                     state = "cancelled"
         jobs = None
-        if treeherder and record.revision:
+        revision = revision_of_task(task.definition) or record.revision
+        if treeherder and revision:
             jobs = (
-                f"{treeherder.rstrip('/')}/jobs?repo={record.project}&revision={record.revision}"
+                f"{treeherder.rstrip('/')}/jobs?repo={record.project}&revision={revision}"
                 f"&selectedTaskRun={task.task_id}.{run}"
             )
         found.append(
@@ -370,15 +404,52 @@ class Coalesced:
 
 
 def render_card(
-    bot: Runtime, header: str, stored: dict[str, PlannedTask], states: dict[str, str], summary: str
+    bot: Runtime,
+    header: str,
+    stored: dict[str, PlannedTask],
+    states: dict[str, str],
+    summary: str,
+    *,
+    by_push: bool = False,
 ) -> str:
-    """The status card: what was asked, a table of the requested jobs, and where it stands."""
-    lines = [header, "", "| job | state |", "| --- | --- |"]
+    """The status card: what was asked, a table of the requested jobs (and their pushes,
+    for a request on several), and where it stands."""
+    if by_push:
+        lines = [header, "", "| push | job | state |", "| --- | --- | --- |"]
+    else:
+        lines = [header, "", "| job | state |", "| --- | --- |"]
     for task in requested_tasks(list(stored.values()))[:SHOWN]:
         state = states.get(task.task_id, "pending")
-        lines.append(f"| [{task.label}]({task_url(bot, task.task_id)}) | {state} |")
+        job = f"[{task.label}]({task_url(bot, task.task_id)})"
+        where = f"{push_of_task(task.definition)} | " if by_push else ""
+        lines.append(f"| {where}{job} | {state} |")
     lines += ["", f"**{summary}**"]
     return "\n".join(lines)
+
+
+def push_results(stored: dict[str, PlannedTask], states: dict[str, str]) -> list[str]:
+    """A line per push of a request on several (a backfill), in plan order: how its
+    requested jobs ended, so where a job started failing shows at a glance."""
+    counts: dict[str, Counter[str]] = {}
+    for task in requested_tasks(list(stored.values())):
+        state = states.get(task.task_id, "pending")
+        counts.setdefault(push_of_task(task.definition), Counter())[state] += 1
+    lines = []
+    for push, count in counts.items():
+        bad = count["failed"] + count["exception"]
+        verdict = "fails" if bad == sum(count.values()) else "mixed" if bad else "passes"
+        if count["pending"] or count["running"] or count["unscheduled"]:
+            verdict = "unfinished"
+        lines.append(f"{push}: {_counts(count)} ({verdict})")
+    verdicts = [line.rsplit("(", 1)[1].rstrip(")") for line in lines]
+    newest_failing = len(verdicts) - len(list(dropwhile(lambda v: v != "passes", verdicts)))
+    clean = all(v == "fails" for v in verdicts[:newest_failing]) and all(
+        v == "passes" for v in verdicts[newest_failing:]
+    )
+    if clean and 0 < newest_failing < len(verdicts):
+        first_bad = list(counts)[newest_failing - 1]
+        lines.append(f"it fails from {first_bad} on and passes before it")
+    return lines
 
 
 def _counts(counts: Counter[str]) -> str:

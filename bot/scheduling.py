@@ -21,12 +21,12 @@ from bot.graph import (
     cached_elsewhere,
     plan,
 )
-from bot.reporting import SHOWN, card_again, track
+from bot.reporting import SHOWN, card_again, revision_of_task, track
 from bot.revisions import RevisionError, expand_revision
 from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.submission import submit_request, submitter_for
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
-from grammar import Retrigger, Revision, Schedule, Try
+from grammar import Backfill, Retrigger, Revision, Schedule, Try
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +119,7 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
         return None
     project, node, decision = found.project, found.revision, found.decision_task_id
     try:
-        graph = await ctx.bot.decisions.graph(decision)
-        existing = await ctx.bot.decisions.merged_labels(
-            decision, project, ctx.bot.settings.project(project).routes
-        )
+        push = await load_push(ctx, project, node, decision)
     except DecisionNotFoundError as error:
         await ctx.refuse(str(error))
         return None
@@ -131,8 +128,18 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
         return None
     if node is None:  # the latest push: say which one it is, for the record and the links
         latest = await ctx.bot.decisions.revision_of(decision)
-        return Push(project, latest, decision, graph, existing, latest=True)
-    return Push(project, node, decision, graph, existing)
+        return replace(push, revision=latest, latest=True)
+    return push
+
+
+async def load_push(ctx: Context, project: str, revision: str | None, decision: str) -> Push:
+    """The push of decision task ``decision``: its graph and what it ran (its own tasks and
+    its actions'); the readers' errors (``ArtifactError``, ``GraphError``, ...) propagate."""
+    graph = await ctx.bot.decisions.graph(decision)
+    existing = await ctx.bot.decisions.merged_labels(
+        decision, project, ctx.bot.settings.project(project).routes
+    )
+    return Push(project, revision, decision, graph, existing)
 
 
 async def pull_request_decision(ctx: Context, project: str, revision: str) -> str | None:
@@ -174,13 +181,17 @@ async def expanded(ctx: Context, project: str, node: str) -> str | None:
         return None
 
 
-def describe_plan(result: Plan) -> str:
-    requested = sum(len(ids) for ids in (result.copies or {}).values()) or len(result.requested)
-    dependencies = result.new_task_count - requested
+def describe_plan(*results: Plan) -> str:
+    """``N new tasks (R requested, D dependencies), U reused`` of one plan or several."""
+    new = sum(r.new_task_count for r in results)
+    requested = sum(
+        sum(len(ids) for ids in (r.copies or {}).values()) or len(r.requested) for r in results
+    )
+    dependencies = new - requested
     return (
-        f"{result.new_task_count} new task{'s' if result.new_task_count != 1 else ''} "
+        f"{new} new task{'s' if new != 1 else ''} "
         f"({requested} requested, {dependencies} dependenc{'ies' if dependencies != 1 else 'y'}), "
-        f"{len(result.reuse)} reused"
+        f"{sum(len(r.reuse) for r in results)} reused"
     )
 
 
@@ -191,14 +202,18 @@ async def schedule_labels(
     *,
     times: int,
     dry_run: bool,
-    command: Schedule | Retrigger | Try,
+    command: Schedule | Retrigger | Try | Backfill,
     note: str | None = None,
     unsure: str | None = None,
+    elsewhere: list[tuple[Push, list[str]]] | None = None,
 ) -> str | None:
     """Plan, then preview, hold for confirmation, or submit; the request id, if one was made.
     ``note`` goes under the headline; ``unsure`` holds the request for confirmation,
-    saying why, whatever its size."""
+    saying why, whatever its size. ``elsewhere``: the jobs are planned on those pushes,
+    each against its own graph (a backfill), not on ``push``, which the request is about."""
     bot = ctx.bot
+    if elsewhere is not None:
+        labels = [label for _, wanted in elsewhere for label in wanted]
     if not labels:
         await ctx.refuse(NOTHING)
         return None
@@ -215,6 +230,7 @@ async def schedule_labels(
             command=command,
             note=note,
             unsure=unsure,
+            parts=elsewhere if elsewhere is not None else [(push, labels)],
         )
 
 
@@ -226,9 +242,10 @@ async def _plan_and_submit(
     *,
     times: int,
     dry_run: bool,
-    command: Schedule | Retrigger | Try,
+    command: Schedule | Retrigger | Try | Backfill,
     note: str | None,
     unsure: str | None,
+    parts: list[tuple[Push, list[str]]],
 ) -> str | None:
     bot = ctx.bot
     command_text = command.canonical()
@@ -238,33 +255,38 @@ async def _plan_and_submit(
     unplanned = (RequestState.RECEIVED, RequestState.PLANNED, RequestState.FAILED)
     if earlier is not None and (earlier.state not in unplanned or await bot.store.plan(request_id)):
         return await carry_on(ctx, earlier)
+    results: list[tuple[Push, Plan]] = []
     try:
-        existing = await with_indexed_copies(ctx, push, labels)
-        # Off the event loop: a huge command must not hold up webhooks and health checks.
-        result = await asyncio.to_thread(
-            plan, push.graph, labels, existing, request_id=request_id, times=times
-        )
+        for part, wanted in parts:
+            existing = await with_indexed_copies(ctx, part, wanted)
+            # One request's jobs on several pushes get taskIds of their own on each.
+            key = request_id if part is push else f"{request_id}/{part.decision_task_id}"
+            # Off the event loop: a huge command must not hold up webhooks and health checks.
+            planned = await asyncio.to_thread(
+                plan, part.graph, wanted, existing, request_id=key, times=times
+            )
+            results.append((part, planned))
     except GraphError as error:
         await ctx.refuse(f"That cannot be planned: {error}")
         return None
+    new_task_count = sum(r.new_task_count for _, r in results)
     project = bot.settings.project(push.project)
     cap = project.max_new_tasks or bot.settings.max_new_tasks
     threshold = project.confirm_threshold or bot.settings.confirm_threshold
     # The cap and the threshold are for the whole message: what its commands submitted so far.
     so_far = ctx.budget.tasks
     besides = BESIDES.format(count=so_far) if so_far else ""
-    if so_far + result.new_task_count > cap:
+    if so_far + new_task_count > cap:
         await ctx.refuse(
             TOO_MANY_TASKS.format(
-                count=result.new_task_count,
-                s="" if result.new_task_count == 1 else "s",
+                count=new_task_count,
+                s="" if new_task_count == 1 else "s",
                 besides=besides,
                 what="message" if so_far else "request",
                 cap=cap,
             )
         )
         return None
-    scheduler_id = await bot.decisions.scheduler_of(push.decision_task_id)
     request = ctx.request
     if earlier is None:
         await bot.store.add_request(
@@ -284,29 +306,40 @@ async def _plan_and_submit(
         await ctx.reply(BUSY.format(request=request_id))
         return request_id
     longest = project.max_deadline_days
-    materializer = Materializer(
-        push.graph,
-        decision_task_id=push.decision_task_id,
-        scheduler_id=scheduler_id,
-        root_url=bot.clients.queue.options["rootUrl"],
-        max_deadline=dt.timedelta(days=longest) if longest else None,
-    )
     try:
-        tasks = await asyncio.to_thread(materializer.definitions, result, dt.datetime.now(dt.UTC))
-        for task in tasks:  # who asked, for whoever looks at the task in Taskcluster
-            extra = task.definition.setdefault("extra", {})
-            extra["taskbot"] = {
-                "request": request_id,
-                "requestedBy": f"{request.source}:{request.actor}",
-            }
-        asked = set(result.requested)
-        await bot.store.save_plan(
-            request_id,
-            [
-                PlannedTask(t.task_id, t.label, t.copy, n, t.definition, requested=t.label in asked)
-                for n, t in enumerate(tasks)
-            ],
-        )
+        tasks: list[NewTask] = []
+        planned_tasks: list[PlannedTask] = []
+        for part, result in results:
+            materializer = Materializer(
+                part.graph,
+                decision_task_id=part.decision_task_id,
+                scheduler_id=await bot.decisions.scheduler_of(part.decision_task_id),
+                root_url=bot.clients.queue.options["rootUrl"],
+                max_deadline=dt.timedelta(days=longest) if longest else None,
+            )
+            made = await asyncio.to_thread(
+                materializer.definitions, result, dt.datetime.now(dt.UTC)
+            )
+            asked = set(result.requested)
+            for task in made:  # who asked, and for which push, for whoever looks at it
+                extra = task.definition.setdefault("extra", {})
+                extra["taskbot"] = {
+                    "request": request_id,
+                    "requestedBy": f"{request.source}:{request.actor}",
+                    "revision": part.revision,
+                }
+                planned_tasks.append(
+                    PlannedTask(
+                        task.task_id,
+                        task.label,
+                        task.copy,
+                        len(planned_tasks),
+                        task.definition,
+                        requested=task.label in asked,
+                    )
+                )
+            tasks += made
+        await bot.store.save_plan(request_id, planned_tasks)
     except Exception as error:
         # Never left "received" for good: failed, and the same command again plans anew.
         with contextlib.suppress(Exception):
@@ -318,7 +351,7 @@ async def _plan_and_submit(
     # a restart resumes "submitting" requests only, never a preview.
     submitter = submitter_for(project)
     state = RequestState.PREVIEWED if dry_run else submitter.state
-    if not dry_run and (unsure or so_far + result.new_task_count > threshold):
+    if not dry_run and (unsure or so_far + new_task_count > threshold):
         state = RequestState.AWAITING_CONFIRMATION
     await bot.store.set_state(request_id, state, decision_task_id=push.decision_task_id)
     await bot.store.audit(
@@ -327,28 +360,39 @@ async def _plan_and_submit(
         place=request.place,
         action="plan",
         request_id=request_id,
-        detail={"command": command_text, "new": result.new_task_count, "reused": len(result.reuse)},
+        detail={
+            "command": command_text,
+            "new": new_task_count,
+            "reused": sum(len(r.reuse) for _, r in results),
+        },
     )
-    header = f"[{request_id}] {headline} on {push.describe()}: {describe_plan(result)}"
+    described = describe_plan(*(r for _, r in results))
+    by_push = any(part is not push for part, _ in results)
+    if by_push:
+        count = len(results)
+        described += f" on the {count} push{'es' if count != 1 else ''} before it"
+    header = f"[{request_id}] {headline} on {push.describe()}: {described}"
     below = f"\n{note}" if note else ""
-    if project.mode == Mode.ACTION:
+    if project.mode == Mode.ACTION and not by_push:
         action = "retrigger-multiple" if isinstance(command, Retrigger) else "add-new-jobs"
         below += f"\n(the push's {action} action creates them: {len(labels)} job(s), times={times})"
     if dry_run:
-        await ctx.reply(preview(header + below, tasks) + "\n(dry run: nothing was scheduled)")
+        shown = preview(header + below, tasks, by_push=by_push)
+        await ctx.reply(shown + "\n(dry run: nothing was scheduled)")
         return request_id
     if state == RequestState.AWAITING_CONFIRMATION:
         why = unsure or TOO_BIG.format(threshold=threshold, besides=besides)
         held = HELD.format(
             header=header, why=why, request=request_id, minutes=bot.settings.confirm_minutes
         )
-        await ctx.reply(preview(held + below, tasks))
-        ctx.budget.tasks += result.new_task_count  # it may be confirmed: it counts
+        await ctx.reply(preview(held + below, tasks, by_push=by_push))
+        ctx.budget.tasks += new_task_count  # it may be confirmed: it counts
         return request_id
-    ctx.budget.tasks += result.new_task_count
+    ctx.budget.tasks += new_task_count
     record = await bot.store.request(request_id)
     assert record is not None
-    await submitter.submit(bot, ctx.replier, record, header)
+    # a backfill's card keeps its notes (pushes skipped, the job as pushed) above its lines
+    await submitter.submit(bot, ctx.replier, record, header + below if by_push else header)
     after = await bot.store.request(request_id)
     if after is not None and after.state == RequestState.FAILED:
         ctx.refused = True  # it said why (tasks that could not be created, a failed hook)
@@ -377,10 +421,12 @@ async def with_indexed_copies(ctx: Context, push: Push, labels: list[str]) -> di
     return {**push.existing, **found}
 
 
-def preview(header: str, tasks: list[NewTask]) -> str:
+def preview(header: str, tasks: list[NewTask], *, by_push: bool = False) -> str:
     lines = [header]
     for task in tasks[:SHOWN]:
-        lines.append(f"  + {task.label}" + (f" (copy {task.copy + 1})" if task.copy else ""))
+        where = f"{revision_of_task(task.definition)[:12]}: " if by_push else ""
+        copy = f" (copy {task.copy + 1})" if task.copy else ""
+        lines.append(f"  + {where}{task.label}{copy}")
     if len(tasks) > SHOWN:
         lines.append(f"  … and {len(tasks) - SHOWN} more")
     return "\n".join(lines)

@@ -108,6 +108,7 @@ class Bot(Runtime):
         request: Request,
         command: Command,
         on: Revision | None = None,
+        at_least: Level = Level.NONE,
     ) -> str | None:
         """None when ``request.actor`` may run ``command`` here; otherwise why not.
 
@@ -124,7 +125,7 @@ class Bot(Runtime):
             known = self.commands.get(verb)
             return project.need(verb, known.level if known else Level.ADMIN)
 
-        needed = need(command.verb)
+        needed = max(need(command.verb), at_least)  # at_least: what this use of it asks
         home = request.project
         elsewhere = home is not None and not project.admits(home)
         if needed > Level.TRIAGE and elsewhere:
@@ -321,9 +322,10 @@ class Bot(Runtime):
 
     def _authorizer(
         self, adapter: Adapter, request: Request
-    ) -> Callable[[Command, str], Awaitable[str | None]]:
-        async def check(command: Command, project: str) -> str | None:
-            return await self.authorize(adapter, request, command, Revision(None, project))
+    ) -> Callable[[Command, str, Level], Awaitable[str | None]]:
+        async def check(command: Command, project: str, at_least: Level) -> str | None:
+            on = Revision(None, project)
+            return await self.authorize(adapter, request, command, on, at_least)
 
         return check
 

@@ -29,7 +29,15 @@ from bot.core.runtime import Runtime
 from bot.core.settings import Mode, ProjectSettings
 from bot.graph import NewTask
 from bot.metrics import SCHEDULE_SECONDS, TASKS_CREATED
-from bot.reporting import card_again, group_url, post_card, requested_tasks, task_url, track
+from bot.reporting import (
+    by_push,
+    card_again,
+    group_url,
+    post_card,
+    requested_tasks,
+    task_url,
+    track,
+)
 from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.actions import ActionError
 from bot.tc.scopes import create_task_needs, trigger_hook_needs
@@ -208,7 +216,12 @@ class AutoSubmitter:
             # "try again" follows
             await _not_submitted(bot, record.id, planned, f"scopes not checked: {error}")
             raise
-        if problem:
+        if problem and by_push(record, planned):
+            # the push's add-new-jobs makes jobs on its own push only, not on earlier ones
+            said = f"[{record.id}] nothing was created: {problem}"
+            await _not_submitted(bot, record.id, planned, said)
+            await replier.post(said)
+        elif problem:
             log.info("%s: the push's action creates its jobs (%s)", record.id, problem[:200])
             await ActionSubmitter().submit(bot, replier, record, header)
         else:

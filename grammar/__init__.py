@@ -4,9 +4,11 @@ from grammar.build import Limits
 from grammar.errors import ParseError
 from grammar.extract import GITHUB, IRC, CommandLine, Triggers, extract_commands, lines_of
 from grammar.model import (
+    Action,
     Actions,
     AnyCommand,
     Approve,
+    Backfill,
     Cancel,
     Command,
     Confirm,
@@ -39,9 +41,11 @@ from grammar.parse import Parsed, parse_command, parse_line, parse_message, verb
 __all__ = [
     "GITHUB",
     "IRC",
+    "Action",
     "Actions",
     "AnyCommand",
     "Approve",
+    "Backfill",
     "Cancel",
     "Command",
     "CommandLine",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pyparsing as pp
 
@@ -19,7 +21,10 @@ from grammar.vocabulary import (
     HELP_TOPICS,
     HEX_NODE,
     LATEST_WORDS,
+    NOTIFY_SPELLINGS,
     PROJECT_NAME,
+    QUIET_SPELLINGS,
+    REPORTING_VERBS,
     REQUEST_ID,
     REVISION,
     TASK_ID,
@@ -100,6 +105,8 @@ USAGE = {
     "pushes": "pushes [N] [on PROJECT|REVISION]",
     "push": "push [REVISION]",
     "actions": "actions [on REVISION|TASKID]",
+    "action": "action NAME [on TASKID|JOB] [on REVISION] [key=value ...|{json}] [--dry-run]",
+    "backfill": "backfill JOB [on REVISION] [depth N] [for PLATFORMS] [xN] [--dry-run]",
     "jobs": "jobs [QUERY] [on REVISION] [for PLATFORMS]",
     "confirm": "confirm REQUEST-ID",
     "help": "help [COMMAND]",
@@ -108,6 +115,28 @@ USAGE = {
     "more": "more",
 }
 DRY_RUN_SPELLINGS = ("--dry-run", "--preview")
+REPORT_OPTIONS = "`--dry-run`, `--notify` (or `notify me`) and `--quiet`"
+NOT_REPORTED = (
+    "`{raw}` is for commands whose tasks are reported as they run ({verbs}); `{verb}` "
+    "answers at once."
+)
+DEPTH_NEEDS_COUNT = "`depth` needs a number of pushes, e.g. `depth 5`."
+DEPTH_RANGE = "`depth` is 1 to {limit} pushes, not `{raw}`."
+BACKFILL_NEEDS_JOBS = (
+    "`backfill` needs the job to run on earlier pushes, e.g. `backfill M(bc3) on abc123f`."
+)
+ACTION_NEEDS_NAME = (
+    "`action` needs the name of one of the push's actions, e.g. "
+    "`action confirm-failures on fuCPrKG2T62-4YH1tWYa7Q`; `actions` lists them."
+)
+ACTION_NAME = "`{raw}` is not an action name (letters, digits and `-`, as actions.json names them)."
+ACTION_ONE_TARGET = "an action acts on one task: `{raw}` is a second one."
+ACTION_BAD_JSON = "the action's input is not a JSON object: {error}."
+ACTION_BAD_VALUE = '`{key}`: {error}; quote a text with spaces, e.g. `{key}="a b"`.'
+ACTION_FIELD_TWICE = "`{key}` is given twice; keep one."
+ACTION_BOTH_INPUTS = "give the input as key=value fields or as one JSON object, not both."
+ACTION_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+MAX_DEPTH = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +281,8 @@ class Builder:
         self.filters: list[m.PlatformFilter] = []
         self.times = 1
         self.dry_run = False
+        self.notify = False
+        self.quiet = False
         self.end = end  # where the command's last token ends
 
     def __iter__(self) -> Builder:
@@ -305,14 +336,35 @@ class Builder:
             self.dry_run = True
         elif item.kind == "option" and self.verb in TASK_ID_VERBS and TASK_ID.fullmatch(item.raw):
             return False  # a taskId that happens to start with "-"
+        elif item.kind == "notify" or (
+            item.kind == "option" and item.raw.lower() in NOTIFY_SPELLINGS
+        ):
+            self.reported(item)
+            self.once(item, "notify")
+            self.notify = True
+        elif item.kind == "option" and item.raw.lower() in QUIET_SPELLINGS:
+            self.reported(item)
+            self.once(item, "quiet")
+            self.quiet = True
         elif item.kind == "option":
-            guess = nearest(item.raw, DRY_RUN_SPELLINGS)
+            reported = self.verb in REPORTING_VERBS
+            spellings = DRY_RUN_SPELLINGS + ((*NOTIFY_SPELLINGS, "--quiet") if reported else ())
+            guess = nearest(item.raw, spellings)
             fix = Fix(item.loc, item.end, guess) if guess else None
-            message = UNKNOWN_OPTION.format(raw=item.raw, verb=self.verb, options="`--dry-run`")
+            options = REPORT_OPTIONS if reported else "`--dry-run`"
+            message = UNKNOWN_OPTION.format(raw=item.raw, verb=self.verb, options=options)
             raise BuildError.at(item, message, fix)
         else:
             return False
         return True
+
+    def reported(self, item: Item) -> None:
+        """BuildError ``--notify``/``--quiet`` on a command that answers at once."""
+        if self.verb not in REPORTING_VERBS:
+            verbs = ", ".join(f"`{v}`" for v in REPORTING_VERBS)
+            raise BuildError.at(
+                item, NOT_REPORTED.format(raw=item.raw, verbs=verbs, verb=self.verb)
+            )
 
     def count(self, item: Item) -> int:
         if item.kind == "times":
@@ -372,7 +424,13 @@ def build_schedule(b: Builder) -> m.Schedule:
     if not selectors:
         raise BuildError(NEEDS_JOBS.format(verb="schedule"), b.end, 1)
     return m.Schedule(
-        tuple(dict.fromkeys(selectors)), b.revision, b.platform_filters(), b.times, b.dry_run
+        tuple(dict.fromkeys(selectors)),
+        b.revision,
+        b.platform_filters(),
+        b.times,
+        b.dry_run,
+        notify=b.notify,
+        quiet=b.quiet,
     )
 
 
@@ -410,7 +468,144 @@ def build_retrigger(b: Builder) -> m.Retrigger:
         b.times,
         b.dry_run,
         exception=exception,
+        notify=b.notify,
+        quiet=b.quiet,
     )
+
+
+def build_backfill(b: Builder) -> m.Backfill:
+    selectors = []
+    depth = m.DEFAULT_DEPTH
+    for item in b:
+        if b.clause(item):
+            continue
+        if item.kind == "depth":
+            b.once(item)
+            value = next(b)
+            if value.kind == "missing":
+                raise BuildError(DEPTH_NEEDS_COUNT, value.loc, 1)
+            depth = int(value.raw)
+            if not 1 <= depth <= MAX_DEPTH:
+                raise BuildError.at(value, DEPTH_RANGE.format(limit=MAX_DEPTH, raw=value.raw))
+        elif item.kind in ("word", "query", "unterminated"):
+            selectors.append(classify(item))
+        else:
+            raise b.unexpected(item)
+    if not selectors:
+        raise BuildError(BACKFILL_NEEDS_JOBS, b.end, 1)
+    return m.Backfill(
+        tuple(dict.fromkeys(selectors)),
+        b.revision,
+        depth,
+        b.platform_filters(),
+        b.times,
+        b.dry_run,
+        notify=b.notify,
+        quiet=b.quiet,
+    )
+
+
+def build_action(b: Builder) -> m.Action:
+    name: str | None = None
+    task: m.TaskId | None = None
+    job: m.Selector | None = None
+    target: Item | None = None
+    fields: dict[str, Any] = {}
+    document: dict[str, Any] | None = None
+    for item in b:
+        if name is None and item.kind == "word":
+            if not ACTION_NAME_PATTERN.fullmatch(item.raw):
+                raise BuildError.at(item, ACTION_NAME.format(raw=item.raw))
+            name = item.raw
+            continue
+        if item.kind == "on":
+            argument = b.argument(item)
+            if _names_a_push(argument) or (target is not None and b.revision is None):
+                b.once(item, "on")
+                b.revision = parse_revision(argument)
+                continue
+            item = Item("word", argument.raw, argument.loc)  # `on TASKID|JOB`: what it acts on
+        if item.kind == "field":
+            key, _, value = item.raw.partition("=")
+            if key in fields:
+                raise BuildError.at(item, ACTION_FIELD_TWICE.format(key=key))
+            fields[key] = _field_value(item, key, value)
+        elif item.kind == "document":
+            if document is not None:
+                raise BuildError.at(item, ACTION_BAD_JSON.format(error="give one object"))
+            document = _document(item)
+        elif item.kind in ("word", "query", "unterminated", "option") and (
+            item.kind != "option" or TASK_ID.fullmatch(item.raw)
+        ):
+            if target is not None:
+                raise BuildError.at(item, ACTION_ONE_TARGET.format(raw=item.raw))
+            target = item
+            if TASK_ID.fullmatch(item.raw):
+                task = m.TaskId(item.raw)
+            else:
+                job = classify(item)
+        elif not b.clause(item):
+            raise b.unexpected(item)
+    if name is None:
+        raise BuildError(ACTION_NEEDS_NAME, b.end, 1)
+    if fields and document is not None:
+        raise BuildError(ACTION_BOTH_INPUTS, b.end, 1)
+    given = document if document is not None else fields
+    return m.Action(
+        name,
+        task,
+        job,
+        b.revision,
+        json.dumps(given, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+        b.dry_run,
+        notify=b.notify,
+        quiet=b.quiet,
+    )
+
+
+def _names_a_push(item: Item) -> bool:
+    """Whether ``on`` names a push (hex, ``latest``, ``project@node``) rather than the task
+    an action acts on (a taskId, or a job: a bare word is a job here, not a project)."""
+    if TASK_ID.fullmatch(item.raw):
+        return False
+    match = REVISION.fullmatch(item.raw)
+    node = match["node"] if match else ""
+    named = bool(match and match["project"]) or node.lower() in LATEST_WORDS
+    return named or bool(HEX_NODE.fullmatch(node) and len(node) >= 7)
+
+
+def _field_value(item: Item, key: str, value: str) -> Any:
+    """A field's value: JSON where it reads as JSON (numbers, true, lists), quotes
+    removed, else the text as typed."""
+    if value[:1] in ("'", '"') and len(value) >= 2 and value[-1] == value[0]:
+        inner = value[1:-1]
+        return inner.replace('\\"', '"').replace("\\\\", "\\") if value[0] == '"' else inner
+    if value.startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as error:
+            message = ACTION_BAD_VALUE.format(key=key, error=error.msg)
+            raise BuildError(message, item.loc + len(key) + 1 + error.pos, 1) from None
+        except RecursionError:
+            raise BuildError.at(item, ACTION_BAD_VALUE.format(key=key, error="too deep")) from None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
+
+
+def _document(item: Item) -> dict[str, Any]:
+    try:
+        parsed = json.loads(item.raw)
+    except json.JSONDecodeError as error:
+        message = ACTION_BAD_JSON.format(error=error.msg)
+        raise BuildError(message, item.loc + error.pos, 1) from None
+    except RecursionError:
+        raise BuildError.at(item, ACTION_BAD_JSON.format(error="nested too deeply")) from None
+    if not isinstance(parsed, dict):
+        raise BuildError.at(item, ACTION_BAD_JSON.format(error="not an object"))
+    return parsed
 
 
 def build_rerun(b: Builder) -> m.Rerun:
@@ -725,6 +920,8 @@ BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
     "pushes": build_pushes,
     "push": build_push,
     "actions": build_actions,
+    "action": build_action,
+    "backfill": build_backfill,
     "jobs": build_jobs,
     "confirm": build_confirm,
     "help": build_help,

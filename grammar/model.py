@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -194,6 +195,8 @@ def _clauses(
     filters: tuple[PlatformFilter, ...] = (),
     times: int = 1,
     dry_run: bool = False,
+    notify: bool = False,
+    quiet: bool = False,
 ) -> list[str]:
     words: list[str] = []
     if revision is not None:
@@ -204,6 +207,10 @@ def _clauses(
         words.append(f"x{times}")
     if dry_run:
         words.append("--dry-run")
+    if notify:
+        words.append("--notify")
+    if quiet:
+        words.append("--quiet")
     return words
 
 
@@ -239,11 +246,15 @@ class Schedule(Command):
     filters: tuple[PlatformFilter, ...] = ()
     times: int = 1
     dry_run: bool = False
+    notify: bool = False  # the requester hears when the request ends
+    quiet: bool = False  # only the final state is posted
     verb: ClassVar[str] = "schedule"
 
     def canonical(self) -> str:
         words = [self.verb, *(s.canonical() for s in self.selectors)]
-        words += _clauses(self.revision, self.filters, self.times, self.dry_run)
+        words += _clauses(
+            self.revision, self.filters, self.times, self.dry_run, self.notify, self.quiet
+        )
         return " ".join(words)
 
     def to_json(self) -> dict[str, Any]:
@@ -253,6 +264,8 @@ class Schedule(Command):
             filters=[f.to_json() for f in self.filters],
             times=self.times,
             dry_run=self.dry_run,
+            notify=self.notify,
+            quiet=self.quiet,
             **_revision_json(self.revision),
         )
         return data
@@ -269,13 +282,17 @@ class Retrigger(Command):
     times: int = 1
     dry_run: bool = False
     exception: bool = False  # every job whose latest run ended in an exception
+    notify: bool = False
+    quiet: bool = False
     verb: ClassVar[str] = "retrigger"
 
     def canonical(self) -> str:
         words = [self.verb] + (["failed"] if self.failed else [])
         words += ["exception"] if self.exception else []
         words += [s.canonical() for s in self.selectors]
-        words += _clauses(self.revision, self.filters, self.times, self.dry_run)
+        words += _clauses(
+            self.revision, self.filters, self.times, self.dry_run, self.notify, self.quiet
+        )
         return " ".join(words)
 
     def to_json(self) -> dict[str, Any]:
@@ -287,6 +304,92 @@ class Retrigger(Command):
             filters=[f.to_json() for f in self.filters],
             times=self.times,
             dry_run=self.dry_run,
+            notify=self.notify,
+            quiet=self.quiet,
+            **_revision_json(self.revision),
+        )
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill(Command):
+    """Schedule jobs on the pushes before one, each against its own push's graph: where a
+    job started failing shows as the boundary between passing and failing pushes."""
+
+    selectors: tuple[Selector, ...]
+    revision: Revision | None = None
+    depth: int = 5  # how many pushes before the named one
+    filters: tuple[PlatformFilter, ...] = ()
+    times: int = 1
+    dry_run: bool = False
+    notify: bool = False
+    quiet: bool = False
+    verb: ClassVar[str] = "backfill"
+
+    def canonical(self) -> str:
+        words = [self.verb, *(s.canonical() for s in self.selectors)]
+        words += [] if self.depth == DEFAULT_DEPTH else ["depth", str(self.depth)]
+        words += _clauses(
+            self.revision, self.filters, self.times, self.dry_run, self.notify, self.quiet
+        )
+        return " ".join(words)
+
+    def to_json(self) -> dict[str, Any]:
+        data = Command.to_json(self)
+        data.update(
+            selectors=[selector_to_json(s) for s in self.selectors],
+            depth=self.depth,
+            filters=[f.to_json() for f in self.filters],
+            times=self.times,
+            dry_run=self.dry_run,
+            notify=self.notify,
+            quiet=self.quiet,
+            **_revision_json(self.revision),
+        )
+        return data
+
+
+DEFAULT_DEPTH = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Action(Command):
+    """Trigger one of the push's in-tree actions by name, on the push or on one of its tasks
+    (a taskId, or a job of the push), with an input its schema is checked against."""
+
+    name: str
+    task: TaskId | None = None
+    job: Selector | None = None
+    revision: Revision | None = None
+    input: str = "{}"  # a JSON object, keys sorted: hashable, and one text for one input
+    dry_run: bool = False
+    notify: bool = False
+    quiet: bool = False
+    verb: ClassVar[str] = "action"
+
+    def canonical(self) -> str:
+        words = [self.verb, self.name]
+        if self.task is not None:
+            words += [self.task.canonical()]  # bare: a taskId may begin with `-`
+        elif self.job is not None:
+            words += [self.job.canonical()]
+        words += _clauses(self.revision)
+        if self.input != "{}":
+            words.append(self.input)
+        return " ".join(
+            words + _clauses(dry_run=self.dry_run, notify=self.notify, quiet=self.quiet)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = Command.to_json(self)
+        data.update(
+            name=self.name,
+            task=self.task.text if self.task else None,
+            selectors=[selector_to_json(self.job)] if self.job is not None else [],
+            input=json.loads(self.input),
+            dry_run=self.dry_run,
+            notify=self.notify,
+            quiet=self.quiet,
             **_revision_json(self.revision),
         )
         return data
@@ -676,6 +779,8 @@ AnyCommand = (
     | Pushes
     | Push
     | Actions
+    | Action
+    | Backfill
     | Jobs
     | Confirm
     | Help

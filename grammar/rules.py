@@ -35,6 +35,10 @@ DRY_RUN = tagged(
     ).set_name("--dry-run"),
 )
 OPTION = tagged("option", pp.Regex(r"(?:-|—|–)[^\s,]*").set_name("option"))
+# ``notify me``: the requester hears when the request ends (as ``--notify``).
+NOTIFY_ME = tagged(
+    "notify", pp.Regex(rf"notify[ \t]+me{WORD_END}", flags=re.IGNORECASE).set_name("`notify me`")
+)
 
 # Words that open a clause, so never a job, a revision or a platform. Checked inside one
 # regex (a lookahead) rather than by trying each keyword element first: most words are
@@ -94,9 +98,10 @@ def command(name: str, *items: pp.ParserElement) -> pp.ParserElement:
     return (verb(name) + body + pp.StringEnd()).set_name(f"{name} command")
 
 
-SCHEDULE = command("schedule", SELECTOR, CLAUSE)
+SCHEDULE = command("schedule", NOTIFY_ME, SELECTOR, CLAUSE)
 RETRIGGER = command(
     "retrigger",
+    NOTIFY_ME,
     tagged("word", plain_word("failed", "exception", "exceptions").set_name("job or taskId")),
     tagged("failed", keyword("failed", name="`failed`")),
     tagged("exception", keyword("exception", "exceptions", name="`exception`")),
@@ -116,6 +121,25 @@ STATUS = command("status", WORD, ON_CLAUSE, OPTION)
 PUSHES = command("pushes", ON_CLAUSE, WORD)
 PUSH = command("push", ON_CLAUSE, WORD, OPTION)
 ACTIONS = command("actions", ON_CLAUSE, WORD, OPTION)
+BACKFILL = command(
+    "backfill",
+    NOTIFY_ME,
+    tagged("depth", keyword("depth", name="`depth`")) + (COUNT | missing("count")),
+    SELECTOR,
+    CLAUSE,
+)
+# An action's input: ``key=value`` fields (a value quoted when it holds spaces), or one JSON
+# object, which runs to the last ``}`` of the command.
+FIELD = tagged(
+    "field",
+    pp.Regex(r"""[A-Za-z_][A-Za-z0-9_.-]*=(?:"(?:[^"\\]|\\.)*"|'[^']*'|[^\s]*)""").set_name(
+        "key=value"
+    ),
+)
+DOCUMENT = tagged("document", pp.Regex(r"\{.*\}", flags=re.DOTALL).set_name("{json}"))
+ACTION = command(
+    "action", NOTIFY_ME, FIELD, DOCUMENT, ON_CLAUSE, DRY_RUN, OPTION, QUERY, UNTERMINATED, WORD
+)
 JOBS = command(
     "jobs",
     QUERY,
@@ -146,6 +170,8 @@ COMMAND = pp.MatchFirst(
         PUSHES,
         PUSH,
         ACTIONS,
+        ACTION,
+        BACKFILL,
         JOBS,
         CONFIRM,
         HELP,

@@ -17,6 +17,8 @@ VERBS: dict[str, tuple[str, ...]] = {
     "pushes": ("pushes", "pushlog"),
     "push": ("push", "overview"),
     "actions": ("actions",),
+    "action": ("action",),
+    "backfill": ("backfill", "bf"),
     "jobs": ("jobs", "search", "find"),
     "confirm": ("confirm",),
     "help": ("help", "usage"),
@@ -49,4 +51,8 @@ GROUP_SYMBOL = re.compile(
     r"(?P<group>[A-Za-z0-9][A-Za-z0-9_+.-]{0,24})\((?P<symbol>[A-Za-z0-9_+.-]{1,25})\)"
 )
 # Verbs that accept taskIds, which may begin with ``-`` like an option.
-TASK_ID_VERBS = ("retrigger", "cancel")
+TASK_ID_VERBS = ("retrigger", "cancel", "action")
+# Verbs whose requests are reported as they go, and so take ``--notify`` and ``--quiet``.
+REPORTING_VERBS = ("schedule", "retrigger", "backfill", "action")
+NOTIFY_SPELLINGS = ("--notify",)
+QUIET_SPELLINGS = ("--quiet", "-q")

@@ -215,6 +215,8 @@ def test_every_alias_means_its_verb(verb: str, alias: str) -> None:
         "retrigger": " failed",
         "cancel": " all",
         "rerun": " fuCPrKG2T62-4YH1tWYa7Q",
+        "backfill": " mochitest-1",
+        "action": " confirm-failures",
         "confirm": " r7f3a",
         "try": ": -b do",
     }.get(verb, "")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from bot.commands import (
+    action,
     actions,
     approve,
+    backfill,
     cancel,
     confirm,
     help,
@@ -30,6 +32,8 @@ COMMANDS = CommandTable(
         pushes.COMMAND,
         push.COMMAND,
         actions.COMMAND,
+        action.COMMAND,
+        backfill.COMMAND,
         jobs.COMMAND,
         confirm.COMMAND,
         help.COMMAND,

@@ -99,7 +99,7 @@ async def _one(ctx: Context, task_id: str, outcome: _Outcome) -> None:
     # The task's project's rules decide who may rerun it, as `on` its push would.
     command = ctx.commands.get("rerun") if ctx.commands is not None else None
     if command is not None and ctx.authorize is not None:
-        reason = await ctx.authorize(command, project)
+        reason = await ctx.authorize(command, project, Level.NONE)
         if reason is not None:
             outcome.said.append(DENIED.format(task=task_id, label=label, reason=reason))
             return

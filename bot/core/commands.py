@@ -35,7 +35,8 @@ class Context:
     budget: MessageBudget = field(default_factory=MessageBudget)  # shared by the message
     # Whether the person may run a command on another project's push: None, or why not
     # (the bot's own check, for a command that learns its project as it runs).
-    authorize: Callable[[Command, str], Awaitable[str | None]] | None = None
+    # ``Level``: what this use of the command asks at least (an action's own permission).
+    authorize: Callable[[Command, str, Level], Awaitable[str | None]] | None = None
 
     async def reply(self, text: str) -> str:
         return await self.replier.post(text)

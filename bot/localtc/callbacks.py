@@ -1,4 +1,5 @@
-"""Action callbacks that action tasks run, as taskgraph's do: add-new-jobs, retrigger, cancel.
+"""Action callbacks that action tasks run, as taskgraph's do: add-new-jobs, retrigger, cancel,
+confirm-failures and backfill.
 
 An action task (made by an in-tree action hook) names its callback and input in its
 ``payload.env`` (``ACTION_CALLBACK``, ``ACTION_INPUT``, ``ACTION_TASK_GROUP_ID``,
@@ -28,6 +29,7 @@ import msgspec
 import yaml
 
 from bot.graph import Materializer, TaskGraphIndex, plan
+from bot.graph.materialize import task_label
 from bot.localtc.errors import TaskclusterError
 from bot.localtc.queue import UNRESOLVED, Artifact
 from bot.localtc.server import LocalTaskcluster
@@ -98,6 +100,7 @@ class Run:
     request: ActionRequest
     log: list[str] = field(default_factory=list)
     copies: dict[str, Outputs] = field(default_factory=dict)  # by suffix
+    keep_labels: bool = True  # False: its tasks are on other pushes; only task-graph.json
 
 
 Callback = Callable[[Run], None]
@@ -357,8 +360,62 @@ def cancel_all(run: Run) -> None:
         _cancel(run, task_id)
 
 
+def _target_label(run: Run, push: Push) -> str:
+    """The label of the task the action acts on (its ``taskId``), which must be the push's."""
+    target = run.request.target_task_id
+    if not target:
+        raise ActionFailedError(f"{run.request.callback} acts on a task, and none was given")
+    label = task_label(run.tc.queue.get(target).definition)
+    if label not in push.graph:
+        raise ActionFailedError(f"{label} was not found in the task-graph")
+    return label
+
+
+def confirm_failures(run: Run) -> None:
+    """Run the target task's job again ``times`` times (Gecko runs only its failing tests
+    again; here the whole job is run, which a local worker cannot tell apart)."""
+    push = load_push(run.tc, run.request.task_group_id)
+    label = _target_label(run, push)
+    for copy in range(_times(run.request.input.get("times", 1))):
+        create_tasks(run, push, [label], str(copy))
+
+
+def backfill(run: Run) -> None:
+    """The target task's job on the ``depth`` pushes before its own (by pushlog id, through
+    the Index, as Gecko's backfill finds them), ``times`` each, in each push's own group.
+    Gecko triggers a ``backfill-task`` action on each of those pushes to create them; here
+    the tasks are created at once, ``extra.parent`` naming this action task, and listed in
+    its ``public/task-graph.json`` only (its label-to-taskid would mix several pushes)."""
+    own = load_push(run.tc, run.request.task_group_id)
+    label = _target_label(run, own)
+    given = run.request.input
+    depth = _times(given.get("depth", 9))
+    times = _times(given.get("times", 1))
+    pushlog_id = int(own.parameters.get("pushlog_id") or 0)
+    values = {**own.parameters, "trust_domain": own.trust_domain}
+    ids = range(pushlog_id - 1, max(pushlog_id - 1 - depth, 0), -1)
+    if given.get("inclusive"):
+        ids = range(pushlog_id, max(pushlog_id - 1 - depth, 0), -1)
+    for earlier in ids:
+        path = "{trust_domain}.v2.{project}.pushlog-id.{pushlog_id}.decision"
+        try:
+            decision = run.tc.index.find(path.format(**{**values, "pushlog_id": earlier})).task_id
+        except (TaskclusterError, KeyError):
+            run.log.append(f"No decision task for pushlog id {earlier}; skipped")
+            continue
+        push = load_push(run.tc, decision)
+        if label not in push.graph:
+            run.log.append(f"{label} is not in the task graph of push {earlier}; skipped")
+            continue
+        for copy in range(times):
+            create_tasks(run, push, [label], f"{earlier}-{copy}")
+    run.keep_labels = False
+
+
 CALLBACKS: dict[str, Callback] = {
     "add-new-jobs": add_new_jobs,
+    "confirm-failures": confirm_failures,
+    "backfill": backfill,
     "retrigger-multiple": retrigger_multiple,
     "cancel": cancel,
     "cancel-all": cancel_all,
@@ -379,6 +436,10 @@ def _upload(run: Run, documents: dict[str, bytes], content_type: str) -> None:
 
 def _upload_outputs(run: Run) -> None:
     if not run.copies:
+        return
+    if not run.keep_labels:
+        graph = _combined(run).documents()["public/task-graph.json"]
+        _upload(run, {"public/task-graph.json": graph}, JSON)
         return
     if len(run.copies) > 1:
         for suffix, outputs in run.copies.items():

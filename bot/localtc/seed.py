@@ -201,6 +201,36 @@ def actions_json(
                 },
                 [],
             ),
+            action(
+                "confirm-failures",
+                "Confirm failures in job",
+                "cf",
+                "Re-run Tests for original manifest, directories or tests for failing tests.",
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"times": {**times, "description": "How many times."}},
+                },
+                [{"kind": "test"}],
+            ),
+            action(
+                "backfill",
+                "Backfill",
+                "Bk",
+                "Take the label of the current task, and trigger the task with that label on "
+                "previous pushes in the same project.",
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "depth": {**times, "default": 9, "maximum": 25, "title": "Depth"},
+                        "inclusive": {"default": False, "type": "boolean"},
+                        "testPath": {"type": "string"},
+                        "times": {**times, "maximum": 10},
+                    },
+                },
+                [{}],
+            ),
             action("cancel", "Cancel Task", "cx", "Cancel the given task", None, [{}]),
             action(
                 "cancel-all",

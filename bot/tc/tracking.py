@@ -76,6 +76,7 @@ class Tracker:
     task_group_id: str
     task_ids: set[str]
     amqp_url: str | None = None
+    other_groups: tuple[str, ...] = ()  # the tasks' other task groups (a backfill's pushes)
     poll_interval: float = 5.0
     poll_concurrency: int = 16
     # With Pulse, the Queue is asked again after this long without a message: a message
@@ -174,9 +175,11 @@ class Tracker:
             queue = await channel.declare_queue(
                 queue_name(self.amqp_url, self.task_group_id), exclusive=True, auto_delete=True
             )
+            groups = dict.fromkeys((self.task_group_id, *self.other_groups))
             for name in STATE_EXCHANGES:
                 exchange = await channel.get_exchange(EXCHANGE_PREFIX + name, ensure=True)
-                await queue.bind(exchange, routing_key=group_binding(self.task_group_id))
+                for group in groups:
+                    await queue.bind(exchange, routing_key=group_binding(group))
             self.source = "pulse"
             # Anything that changed while binding: ask once more, then trust the messages.
             async for update in self._poll_once():
