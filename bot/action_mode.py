@@ -15,7 +15,7 @@ from taskcluster.exceptions import TaskclusterRestFailure
 from bot.core.replies import Replier
 from bot.core.runtime import Runtime
 from bot.graph.materialize import task_label
-from bot.reporting import post_card, task_url, track
+from bot.reporting import post_card, task_url, tell_requester, track
 from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.actions import (
     ActionError,
@@ -258,6 +258,7 @@ async def _failed_action(
         error += f"; it had created {len(created)} task(s) (`cancel {record.id}` cancels them)"
     await bot.store.replace_plan(record.id, created, state=RequestState.FAILED, error=error)
     await replier.post(f"[{record.id}] {error}")
+    await tell_requester(bot, replier, record, error)
 
 
 async def _report_created(
@@ -287,6 +288,7 @@ async def _report_created(
         done = f"the push's {name} action completed ({task_url(bot, row.task_id)})"
         await bot.store.replace_plan(request_id, [], state=RequestState.FINISHED)
         await replier.post(f"[{request_id}] finished: {done}; it made no task the bot can list")
+        await tell_requester(bot, replier, record, f"finished: {done}")
         return False
     if not created and not rerun:
         await bot.store.replace_plan(request_id, [], state=RequestState.FAILED, error=did + skipped)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from itertools import dropwhile
 from typing import Any
 
-from bot.core.replies import EditsInPlace, FindsCard, Replier, ShowsProgress
+from bot.core.replies import EditsInPlace, FindsCard, Notifies, Replier, ShowsProgress
 from bot.core.request import Progress
 from bot.core.runtime import Runtime
 from bot.metrics import ERRORS
 from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.tracking import TasksLostError, Tracker
+from grammar import ParseError, parse_command
 
 log = logging.getLogger(__name__)
 SHOWN = 15  # jobs listed in a card or a preview; the rest are counted
@@ -159,6 +160,39 @@ def requested_tasks(stored: list[PlannedTask]) -> list[PlannedTask]:
     return [t for t in stored if t.task_id not in depended or t.copy > 0]
 
 
+@dataclass(frozen=True, slots=True)
+class Wishes:
+    """How the requester asked to hear of the request: told when it ends (``--notify``),
+    or only then (``--quiet``)."""
+
+    notify: bool = False
+    quiet: bool = False
+
+
+def wishes_of(record: RequestRecord) -> Wishes:
+    """The ``--notify``/``--quiet`` of the request's command (as the store keeps it)."""
+    try:
+        command = parse_command(record.command or "")
+    except ParseError:
+        return Wishes()
+    return Wishes(bool(getattr(command, "notify", False)), bool(getattr(command, "quiet", False)))
+
+
+async def tell_requester(bot: Runtime, replier: Replier, record: RequestRecord, text: str) -> None:
+    """Tell the requester the request ended, when they asked to be told (``--notify``):
+    a private message or a mention where the place has one, else a reply. Best effort."""
+    if not wishes_of(record).notify:
+        return
+    said = f"[{record.id}] {record.command}: {text}"
+    try:
+        if isinstance(replier, Notifies):
+            await replier.notify(record.actor, said)
+        else:
+            await replier.post(said)
+    except Exception as error:
+        log.warning("could not tell %s that %s ended: %s", record.actor, record.id, error)
+
+
 async def track(bot: Runtime, replier: Replier, request_id: str) -> None:
     """Follow the request's tasks; the store keeps every state. Where replies can be edited
     (GitHub) the status card is edited in place; elsewhere (console, IRC) a line is sent
@@ -189,6 +223,7 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
         other_groups=tuple(groups_of(stored.values())),
     )
     several = by_push(record, stored.values())
+    quiet = wishes_of(record).quiet  # only the final state is posted
     shown = said_quarter = 0
     said_at = asyncio.get_running_loop().time()
 
@@ -216,6 +251,8 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
                 # A task run again (a retry) is not done any more; the count shown never
                 # goes back all the same.
                 done = shown = max(shown, sum(counts[s] for s in FINISHED))
+                if quiet:
+                    continue
                 if in_place is not None:
                     assert card is not None
                     title = f"{done}/{len(stored)} done: {_counts(counts)}"
@@ -270,6 +307,7 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
         # The summary is in the store; the reply is what failed: finish anyway.
         log.exception("the final reply of %s could not be sent", request_id)
     if not lost.is_set():
+        await tell_requester(bot, replier, record, summary)
         await bot.store.set_state(request_id, RequestState.FINISHED)
 
 
@@ -361,6 +399,7 @@ async def _lost(
         await replier.post(text)
     except Exception as error:
         log.warning("could not say %s was lost: %s", record.id, error)
+    await tell_requester(bot, replier, record, "lost (the Queue forgot its tasks)")
 
 
 class Coalesced:

@@ -137,8 +137,17 @@ FIELD = tagged(
     ),
 )
 DOCUMENT = tagged("document", pp.Regex(r"\{.*\}", flags=re.DOTALL).set_name("{json}"))
+# `on TASKID` for an action, where the taskId may begin with a dash
+ACTION_ON = (
+    ON
+    + (
+        REVISION
+        | tagged("revision", pp.Regex(rf"-[A-Za-z0-9_-]{{21}}{WORD_END}").set_name("taskId"))
+        | missing("revision")
+    )
+).set_name("on <taskId|job|revision>")
 ACTION = command(
-    "action", NOTIFY_ME, FIELD, DOCUMENT, ON_CLAUSE, DRY_RUN, OPTION, QUERY, UNTERMINATED, WORD
+    "action", NOTIFY_ME, FIELD, DOCUMENT, ACTION_ON, DRY_RUN, OPTION, QUERY, UNTERMINATED, WORD
 )
 JOBS = command(
     "jobs",

@@ -53,3 +53,12 @@ class Pages(Protocol):
     async def more(self) -> bool:
         """Send the next page; False when nothing is held."""
         ...
+
+
+@runtime_checkable
+class Notifies(Protocol):
+    """A place with a way to reach the person that notifies them more surely than a reply
+    (a private message on IRC, an @-mention in a new GitHub comment); elsewhere a plain
+    reply serves (Matrix replies mention the person already)."""
+
+    async def notify(self, actor: str, text: str) -> None: ...

@@ -59,6 +59,10 @@ class GitHubReplier:
         )
         return str(created["id"])
 
+    async def notify(self, actor: str, text: str) -> None:
+        """A new comment mentioning the person: an edited card notifies nobody."""
+        await self.post(f"@{actor} {text}")
+
     async def edit(self, reference: str, text: str) -> None:
         url = f"/repos/{self.repository}/issues/comments/{reference}"
         await _sent(

@@ -97,6 +97,10 @@ class IrcReplier:
         """Send the next page of a long reply; False when nothing is held."""
         return self.adapter.next_page(self.target, self.nick)
 
+    async def notify(self, actor: str, text: str) -> None:
+        """A private message: it reaches the person wherever they are on the network."""
+        self.adapter.say(self.nick, self.nick, text)
+
 
 class IrcAdapter(Adapter):
     """One connection to one IRC network, kept up for as long as the bot runs; who may do
