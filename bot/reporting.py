@@ -11,12 +11,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from itertools import dropwhile
 from typing import Any
+from urllib.parse import quote
 
 from bot.core.replies import EditsInPlace, FindsCard, Notifies, Replier, ShowsProgress
 from bot.core.request import Progress
 from bot.core.runtime import Runtime
 from bot.metrics import ERRORS
 from bot.store import PlannedTask, RequestRecord, RequestState
+from bot.tc.errorsummary import MAX_BYTES, first_errors, summary_names
 from bot.tc.tracking import TasksLostError, Tracker
 from grammar import ParseError, parse_command
 
@@ -78,10 +80,13 @@ async def post_card(
     group = task_group_of(record, stored)
     lines = [header or f"[{request_id}] {record.command}", f"  task group: {group_url(bot, group)}"]
     treeherder = bot.settings.project(record.project).treeherder_url
-    if treeherder and record.revision:
-        query = f"repo={record.project}&revision={record.revision}"
-        lines.append(f"  treeherder: {treeherder.rstrip('/')}/jobs?{query}")
     wanted = requested_tasks(stored)
+    if treeherder and record.revision and not by_push(record, stored):
+        query = f"repo={record.project}&revision={record.revision}"
+        jobs = {t.label for t in wanted}
+        if len(jobs) == 1:  # Treeherder shows the request's job alone (its filter box)
+            query += f"&searchStr={quote(jobs.pop(), safe='')}"
+        lines.append(f"  treeherder: {treeherder.rstrip('/')}/jobs?{query}")
     several = by_push(record, stored)
     for task in wanted[:SHOWN]:
         where = f"{push_of_task(task.definition)} " if several else ""
@@ -326,17 +331,20 @@ class Failure:
     task: str
     log: str | None  # None: the run never started, so it has none
     treeherder: str | None
+    errors: tuple[str, ...] = ()  # the first lines of its error summary, where it has one
 
     def plain(self) -> str:
         found = f"{self.label} {self.state}: {self.task}"
         found += f" log: {self.log}" if self.log else ""
-        return found + (f" treeherder: {self.treeherder}" if self.treeherder else "")
+        found += f" treeherder: {self.treeherder}" if self.treeherder else ""
+        return found + "".join(f"\n    {line}" for line in self.errors)
 
     def markdown(self) -> str:
         links = [f"[task]({self.task})"] + ([f"[log]({self.log})"] if self.log else [])
         if self.treeherder:
             links.append(f"[Treeherder]({self.treeherder})")
-        return f"**{self.label}** {self.state}: " + " · ".join(links)
+        found = f"**{self.label}** {self.state}: " + " · ".join(links)
+        return found + "".join(f"\n  `{line}`" for line in self.errors)
 
 
 async def failures_of(
@@ -365,6 +373,9 @@ async def failures_of(
                 f"{treeherder.rstrip('/')}/jobs?repo={record.project}&revision={revision}"
                 f"&selectedTaskRun={task.task_id}.{run}"
             )
+        errors: list[str] = []
+        if started and states[task.task_id] == "failed":
+            errors = await error_lines(bot, task.task_id, run)
         found.append(
             Failure(
                 task.label,
@@ -374,9 +385,24 @@ async def failures_of(
                 if started
                 else None,
                 jobs,
+                tuple(errors),
             )
         )
     return found, len(failed) - len(found)
+
+
+async def error_lines(bot: Runtime, task_id: str, run: int) -> list[str]:
+    """The first lines of the run's error summary, if it uploaded one; [] when it did not,
+    or when it cannot be read (the links are there all the same)."""
+    try:
+        listed = await bot.clients.queue.listArtifacts(task_id, str(run))
+        names = summary_names(list(listed.get("artifacts") or []))
+        if not names:
+            return []
+        return first_errors(await bot.decisions.artifact(task_id, names[0], limit=MAX_BYTES))
+    except Exception as error:
+        log.info("the error summary of %s run %s is unread: %s", task_id, run, error)
+        return []
 
 
 LINE_EVERY = 10.0  # seconds: a line-based chat hears of a request's progress at most this often

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest_asyncio
 import slugid
@@ -212,10 +213,11 @@ async def test_treeherder_link_when_configured(env: Embedded) -> None:
     )
     label = a_test(env, ran=False)
     output = await say(env, f"schedule {label} on {project}@{env.push.revision}")
+    # the push's jobs filtered to the one asked for (Treeherder's filter box)
     assert (
         f"treeherder: https://treeherder.example.com/jobs?repo={project}&revision={env.push.revision}"
-        in output
-    )
+        f"&searchStr={quote(label, safe='')}"
+    ) in output
 
 
 class ReadOnlyConsole(ConsoleAdapter):

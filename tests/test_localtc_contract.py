@@ -73,6 +73,31 @@ async def test_responses_validate_against_their_output_schemas(local_tc: Running
         assert errors(schema_of("queue", "cancelTask", "output"), cancelled) == []
 
 
+async def test_artifact_lists_page_and_validate_as_the_real_queues(local_tc: Running) -> None:
+    from taskcluster.exceptions import TaskclusterRestFailure
+
+    tc, queue = local_tc.tc, local_tc.queue()
+    task = new_id()
+    await queue.createTask(task, task_definition(taskGroupId=task))
+    run = tc.queue.claim(task, "local", "w")
+    for name in ("public/logs/live_backing.log", "public/test_info/x_errorsummary.log"):
+        tc.queue.put_artifact(task, run, Artifact(name, b"x", "text/plain", when(3600)))
+    first = await queue.listArtifacts(task, str(run), query={"limit": "1"})
+    assert errors(schema_of("queue", "listArtifacts", "output"), first) == []
+    assert len(first["artifacts"]) == 1
+    token = first["continuationToken"]
+    rest = await queue.listArtifacts(task, str(run), query={"continuationToken": token})
+    names = [a["name"] for a in first["artifacts"] + rest["artifacts"]]
+    assert sorted(names) == ["public/logs/live_backing.log", "public/test_info/x_errorsummary.log"]
+    assert "continuationToken" not in rest
+    latest = await queue.listLatestArtifacts(task)
+    assert errors(schema_of("queue", "listLatestArtifacts", "output"), latest) == []
+    assert len(latest["artifacts"]) == 2
+    with pytest.raises(TaskclusterRestFailure) as missing:
+        await queue.listArtifacts(task, "3")
+    assert missing.value.status_code == 404
+
+
 async def test_pulse_messages_match_the_exchange_definitions(local_tc: Running) -> None:
     tc, queue = local_tc.tc, local_tc.queue()
     exchanges = load_reference_json(

@@ -153,6 +153,12 @@ async def test_a_finished_request_names_its_failed_jobs_with_their_links(env: Em
         f"treeherder: https://th.example/jobs?repo={project}&revision={revision}"
         f"&selectedTaskRun={task.task_id}.0"
     ) in [line.strip() for line in output.splitlines()], output
+    # under it, the first lines of the error summary the test harness uploaded
+    lines = [line.strip() for line in output.splitlines()]
+    unexpected = [line for line in lines if line.startswith("TEST-UNEXPECTED-FAIL | mochitest/")]
+    assert len(unexpected) == 1, output
+    assert unexpected[0].endswith("| assertion failed: got false, expected true")
+    assert any(line.endswith(".js left a window open") for line in lines)
 
 
 def test_a_failure_in_a_card_is_a_line_of_links() -> None:

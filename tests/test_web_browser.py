@@ -246,3 +246,34 @@ async def test_a_wrong_token_is_refused_and_names_are_text(site: Site) -> None:
     await expect(page.locator("#grid-error")).to_contain_text("not a project name")
     await expect(page.locator("img")).to_have_count(0)
     await site.shot("08-bad-project")
+
+
+async def test_backfill_the_picked_job_on_the_pushes_before(site: Site) -> None:
+    from playwright.async_api import expect
+
+    from bot.localtc.chain import Breakage, seed_chain
+
+    env = site.env
+    broken = "test-linux1804-64-shippable-qr/opt-xpcshell-spi-nw-1"
+    chain = seed_chain(
+        env.tc, 5, tasks=300, project="mozilla-central", breakage=Breakage((broken,), break_at=3)
+    )
+    assert env.worker is not None
+    env.worker.decide = chain.outcome
+    page = site.page
+    await page.goto(f"{site.url}/?project=mozilla-central&revision=latest")
+    job = page.locator(f'#grid button.job[title="{broken}"]')
+    await job.click()
+    await expect(job).to_have_attribute("aria-pressed", "true")
+    backfill = page.get_by_role("button", name="Backfill")
+    await expect(backfill).to_be_disabled()  # no token: the page only reads
+    await page.get_by_label("API token").fill(TOKEN)
+    await page.locator("#depth").fill("3")
+    before = len(env.tc.queue.tasks)
+    await backfill.click()
+    result = page.locator("#result-text")
+    await expect(result).to_contain_text("on the 3 pushes before it")
+    for push in chain.pushes[1:4]:
+        await expect(result).to_contain_text(push.revision[:12])
+    assert len(env.tc.queue.tasks) == before + 3
+    await site.shot("07-backfill")

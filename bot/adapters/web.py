@@ -106,6 +106,11 @@ PICKER = Template("""<main class="picker">
           Preview (dry run)</button>
         <button id="schedule" type="button" class="primary" disabled
                 aria-describedby="actions-help">Schedule</button>
+        <button id="backfill" type="button" disabled aria-describedby="actions-help"
+                title="Run the selected jobs on the pushes before this one">Backfill</button>
+        <label class="depth">on
+          <input id="depth" type="number" min="1" max="25" value="5" size="3"
+                 aria-describedby="actions-help"> pushes before</label>
         <button id="clear" type="button" disabled>Clear selection</button>
       </div>
       <p id="actions-help" class="hint" aria-live="polite"></p>

@@ -161,6 +161,33 @@ def _artifact_response(
     )
 
 
+async def list_artifacts(tc: LocalTaskcluster, ctx: Context) -> web.StreamResponse:
+    """A run's artifacts (the latest run's without ``runId``), paged as the real Queue
+    pages them; a run that does not exist is a 404."""
+    task_id = ctx.params["taskId"]
+    runs = tc.queue.get(task_id).status["runs"]
+    given = ctx.params.get("runId")
+    run_id = int(given) if given is not None else len(runs) - 1
+    if not 0 <= run_id < len(runs):
+        raise TaskclusterError(404, "ResourceNotFound", f"task {task_id} has no run {run_id}")
+    stored = list(tc.queue.get(task_id).artifacts.get(run_id, {}).values())
+    page, token = paging.paginate(stored, ctx.query)
+    body: dict[str, Any] = {
+        "artifacts": [
+            {
+                "storageType": a.storage_type,
+                "name": a.name,
+                "expires": a.expires,
+                "contentType": a.content_type,
+            }
+            for a in page
+        ]
+    }
+    if token is not None:
+        body["continuationToken"] = token
+    return _json(body)
+
+
 def _artifact_params(tc: LocalTaskcluster, ctx: Context) -> dict[str, Any]:
     return {"names": [ctx.params["name"]]}
 
@@ -472,6 +499,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "queue",
+        "listLatestArtifacts",
+        "get",
+        "/task/<taskId>/artifacts",
+        "queue:list-artifacts:<taskId>",
+        list_artifacts,
+        query=paging.PAGINATE_QUERY,
+    ),
+    Endpoint(
+        "queue",
+        "listArtifacts",
+        "get",
+        "/task/<taskId>/runs/<runId>/artifacts",
+        "queue:list-artifacts:<taskId>:<runId>",
+        list_artifacts,
+        query=paging.PAGINATE_QUERY,
+    ),
+    Endpoint(
+        "queue",
         "getArtifact",
         "get",
         "/task/<taskId>/runs/<runId>/artifacts/<name>",
@@ -730,7 +775,8 @@ class LocalTaskcluster:
             )
         except TaskclusterError as error:
             return self._error(error, request, None)
-        return web.Response(body=artifact.content, content_type=artifact.content_type)
+        # The type as uploaded, parameters and all (`text/plain; charset=utf-8`), as S3 serves it.
+        return web.Response(body=artifact.content, headers={"Content-Type": artifact.content_type})
 
 
 async def serve(tc: LocalTaskcluster, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:

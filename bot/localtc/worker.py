@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import json
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,7 +18,7 @@ from bot.graph.materialize import task_label
 from bot.localtc.callbacks import is_action_task, run_callback
 from bot.localtc.errors import TaskclusterError
 from bot.localtc.hooks import ACTION_WORKER_TYPE
-from bot.localtc.queue import Queue, TaskRecord
+from bot.localtc.queue import Artifact, Queue, TaskRecord
 from bot.localtc.server import LocalTaskcluster
 
 
@@ -86,7 +88,54 @@ class SimulatedWorker:
             outcome = run_callback(self.services, record.task_id, run_id)
         else:
             outcome = self.outcome(record)
+            if outcome in ("completed", "failed"):
+                with contextlib.suppress(TaskclusterError):
+                    for artifact in logs_of(record, outcome):
+                        self.queue.put_artifact(record.task_id, run_id, artifact)
         reason = "worker-shutdown" if outcome == "exception" else None
         # cancelled or past its deadline meanwhile: already resolved, nothing to do
         with contextlib.suppress(TaskclusterError):
             self.queue.resolve(record.task_id, run_id, outcome, reason)
+
+
+LOG = "public/logs/live_backing.log"
+
+
+def logs_of(record: TaskRecord, outcome: str) -> list[Artifact]:
+    """What a worker uploads as a run ends: its log, and for a failed test the harness's
+    error summary (mozlog's errorsummary: JSON lines, as Gecko's test tasks upload under
+    ``public/test_info/<suite>_errorsummary.log`` and Treeherder reads)."""
+    label = task_label(record.definition)
+    expires = str(record.definition["expires"])
+    failed = outcome == "failed"
+    text = f"[taskcluster] {label}\n[task] {'TEST-UNEXPECTED-FAIL' if failed else 'done'}\n"
+    made = [Artifact(LOG, text.encode(), "text/plain; charset=utf-8", expires)]
+    if failed and label.startswith("test-"):
+        words = label.rsplit("/", 1)[-1].split("-")  # opt-xpcshell-spi-nw-1: xpcshell
+        suite = words[1] if len(words) > 1 else "test"
+        test = f"{suite}/test_{zlib.crc32(label.encode()) % 1000:03d}.js"
+        lines = [
+            {"action": "test_groups", "groups": [suite], "line": 0},
+            {
+                "action": "test_result",
+                "test": test,
+                "subtest": None,
+                "group": suite,
+                "status": "FAIL",
+                "expected": "PASS",
+                "message": "assertion failed: got false, expected true",
+                "known_intermittent": [],
+                "line": 12,
+            },
+            {
+                "action": "log",
+                "level": "ERROR",
+                "message": f"{test} left a window open",
+                "line": 30,
+            },
+            {"action": "group_result", "group": suite, "status": "ERROR", "line": 31},
+        ]
+        body = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        name = f"public/test_info/{suite}_errorsummary.log"
+        made.append(Artifact(name, body, "text/plain; charset=utf-8", expires))
+    return made

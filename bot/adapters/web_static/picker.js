@@ -25,6 +25,8 @@ const ui = {
   forgetToken: byId("forget-token"),
   preview: byId("preview"),
   schedule: byId("schedule"),
+  backfill: byId("backfill"),
+  depth: byId("depth"),
   clear: byId("clear"),
   actionsHelp: byId("actions-help"),
   resultTitle: byId("result-title"),
@@ -295,6 +297,7 @@ function updateActions() {
   const ready = Boolean(token) && Boolean(state.loaded) && state.selected.size > 0 && !state.busy;
   ui.preview.disabled = !ready;
   ui.schedule.disabled = !ready;
+  ui.backfill.disabled = !ready;
   ui.actionsHelp.textContent = help;
 }
 
@@ -321,16 +324,25 @@ async function command(text) {
   });
 }
 
-async function run(dryRun) {
+/** The depth asked for, kept within what `backfill` takes (1 to 25 pushes). */
+function depth() {
+  const asked = Number.parseInt(ui.depth.value, 10);
+  const kept = Number.isFinite(asked) ? Math.min(25, Math.max(1, asked)) : 5;
+  ui.depth.value = String(kept);
+  return kept;
+}
+
+async function run(dryRun, verb = "schedule") {
   if (!state.loaded || state.selected.size === 0) return;
   const { project, revision } = state.loaded;
   const labels = [...state.selected.keys()];
-  const flags = dryRun ? " --dry-run" : "";
-  const text = `schedule ${labels.join(" ")} on ${project}@${revision}${flags}`;
-  const title = dryRun ? "Preview" : "Schedule";
+  const flags = (verb === "backfill" ? ` depth ${depth()}` : "") + (dryRun ? " --dry-run" : "");
+  const text = `${verb} ${labels.join(" ")} on ${project}@${revision}${flags}`;
+  const title = dryRun ? "Preview" : verb === "backfill" ? "Backfill" : "Schedule";
   state.busy = true;
   updateActions();
-  showResult(title, { text: dryRun ? "Asking the bot for a preview…" : "Scheduling…" });
+  const waiting = verb === "backfill" ? "Backfilling…" : "Scheduling…";
+  showResult(title, { text: dryRun ? "Asking the bot for a preview…" : waiting });
   try {
     const data = await command(text);
     const replies = Array.isArray(data.replies) ? data.replies : [];
@@ -444,6 +456,7 @@ ui.forgetToken.addEventListener("click", () => {
 });
 ui.preview.addEventListener("click", () => run(true));
 ui.schedule.addEventListener("click", () => run(false));
+ui.backfill.addEventListener("click", () => run(false, "backfill"));
 ui.clear.addEventListener("click", clearSelection);
 
 loadToken();
