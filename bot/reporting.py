@@ -273,7 +273,8 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
                 quarter = done * 4 // len(stored)
                 now = asyncio.get_running_loop().time()
                 if update.state != "completed":
-                    line += f": {task.label} {update.state} {task_url(bot, update.task_id)}"
+                    where = f" on {push_of_task(task.definition)}" if several else ""
+                    line += f": {task.label}{where} {update.state} {task_url(bot, update.task_id)}"
                 elif quarter == said_quarter and now - said_at < LINE_EVERY:
                     continue
                 said_quarter, said_at = quarter, now

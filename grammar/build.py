@@ -801,8 +801,10 @@ def build_try(b: Builder) -> m.Try:
                     TRY_MISSING_VALUE.format(name=item.raw.rstrip("=")), missing.loc, 1
                 )
             values.setdefault(dest, []).append((item, value))
+        elif item.kind == "try_unknown_option" and item.raw.lower() in ("--notify", "--quiet"):
+            b.clause(Item("option", item.raw, item.loc))
         elif item.kind == "try_unknown_option":
-            names = [*trysyntax.OPTION_NAMES, "--dry-run"]
+            names = [*trysyntax.OPTION_NAMES, "--dry-run", "--notify", "--quiet"]
             guess = nearest(item.raw.split("=")[0], names)
             fix = Fix(item.loc, item.loc + len(item.raw.split("=")[0]), guess) if guess else None
             raise BuildError.at(item, TRY_UNKNOWN_OPTION.format(raw=item.raw), fix)
@@ -811,7 +813,7 @@ def build_try(b: Builder) -> m.Try:
     options = _try_options(values, b.limits)
     if not options.build_types and options.jobs == ():
         raise BuildError(TRY_NEEDS_BUILDS, b.end, 1, Fix(b.end, b.end, " -b do"))
-    return m.Try(options, b.revision, b.dry_run)
+    return m.Try(options, b.revision, b.dry_run, notify=b.notify, quiet=b.quiet)
 
 
 def _try_options(values: dict[str, list[tuple[Item, Item | None]]], limits: Limits) -> m.TryOptions:

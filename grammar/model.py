@@ -757,15 +757,25 @@ class Try(Command):
     options: TryOptions = field(default_factory=TryOptions)
     revision: Revision | None = None
     dry_run: bool = False
+    notify: bool = False
+    quiet: bool = False
     verb: ClassVar[str] = "try"
 
     def canonical(self) -> str:
         words = ["try:", *self.options.canonical_words()]
-        return " ".join(words + _clauses(self.revision, dry_run=self.dry_run))
+        clauses = _clauses(
+            self.revision, dry_run=self.dry_run, notify=self.notify, quiet=self.quiet
+        )
+        return " ".join(words + clauses)
 
     def to_json(self) -> dict[str, Any]:
         data = Command.to_json(self)
-        data.update(try_options=self.options.to_json(), dry_run=self.dry_run)
+        data.update(
+            try_options=self.options.to_json(),
+            dry_run=self.dry_run,
+            notify=self.notify,
+            quiet=self.quiet,
+        )
         data.update(_revision_json(self.revision))
         return data
 

@@ -53,6 +53,6 @@ GROUP_SYMBOL = re.compile(
 # Verbs that accept taskIds, which may begin with ``-`` like an option.
 TASK_ID_VERBS = ("retrigger", "cancel", "action")
 # Verbs whose requests are reported as they go, and so take ``--notify`` and ``--quiet``.
-REPORTING_VERBS = ("schedule", "retrigger", "backfill", "action")
+REPORTING_VERBS = ("schedule", "retrigger", "backfill", "action", "try")
 NOTIFY_SPELLINGS = ("--notify",)
 QUIET_SPELLINGS = ("--quiet", "-q")

@@ -20,7 +20,7 @@ from bot.core.settings import Mode, ProjectSettings
 from bot.embedded import Embedded
 from bot.localtc.chain import Breakage, Chain, seed_chain
 from bot.localtc.seed import register_action_hooks, seed_push
-from grammar import Action, Backfill, ParseError, Schedule, parse_command
+from grammar import Action, Backfill, ParseError, Schedule, Try, parse_command
 from tests.test_console_e2e import delivered, env
 
 __all__ = ["env"]  # the console tests' embedded local Taskcluster, for pytest to find
@@ -74,6 +74,10 @@ def test_the_grammar_of_backfill_action_notify_and_quiet() -> None:
     schedule = parse_command("schedule mochitest-1 --notify")
     assert isinstance(schedule, Schedule)
     assert schedule.notify
+    tried = parse_command("try: -b do -p linux64 --quiet --notify")
+    assert isinstance(tried, Try)
+    assert (tried.notify, tried.quiet) == (True, True)
+    assert parse_command(tried.canonical()) == tried
 
 
 @pytest.mark.parametrize(

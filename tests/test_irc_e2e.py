@@ -199,6 +199,25 @@ async def test_a_sheriff_schedules_and_hears_every_change(network: Network) -> N
     assert private.startswith(f"[{request_id[1]}] schedule {label}")  # no "sheriff: " lead
 
 
+async def test_notify_sends_a_private_message_and_quiet_says_no_progress(network: Network) -> None:
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    label = unscheduled_test(network.env)
+    sheriff.say(f"taskbot: schedule {label} --notify --quiet")
+    (told,) = await sheriff.wait_for(
+        lambda: [text for who, to, text in sheriff.said if to == "sheriff" and "finished" in text],
+        timeout=30,
+    )
+    assert re.match(
+        rf"\[r[0-9a-f]+\] schedule {re.escape(label)} --notify --quiet: finished: 1 ok$", told
+    )
+    await sheriff.wait_for(  # how it ended, in the channel too
+        lambda: [text for who, to, text in sheriff.said if to == CHANNEL and "finished" in text]
+    )
+    in_channel = [text for who, to, text in sheriff.said if to == CHANNEL]
+    assert any("1 new task" in text for text in in_channel), in_channel  # what was scheduled
+    assert not [text for text in in_channel if "1/1 done" in text], in_channel
+
+
 async def test_an_unidentified_nick_is_denied_and_nothing_is_scheduled(network: Network) -> None:
     visitor = await network.person("visitor")
     before = len(network.env.tc.queue.tasks)
