@@ -117,10 +117,17 @@ async def test_backfill_shows_where_a_job_started_failing(env: Embedded) -> None
         assert f"{revisions[number - 1]}: 1 ok (passes)" in final
     assert f"it fails from {revisions[4]} on and passes before it" in final
     assert revisions[0] not in final  # depth 6 from push 8 stops at push 2
+    # each failure with its links and the first lines of its error summary
+    assert "TEST-UNEXPECTED-FAIL | xpcshell/test_" in final
     # each task is on its own push's group, depending on what that push built
     queue = env.tc.queue
     request = re.search(r"\[(r[0-9a-f]+)\]", output)
     assert request is not None
+    # `status` of it says the same: a line per push, the failures with their links
+    status = await say(env, f"status {request[1]}")
+    assert f"{revisions[4]}: 0 ok, 1 failed (fails)" in status
+    assert f"it fails from {revisions[4]} on and passes before it" in status
+    assert status.count(f"{BROKEN} failed: ") == 3, status
     stored = await env.store.plan(request[1])
     groups = {t.definition["taskGroupId"] for t in stored}
     assert groups == {push.decision_task_id for push in chain.pushes[1:7]}

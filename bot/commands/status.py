@@ -7,7 +7,7 @@ from collections import Counter
 
 from bot.core.access import Level
 from bot.core.commands import Command, Context
-from bot.reporting import FINISHED
+from bot.reporting import FINISHED, MORE_FAILED, by_push, failures_of, push_results
 from bot.scheduling import expanded, named_project
 from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.decision import DecisionNotFoundError
@@ -34,7 +34,7 @@ async def status(ctx: Context, cmd: Status) -> None:
         if not await ctx.adapter.may_see(ctx.request, record):
             await ctx.refuse(NOT_YOURS.format(request=record.id))
             return
-        await ctx.reply(await describe(ctx, record))
+        await ctx.reply(await describe(ctx, record, detail=True))
         return
     if cmd.revision is not None:
         push = await _push(ctx, cmd.revision)
@@ -88,13 +88,26 @@ async def _push(ctx: Context, revision: Revision) -> tuple[str, str] | None:
 FRESHENED = 50  # tasks of an unfollowed request asked of the Queue at most, per status
 
 
-async def describe(ctx: Context, record: RequestRecord) -> str:
+async def describe(ctx: Context, record: RequestRecord, *, detail: bool = False) -> str:
+    """A line for the request; with ``detail``, a line per push of a backfill and its
+    failed jobs with their links (as its final reply names them)."""
     tasks = await freshened(ctx, record)
     states = Counter(t.state or ("unsubmitted" if not t.submitted else "pending") for t in tasks)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
-    return f"[{record.id}] {record.command or record.text}: {record.state.words}" + (
+    line = f"[{record.id}] {record.command or record.text}: {record.state.words}" + (
         f" ({counts})" if tasks else ""
     )
+    if not detail or not tasks:
+        return line
+    stored = {t.task_id: t for t in tasks}
+    known = {t.task_id: t.state for t in tasks if t.state}
+    lines = [line]
+    if by_push(record, tasks):
+        lines += [f"  {each}" for each in push_results(stored, known)]
+    failures, unnamed = await failures_of(ctx.bot, record, stored, known)
+    lines += [f"  {failure.plain()}" for failure in failures]
+    lines += [f"  {MORE_FAILED.format(count=unnamed)}"] if unnamed else []
+    return "\n".join(lines)
 
 
 async def freshened(ctx: Context, record: RequestRecord) -> list[PlannedTask]:
