@@ -312,3 +312,27 @@ async def test_notify_on_github_is_a_new_comment_mentioning_the_requester() -> N
     url, data = gh.posted[0]
     assert url == "/repos/mozilla/gecko/issues/7/comments"
     assert str(data["body"]).startswith("@octocat [r1a2b] schedule mochitest-1 --notify: finished")
+
+
+async def test_a_git_branchs_pushes_go_back_by_the_head_before_each(env: Embedded) -> None:
+    project = "firefox-android"
+    chain = seed_chain(
+        env.tc, 6, tasks=300, project=project, git=True, breakage=Breakage((BROKEN,), break_at=4)
+    )
+    assert env.worker is not None
+    env.worker.decide = chain.outcome
+    revisions = [push.revision[:12] for push in chain.pushes]
+    listed = await say(env, f"pushes 10 on {project}")
+    lines = [line.strip() for line in listed.splitlines()]
+    assert lines[0].endswith(f"6 pushes of {project}, newest first:"), listed
+    assert [line.split()[0].rstrip(":") for line in lines[1:7]] == revisions[::-1]
+    output = await say(env, f"backfill {BROKEN} on {project} depth 4")
+    final = output[output.index("finished:") :]
+    assert f"it fails from {revisions[3]} on and passes before it" in final, output
+    # a push whose decision task is not indexed ends the walk, and says where
+    del env.tc.index.entries[
+        f"gecko.v2.{project}.revision.{chain.pushes[2].revision}.taskgraph.decision"
+    ]
+    stopped = await say(env, f"pushes 10 on {project}")
+    assert f"stopped at {revisions[2]}" in stopped
+    assert revisions[1] not in stopped

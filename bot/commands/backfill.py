@@ -19,15 +19,17 @@ from grammar import Backfill
 log = logging.getLogger(__name__)
 
 NO_PUSHLOG = (
-    "{push} has no pushlog id (a pull request's push, or a project without a pushlog), so "
-    "the pushes before it cannot be told: backfill runs on a project's pushes in order."
+    "{push} has no pushlog id, nor is it a push to a branch that says which head came before "
+    "it (a pull request's push), so the pushes before it cannot be told: backfill runs on a "
+    "project's pushes in order."
 )
 NO_EARLIER = "There is no push before {push} with a decision task, so there is nothing to backfill."
 GAVE_UP = "  (stopped looking at pushlog id {low}: {gap} pushes in a row had no decision task)"
-SKIPPED = "  #{pushlog_id} {revision}: skipped, {why}"
+STOPPED = "  (stopped at {revision}: no decision task ran for it, so what came before is unknown)"
+SKIPPED = "  {place}{revision}: skipped, {why}"
 NOT_THERE = "no `{label}` in its task graph"
 UNREADABLE = "its task graph could not be read ({error})"
-AS_PUSHED = "  #{pushlog_id} {revision} (this push): {label} {state} as pushed"
+AS_PUSHED = "  {place}{revision} (this push): {label} {state} as pushed"
 NOWHERE = "`{label}` is in none of the {count} pushes before {push}, so nothing was scheduled."
 ONE_ACTION_JOB = (
     "In action mode backfill goes through the push's own `backfill` action, which takes one "
@@ -75,17 +77,19 @@ async def backfill(ctx: Context, cmd: Backfill) -> None:
             part = await load_push(ctx, push.project, info.revision, info.decision_task_id)
         except (ArtifactError, GraphError, DecisionNotFoundError) as error:
             why = UNREADABLE.format(error=str(error)[:200])
-            notes.append(SKIPPED.format(pushlog_id=info.pushlog_id, revision=revision, why=why))
+            notes.append(SKIPPED.format(place=_place(info.pushlog_id), revision=revision, why=why))
             continue
         wanted = [label for label in labels if label in part.graph]
         if not wanted:
             why = NOT_THERE.format(label=labels[0])
-            notes.append(SKIPPED.format(pushlog_id=info.pushlog_id, revision=revision, why=why))
+            notes.append(SKIPPED.format(place=_place(info.pushlog_id), revision=revision, why=why))
             continue
         parts.append((part, wanted))
     if earlier.gave_up_at is not None:
         gap = earlier.pushes[-1].pushlog_id - earlier.gave_up_at
         notes.append(GAVE_UP.format(low=earlier.gave_up_at, gap=gap))
+    if earlier.stopped_at is not None:
+        notes.append(STOPPED.format(revision=earlier.stopped_at[:12]))
     if not parts:
         count = len(earlier.pushes)
         await ctx.refuse(
@@ -114,7 +118,13 @@ async def _as_pushed(ctx: Context, push: Push, pushlog_id: int, labels: list[str
         with contextlib.suppress(Exception):  # a line of context, not worth failing over
             state = str((await ctx.bot.clients.queue.status(task_id))["status"]["state"])
     revision = (push.revision or "")[:12]
-    return AS_PUSHED.format(pushlog_id=pushlog_id, revision=revision, label=labels[0], state=state)
+    place = _place(pushlog_id)
+    return AS_PUSHED.format(place=place, revision=revision, label=labels[0], state=state)
+
+
+def _place(pushlog_id: int) -> str:
+    """``#41 `` for a push of a pushlog; nothing for a git branch's push."""
+    return f"#{pushlog_id} " if pushlog_id else ""
 
 
 async def _by_action(ctx: Context, cmd: Backfill, push: Push, labels: list[str]) -> None:

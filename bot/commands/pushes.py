@@ -11,8 +11,13 @@ from grammar import Pushes
 
 HEADER = "{count} push{es} of {project}{upto}, newest first:"
 NO_PUSHLOG = (
-    "The pushes of {project} have no pushlog ids (a pull request's push, or a project "
-    "without a pushlog), so I cannot tell which came before which."
+    "The pushes of {project} have no pushlog ids, nor is this a push to a branch that says "
+    "which head came before it (a pull request's push), so I cannot tell which came before "
+    "which."
+)
+STOPPED = (
+    "… stopped at {revision}: the branch's head before the last push listed, which no "
+    "decision task ran for (what came before it is unknown)."
 )
 GAVE_UP = (
     "… stopped looking: pushlog ids {low} to {high} have no decision task indexed (pushes "
@@ -45,13 +50,16 @@ async def pushes(ctx: Context, cmd: Pushes) -> None:
     if earlier.gave_up_at is not None:
         high = found[-1].pushlog_id - 1
         lines.append(GAVE_UP.format(low=earlier.gave_up_at, high=high, project=project))
+    if earlier.stopped_at is not None:
+        lines.append(STOPPED.format(revision=earlier.stopped_at[:12]))
     await ctx.reply("\n".join(lines))
 
 
 def _line(ctx: Context, project: str, push: PushInfo) -> str:
     who = f" by {push.owner}" if push.owner else ""
     group = group_url(ctx.bot, push.decision_task_id)
-    line = f"  #{push.pushlog_id} {push.revision[:12]}{who}: {group}"
+    place = f"#{push.pushlog_id} " if push.pushlog_id else ""  # a git branch's: no pushlog
+    line = f"  {place}{push.revision[:12]}{who}: {group}"
     treeherder = ctx.bot.settings.project(project).treeherder_url
     if treeherder and push.revision:
         line += f" {treeherder.rstrip('/')}/jobs?repo={project}&revision={push.revision}"

@@ -96,14 +96,17 @@ def seed_chain(
     project: str = "autoland",
     breakage: Breakage | None = None,
     actions: bool = True,
+    git: bool = False,
 ) -> Chain:
     """``count`` consecutive pushes of ``project`` in ``tc`` (pushlog ids 1 to ``count``),
-    each indexed by revision and pushlog id, the last one ``latest``."""
+    each indexed by revision and pushlog id, the last one ``latest``. ``git``: pushes to a
+    git branch instead, with no pushlog: each says the head before it (``base_rev``) and is
+    indexed by revision only."""
     if count < 1:
         raise ValueError(f"a chain has at least one push, not {count}")
     breakage = breakage or Breakage()
     graph = generate(tasks, seed=1)
-    pushes = []
+    pushes: list[SeededPush] = []
     for number in range(1, count + 1):
         push = seed_push(
             tc,
@@ -112,6 +115,7 @@ def seed_chain(
             project=project,
             push=push_of(graph, key=f"{project}-{number}", seed=number),
             outcome=functools.partial(_ended, breakage, number),
+            after=(pushes[-1].revision if pushes else "0" * 40) if git else None,
         )
         if actions:
             register_action_hooks(tc, push)

@@ -79,6 +79,8 @@ class SeededPush:
     failed: tuple[str, ...]
     pull_request: tuple[str, int] | None = None  # ("owner/repo", number) of a PR's push
     pushlog_id: str = "0"  # its place among the project's pushes (0: a pull request's)
+    # A push to a git branch (no pushlog): the branch's head before it (GitHub's `before`)
+    base_revision: str | None = None
 
     @property
     def scheduler_id(self) -> str:
@@ -88,6 +90,8 @@ class SeededPush:
     def repository_url(self) -> str:
         if self.pull_request is not None:
             return f"https://github.com/{self.pull_request[0]}"
+        if self.base_revision is not None:
+            return f"https://github.com/example/{self.project}"
         return f"https://hg.example.com/{self.project}"
 
     def index_paths(self) -> list[str]:
@@ -95,11 +99,16 @@ class SeededPush:
         if self.pull_request is not None:
             return []
         base = f"{self.trust_domain}.v2.{self.project}"
-        return [
+        paths = [
             f"{base}.revision.{self.revision}.taskgraph.decision",
             f"{base}.latest.taskgraph.decision",
-            f"{base}.pushlog-id.{self.pushlog_id}.decision",
         ]
+        # a push to a git branch has no pushlog (taskgraph's GitHub push routes, as above)
+        return (
+            paths
+            if self.base_revision is not None
+            else [*paths, f"{base}.pushlog-id.{self.pushlog_id}.decision"]
+        )
 
 
 def actions_json(
@@ -272,6 +281,7 @@ def seed_push(
     pull_request_action: str = "opened",
     push: SyntheticPush | None = None,
     outcome: Callable[[str], str] | None = None,
+    after: str | None = None,
 ) -> SeededPush:
     """Create the push in ``tc`` (in memory, no HTTP) and return where to find it.
 
@@ -283,6 +293,9 @@ def seed_push(
     ``push`` is the graph and the tasks it ran (by default generated from ``seed``);
     ``outcome`` says how each task it ran ended (by default one test in ``fail_every``
     failed).
+
+    ``after``: a push to a git branch (a GitHub push: no pushlog id) whose head was
+    ``after`` before it (forty zeros: the branch's first push), as its ``base_rev`` says.
     """
     if pull_request is not None:
         _check_pull_request(pull_request)
@@ -297,9 +310,18 @@ def seed_push(
     push = push or generate(tasks, seed=seed)
     decision = task_id_for(f"decision/{project}/{revision}", "decision")
     now = tc.queue.now()
-    pushlog_id = "0" if pull_request else str(seed)
+    pushlog_id = "0" if pull_request or after is not None else str(seed)
     seeded = SeededPush(
-        project, revision, trust_domain, level, decision, push, (), pull_request, pushlog_id
+        project,
+        revision,
+        trust_domain,
+        level,
+        decision,
+        push,
+        (),
+        pull_request,
+        pushlog_id,
+        base_revision=after,
     )
     queue = tc.queue
     routes = [f"index.{path}" for path in seeded.index_paths()]
@@ -468,6 +490,17 @@ def _parameters(seeded: SeededPush, seed: int) -> dict[str, Any]:
         "trust_domain": seeded.trust_domain,
         "head_repository": seeded.repository_url,
     }
+    if seeded.pull_request is None and seeded.base_revision is not None:
+        return {
+            **common,
+            "tasks_for": "github-push",
+            "repository_type": "git",
+            "pushlog_id": "0",
+            "base_repository": seeded.repository_url,
+            "base_rev": seeded.base_revision,
+            "head_ref": "refs/heads/main",
+            "owner": "someone@example.com",
+        }
     if seeded.pull_request is None:
         return {**common, "pushlog_id": str(seed)}
     number = seeded.pull_request[1]
