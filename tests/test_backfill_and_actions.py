@@ -321,6 +321,8 @@ async def test_a_git_branchs_pushes_go_back_by_the_head_before_each(env: Embedde
     )
     assert env.worker is not None
     env.worker.decide = chain.outcome
+    assert all(push.base_revision is not None for push in chain.pushes)
+    assert chain.pushes[1].base_revision == chain.pushes[0].revision
     revisions = [push.revision[:12] for push in chain.pushes]
     listed = await say(env, f"pushes 10 on {project}")
     lines = [line.strip() for line in listed.splitlines()]

@@ -21,7 +21,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -420,17 +420,7 @@ def seed_push(
         queue.resolve(task_id, run, ended)
         if ended == "failed":
             failed.append(label)
-    return SeededPush(
-        project,
-        revision,
-        trust_domain,
-        level,
-        decision,
-        push,
-        tuple(failed),
-        pull_request,
-        pushlog_id,
-    )
+    return replace(seeded, failed=tuple(failed))
 
 
 def _sha(text: str) -> str:
