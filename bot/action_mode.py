@@ -269,6 +269,7 @@ async def _report_created(
     name = row.label.removeprefix(ACTION_ROW)
     wanted = _wanted(row)
     created = await created_by(bot, group, row.task_id, wanted)
+    await _note_pushes(bot, group, created)
     bot.decisions.forget_labels(group)
     rerun = await _rerun_by(bot, record.project or "", group, wanted, created, row)
     untouched = sorted(wanted - {t.label for t in created + rerun})
@@ -298,6 +299,21 @@ async def _report_created(
     header = f"[{request_id}] {record.command}: {did}{skipped}"
     await post_card(bot, replier, record, created + rerun, header, resumed=True)
     return True
+
+
+async def _note_pushes(bot: Runtime, group: str, created: list[PlannedTask]) -> None:
+    """Tasks an action made on other pushes (a backfill's) get their push's revision noted
+    as the bot notes it on its own, so the card and the failure lines name the push."""
+    for other in {str(t.definition.get("taskGroupId") or "") for t in created} - {group, ""}:
+        revision = str((await bot.decisions.parameters(other)).get("head_rev") or "")
+        for task in created:
+            if revision and task.definition.get("taskGroupId") == other:
+                extra = task.definition.setdefault("extra", {})
+                noted = extra.get("taskbot") if isinstance(extra, dict) else None
+                if isinstance(extra, dict) and not isinstance(noted, dict):
+                    extra["taskbot"] = noted = {}
+                if isinstance(noted, dict):
+                    noted.setdefault("revision", revision)
 
 
 async def _rerun_by(

@@ -377,9 +377,10 @@ async def failures_of(
         errors: list[str] = []
         if started and states[task.task_id] == "failed":
             errors = await error_lines(bot, task.task_id, run)
+        several = by_push(record, stored.values())
         found.append(
             Failure(
-                task.label,
+                f"{task.label} on {push_of_task(task.definition)}" if several else task.label,
                 state,
                 task_url(bot, task.task_id),
                 f"{root}/api/queue/v1/task/{task.task_id}/runs/{run}/artifacts/{LOG}"
@@ -513,8 +514,10 @@ def push_results(stored: dict[str, PlannedTask], states: dict[str, str]) -> list
         v == "passes" for v in verdicts[newest_failing:]
     )
     if clean and 0 < newest_failing < len(verdicts):
-        first_bad = list(counts)[newest_failing - 1]
-        lines.append(f"it fails from {first_bad} on and passes before it")
+        pushes = list(counts)
+        broken, fine = pushes[newest_failing - 1], pushes[newest_failing]
+        # a push between them may have been skipped (no decision task, no such job)
+        lines.append(f"it broke after {fine} (passes) and by {broken} (fails)")
     return lines
 
 

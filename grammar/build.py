@@ -136,6 +136,12 @@ ACTION_BAD_VALUE = '`{key}`: {error}; quote a text with spaces, e.g. `{key}="a b
 ACTION_FIELD_TWICE = "`{key}` is given twice; keep one."
 ACTION_BOTH_INPUTS = "give the input as key=value fields or as one JSON object, not both."
 ACTION_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+ACTION_ON_WHAT = (
+    "`on` names what the action acts on (a taskId or a job) or its push (a revision), not `{raw}`."
+)
+ACTION_OPEN = "this {what} is never closed; the action's input must end it."
+ACTION_TOO_DEEP = "the action's input nests lists and objects more than {limit} deep."
+MAX_INPUT_DEPTH = 20
 MAX_DEPTH = 25
 
 
@@ -337,12 +343,12 @@ class Builder:
         elif item.kind == "option" and self.verb in TASK_ID_VERBS and TASK_ID.fullmatch(item.raw):
             return False  # a taskId that happens to start with "-"
         elif item.kind == "notify" or (
-            item.kind == "option" and item.raw.lower() in NOTIFY_SPELLINGS
+            item.kind == "option" and _dashed(item.raw) in NOTIFY_SPELLINGS
         ):
             self.reported(item)
             self.once(item, "notify")
             self.notify = True
-        elif item.kind == "option" and item.raw.lower() in QUIET_SPELLINGS:
+        elif item.kind == "option" and _dashed(item.raw) in QUIET_SPELLINGS:
             self.reported(item)
             self.once(item, "quiet")
             self.quiet = True
@@ -473,6 +479,11 @@ def build_retrigger(b: Builder) -> m.Retrigger:
     )
 
 
+def _dashed(raw: str) -> str:
+    """An option as typed, with the dash a chat client made of ``--`` put back."""
+    return re.sub(r"^[—–]", "--", raw.lower())
+
+
 def build_backfill(b: Builder) -> m.Backfill:
     selectors = []
     depth = m.DEFAULT_DEPTH
@@ -520,11 +531,25 @@ def build_action(b: Builder) -> m.Action:
             continue
         if item.kind == "on":
             argument = b.argument(item)
-            if _names_a_push(argument) or (target is not None and b.revision is None):
+            if argument.kind == "query":
+                item = argument  # `on "quoted query"`: a job
+            elif (argument.raw[:1] in "-{[\"'“‘" and not TASK_ID.fullmatch(argument.raw)) or (
+                "=" in argument.raw
+            ):
+                raise BuildError.at(argument, ACTION_ON_WHAT.format(raw=argument.raw))
+            elif _names_a_push(argument) or (target is not None and b.revision is None):
                 b.once(item, "on")
                 b.revision = parse_revision(argument)
                 continue
-            item = Item("word", argument.raw, argument.loc)  # `on TASKID|JOB`: what it acts on
+            else:
+                item = Item("word", argument.raw, argument.loc)  # `on TASKID|JOB`: its target
+        if item.kind == "open_document" and item.raw.startswith("["):
+            raise BuildError.at(item, ACTION_BAD_JSON.format(error="a list is not one"))
+        if item.kind in ("open_field", "open_document"):
+            what = "`{`" if item.kind == "open_document" else "quote"
+            raise BuildError.at(item, ACTION_OPEN.format(what=what))
+        if item.kind == "word" and item.raw[:1] in "[{":
+            raise BuildError.at(item, ACTION_BAD_JSON.format(error=f"`{item.raw}` is not one"))
         if item.kind == "field":
             key, _, value = item.raw.partition("=")
             if key in fields:
@@ -551,6 +576,8 @@ def build_action(b: Builder) -> m.Action:
     if fields and document is not None:
         raise BuildError(ACTION_BOTH_INPUTS, b.end, 1)
     given = document if document is not None else fields
+    if _depth(given) > MAX_INPUT_DEPTH:
+        raise BuildError(ACTION_TOO_DEEP.format(limit=MAX_INPUT_DEPTH), b.end, 1)
     return m.Action(
         name,
         task,
@@ -595,14 +622,39 @@ def _field_value(item: Item, key: str, value: str) -> Any:
     return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
 
 
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (without recursion: any depth)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(current, dict):
+            stack += [(v, level + 1) for v in current.values()]
+        elif isinstance(current, list):
+            stack += [(v, level + 1) for v in current]
+    return deepest
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (two of one key: which is meant?)."""
+    made: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in made:
+            raise ValueError(ACTION_FIELD_TWICE.format(key=key))
+        made[key] = value
+    return made
+
+
 def _document(item: Item) -> dict[str, Any]:
     try:
-        parsed = json.loads(item.raw)
+        parsed = json.loads(item.raw, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         message = ACTION_BAD_JSON.format(error=error.msg)
         raise BuildError(message, item.loc + error.pos, 1) from None
     except RecursionError:
         raise BuildError.at(item, ACTION_BAD_JSON.format(error="nested too deeply")) from None
+    except ValueError as error:  # a key given twice
+        raise BuildError.at(item, str(error)) from None
     if not isinstance(parsed, dict):
         raise BuildError.at(item, ACTION_BAD_JSON.format(error="not an object"))
     return parsed

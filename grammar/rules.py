@@ -132,22 +132,40 @@ BACKFILL = command(
 # object, which runs to the last ``}`` of the command.
 FIELD = tagged(
     "field",
-    pp.Regex(r"""[A-Za-z_][A-Za-z0-9_.-]*=(?:"(?:[^"\\]|\\.)*"|'[^']*'|[^\s]*)""").set_name(
-        "key=value"
-    ),
+    pp.Regex(
+        r"""[A-Za-z_][A-Za-z0-9_.-]*=(?:"(?:[^"\\]|\\.)*"|'[^']*'|(?!["'])[^\s]*)"""
+        + WORD_END.replace(",", "")  # a value may hold commas: `tasks=a,b`
+    ).set_name("key=value"),
+)
+OPEN_FIELD = tagged(
+    "open_field", pp.Regex(r"""[A-Za-z_][A-Za-z0-9_.-]*=["'].*""").set_name("key=value")
 )
 DOCUMENT = tagged("document", pp.Regex(r"\{.*\}", flags=re.DOTALL).set_name("{json}"))
+OPEN_DOCUMENT = tagged("open_document", pp.Regex(r"[{\[].*", flags=re.DOTALL).set_name("{json}"))
 # `on TASKID` for an action, where the taskId may begin with a dash
 ACTION_ON = (
     ON
     + (
         REVISION
         | tagged("revision", pp.Regex(rf"-[A-Za-z0-9_-]{{21}}{WORD_END}").set_name("taskId"))
+        | QUERY
+        | tagged("revision", pp.Regex(r"[^\s]+").set_name("task, job or revision"))
         | missing("revision")
     )
 ).set_name("on <taskId|job|revision>")
 ACTION = command(
-    "action", NOTIFY_ME, FIELD, DOCUMENT, ACTION_ON, DRY_RUN, OPTION, QUERY, UNTERMINATED, WORD
+    "action",
+    NOTIFY_ME,
+    FIELD,
+    OPEN_FIELD,
+    DOCUMENT,
+    OPEN_DOCUMENT,
+    ACTION_ON,
+    DRY_RUN,
+    OPTION,
+    QUERY,
+    UNTERMINATED,
+    WORD,
 )
 JOBS = command(
     "jobs",

@@ -29,7 +29,7 @@ VERBS: dict[str, tuple[str, ...]] = {
 ALIASES: dict[str, str] = {word: verb for verb, words in VERBS.items() for word in words}
 
 # Topics ``help`` knows besides the verbs.
-HELP_TOPICS = ("selectors", "filters", "revisions", "times", "examples")
+HELP_TOPICS = ("selectors", "filters", "revisions", "times", "notify", "examples")
 
 # Build types a ``for`` filter understands (Gecko's ``attributes.build_type`` and the
 # collections of Treeherder: opt, debug, asan, tsan, ccov, pgo, shippable).

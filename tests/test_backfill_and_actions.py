@@ -93,6 +93,13 @@ def test_the_grammar_of_backfill_action_notify_and_quiet() -> None:
         ('action backfill a=1 {"b": 2}', 29, "not both"),
         ("schedule mochitest-1 --notfy", 22, "`--notify`"),
         ("status --notify", 8, "takes no options"),
+        ("action foo on x=1", 15, "`on` names what the action acts on"),
+        ("action foo on -aaaaaaaaaaaaaaaaaaaaa", 15, "`on` names what"),
+        ("action foo [1,2]", 12, "a list is not one"),
+        ('action foo {"a":1', 12, "never closed"),
+        ('action foo x="open', 12, "never closed"),
+        ('action foo {"a": 1, "a": 2}', 12, "`a` is given twice"),
+        ("action foo x=" + "[" * 25 + "]" * 25, 64, "more than 20 deep"),
     ],
 )
 def test_bad_backfills_and_actions_point_at_the_column(text: str, column: int, says: str) -> None:
@@ -115,7 +122,7 @@ async def test_backfill_shows_where_a_job_started_failing(env: Embedded) -> None
         assert f"{revisions[number - 1]}: 0 ok, 1 failed (fails)" in final
     for number in (4, 3, 2):
         assert f"{revisions[number - 1]}: 1 ok (passes)" in final
-    assert f"it fails from {revisions[4]} on and passes before it" in final
+    assert f"it broke after {revisions[3]} (passes) and by {revisions[4]} (fails)" in final
     assert revisions[0] not in final  # depth 6 from push 8 stops at push 2
     # each failure with its links and the first lines of its error summary
     assert "TEST-UNEXPECTED-FAIL | xpcshell/test_" in final
@@ -126,8 +133,9 @@ async def test_backfill_shows_where_a_job_started_failing(env: Embedded) -> None
     # `status` of it says the same: a line per push, the failures with their links
     status = await say(env, f"status {request[1]}")
     assert f"{revisions[4]}: 0 ok, 1 failed (fails)" in status
-    assert f"it fails from {revisions[4]} on and passes before it" in status
-    assert status.count(f"{BROKEN} failed: ") == 3, status
+    assert f"it broke after {revisions[3]} (passes) and by {revisions[4]} (fails)" in status
+    for number in (7, 6, 5):  # each failure names its push
+        assert f"{BROKEN} on {revisions[number - 1]} failed: " in status, status
     stored = await env.store.plan(request[1])
     groups = {t.definition["taskGroupId"] for t in stored}
     assert groups == {push.decision_task_id for push in chain.pushes[1:7]}
@@ -183,8 +191,9 @@ async def test_backfill_in_action_mode_runs_the_pushs_backfill_action(env: Embed
     assert "via the push's backfill action" in output, output
     assert "created 3 tasks" in output
     assert "finished: 3 ok" in output
-    for push in chain.pushes[2:5]:  # one per push, in each push's own group
-        assert push.decision_task_id in output
+    for push in chain.pushes[2:5]:  # one per push, each named by its revision
+        assert f"{push.revision[:12]}: 1 ok (passes)" in output
+    assert "backfill backfill" not in output
     too_many = await say(env, f"backfill {ran} on {PROJECT} depth 3 x20")
     assert "refuses times: 20 is greater than the maximum of 10" in too_many
 
@@ -330,7 +339,7 @@ async def test_a_git_branchs_pushes_go_back_by_the_head_before_each(env: Embedde
     assert [line.split()[0].rstrip(":") for line in lines[1:7]] == revisions[::-1]
     output = await say(env, f"backfill {BROKEN} on {project} depth 4")
     final = output[output.index("finished:") :]
-    assert f"it fails from {revisions[3]} on and passes before it" in final, output
+    assert f"it broke after {revisions[2]} (passes) and by {revisions[3]} (fails)" in final, output
     # a push whose decision task is not indexed ends the walk, and says where
     del env.tc.index.entries[
         f"gecko.v2.{project}.revision.{chain.pushes[2].revision}.taskgraph.decision"
@@ -338,3 +347,19 @@ async def test_a_git_branchs_pushes_go_back_by_the_head_before_each(env: Embedde
     stopped = await say(env, f"pushes 10 on {project}")
     assert f"stopped at {revisions[2]}" in stopped
     assert revisions[1] not in stopped
+
+
+async def test_an_action_keeps_to_the_bots_limits_and_names_its_push(env: Embedded) -> None:
+    chain = chain_of(env, 2, break_at=9)
+    builds = [label for label in chain.pushes[-1].push.graph if label.startswith("build-")][:10]
+    tasks = json.dumps(builds).replace(" ", "")
+    before = len(env.tc.queue.tasks)
+    many = await say(env, f"action add-new-jobs on {PROJECT}@latest tasks={tasks} times=100")
+    assert "one request runs a job at most 20 times here" in many, many
+    big = await say(env, f"action add-new-jobs on {PROJECT}@latest tasks={tasks} times=10")
+    assert "would make about 100 tasks, more than 50" in big, big
+    unaimed = await say(env, "action cancel-all")
+    assert "Which push? `cancel-all` acts on a whole push" in unaimed
+    assert len(env.tc.queue.tasks) == before  # nothing was triggered
+    project = await say(env, f"action cancel-all on {PROJECT} --dry-run")
+    assert f"on {PROJECT}@{chain.pushes[-1].revision[:12]} would be triggered" in project

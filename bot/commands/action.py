@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from taskcluster.exceptions import TaskclusterRestFailure
@@ -23,11 +24,11 @@ from bot.core.commands import Command, Context
 from bot.graph import ResolveError, Resolver
 from bot.graph.materialize import task_label
 from bot.reporting import group_url, task_url
-from bot.scheduling import find_decision, find_push
+from bot.scheduling import find_decision, find_push, named_project
 from bot.store import RequestState
 from bot.tc.actions import ActionError, has_action
 from bot.tc.scopes import trigger_hook_needs
-from grammar import Action, Backfill
+from grammar import Action, Backfill, Revision
 from grammar.errors import nearest
 
 NO_SUCH_TASK = "There is no task `{task}` in the Queue (tasks expire)."
@@ -44,6 +45,15 @@ NOT_RUN = (
     "on: `schedule {label}` first, or name a taskId."
 )
 NOT_YOURS = "The push's `{name}` action is {perm} (`actionPerm`): {reason}"
+WHICH_PUSH = (
+    "Which push? `{name}` acts on a whole push, so name it: `action {name} on "
+    "{project}@REVISION` (or `on {project}@latest`)."
+)
+TIMES_CAP = "`{name}` with times={times}: one request runs a job at most {limit} times here."
+ACTION_TOO_BIG = (
+    "`{name}` with that input would make about {count} tasks, more than {threshold}, and an "
+    "action cannot wait for `confirm`: ask for fewer (or `schedule` them, which can wait)."
+)
 PREVIEW = (
     "[preview] the push's `{name}` action{on} would be triggered: hook `{hook}`, input "
     "{input}. (dry run: nothing was triggered)"
@@ -61,6 +71,7 @@ UNKNOWN = (
 # An actionPerm other than these asks more than write access to the project (Gecko's
 # release promotion, for one): the project's maintainers' and admins' only.
 GENERIC_PERMISSIONS = (None, "generic")
+PROJECT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +97,8 @@ async def action(ctx: Context, cmd: Action) -> None:
     """action NAME [on TASKID|JOB] [on REVISION] [key=value ...|{json}] [--dry-run]
     Triggers one of the push's in-tree actions by name (`actions` lists them), on the push
     or on one of its tasks, its input checked against the action's schema first; what the
-    action task creates is reported and followed like any request."""
+    action task creates is reported and followed like any request. `--notify`: you are
+    told when it ends (`help notify`)."""
     target = await _target(ctx, cmd)
     if target is not None:
         await run_push_action(ctx, target, cmd.name, json.loads(cmd.input), command=cmd)
@@ -98,6 +110,11 @@ async def _target(ctx: Context, cmd: Action) -> Target | None:
             await ctx.refuse(TASK_NAMES_ITS_PUSH.format(revision=cmd.revision.canonical()))
             return None
         return await task_target(ctx, cmd.task.text)
+    if cmd.job is not None and cmd.revision is None and _is_project(ctx, cmd.job.canonical()):
+        # `on autoland`: the project's latest push, as `actions on autoland` reads it
+        return await _target(
+            ctx, replace(cmd, job=None, revision=Revision(None, cmd.job.canonical()))
+        )
     if cmd.job is not None:
         push = await find_push(ctx, cmd.revision)
         if push is None:
@@ -106,6 +123,9 @@ async def _target(ctx: Context, cmd: Action) -> Target | None:
         try:
             labels = (await asyncio.to_thread(resolver.resolve, [cmd.job])).labels
         except ResolveError as error:
+            word = cmd.job.canonical()
+            if cmd.revision is None and await _has_pushes(ctx, word):  # `on PROJECT`
+                return await _target(ctx, replace(cmd, job=None, revision=Revision(None, word)))
             await ctx.refuse(str(error))
             return None
         if len(labels) != 1:
@@ -123,6 +143,10 @@ async def _target(ctx: Context, cmd: Action) -> Target | None:
             await ctx.refuse(NOT_RUN.format(label=labels[0], push=push.describe()))
             return None
         return await task_target(ctx, task_id)
+    if cmd.revision is None and ctx.request.revision is None:
+        # an action on a whole push (cancel-all, for one) is never aimed at one by default
+        await ctx.refuse(WHICH_PUSH.format(name=cmd.name, project=named_project(ctx, None)))
+        return None
     decision = await find_decision(ctx, cmd.revision)
     if decision is None:
         return None
@@ -130,6 +154,22 @@ async def _target(ctx: Context, cmd: Action) -> Target | None:
     if revision is None:
         revision = await ctx.bot.decisions.revision_of(decision.decision_task_id)
     return Target(decision.project, revision, decision.decision_task_id)
+
+
+async def _has_pushes(ctx: Context, word: str) -> bool:
+    """Whether ``word`` (no job of the push) is a project the Index knows a push of."""
+    if not PROJECT.fullmatch(word):
+        return False
+    try:
+        await ctx.bot.decisions.find(word, None, ctx.bot.settings.project(word).routes)
+    except Exception:  # not found, or the Index cannot say: it stays a job that is not there
+        return False
+    return True
+
+
+def _is_project(ctx: Context, word: str) -> bool:
+    settings = ctx.bot.settings
+    return word in settings.projects or word in (settings.default_project, ctx.request.project)
 
 
 async def task_target(ctx: Context, task_id: str) -> Target | None:
@@ -199,6 +239,10 @@ async def run_push_action(
             perm = rendered.permission or "generic"
             await ctx.refuse(NOT_YOURS.format(name=name, perm=f"`{perm}`", reason=reason))
             return None
+    too_much = _too_much(ctx, target.project, name, given)
+    if too_much is not None:
+        await ctx.refuse(too_much)
+        return None
     on = f" on {target.describe()}"
     if command.dry_run:
         hook = f"{rendered.hook_group_id}/{rendered.hook_id}"
@@ -206,6 +250,33 @@ async def run_push_action(
         await ctx.reply(PREVIEW.format(name=name, on=on, hook=hook, input=f"`{shown[:300]}`"))
         return None
     return await _trigger(ctx, target, rendered, given, command)
+
+
+def _too_much(ctx: Context, project: str, name: str, given: Any) -> str | None:
+    """Why the action's input asks for more than one request may make here (the bot's own
+    `xN` limit, its task cap and its confirmation threshold, which an action cannot wait
+    for), as far as its input tells: jobs named × ``times`` × ``depth``; or None."""
+    if not isinstance(given, dict):
+        return None
+    settings = ctx.bot.settings
+    numbers = {k: given.get(k, 1) for k in ("times", "depth")}
+    numbers = {
+        k: v if isinstance(v, int) and not isinstance(v, bool) else 1 for k, v in numbers.items()
+    }
+    if numbers["times"] > settings.limits.max_times:
+        return TIMES_CAP.format(name=name, times=numbers["times"], limit=settings.limits.max_times)
+    jobs = len(given.get("tasks") or []) if isinstance(given.get("tasks"), list) else 0
+    for part in given.get("requests") or [] if isinstance(given.get("requests"), list) else []:
+        if isinstance(part, dict) and isinstance(part.get("tasks"), list):
+            part_times = part.get("times", 1) if isinstance(part.get("times"), int) else 1
+            jobs += len(part["tasks"]) * max(1, part_times)
+    count = max(1, jobs) * numbers["times"] * numbers["depth"] + ctx.budget.tasks
+    chosen = settings.project(project)
+    threshold = chosen.confirm_threshold or settings.confirm_threshold
+    if count > threshold:
+        return ACTION_TOO_BIG.format(name=name, count=count, threshold=threshold)
+    ctx.budget.tasks = count
+    return None
 
 
 async def _trigger(
@@ -276,8 +347,13 @@ async def _trigger(
                 "task": target.task_id,
             },
         )
-        shown = json.dumps(given, sort_keys=True) if given else ""
-        headline = f"{command.verb} {name} on {target.describe()} {shown[:300]}".rstrip()
+        shown = json.dumps(given, sort_keys=True)[:300].replace("`", "'") if given else ""
+        asked = (
+            f"action {name}"
+            if isinstance(command, Action)
+            else replace(command, revision=None).canonical()
+        )
+        headline = f"{asked} on {target.describe()}" + (f" `{shown}`" if shown else "")
         body = TRIGGERED.format(
             request=request_id,
             headline=headline,

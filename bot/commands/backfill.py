@@ -45,7 +45,8 @@ async def backfill(ctx: Context, cmd: Backfill) -> None:
     """backfill JOB [on REVISION] [depth N] [for PLATFORMS] [xN] [--dry-run]
     Runs the job on the N pushes before REVISION (5 by default), each against its own push's
     task graph, reusing what that push built; one card, a line per push: where the job
-    started failing shows as the line between passing and failing pushes."""
+    started failing shows as the line between passing and failing pushes. `--notify`: you
+    are told when it ends (`help notify`)."""
     bot = ctx.bot
     push = await find_push(ctx, cmd.revision)
     if push is None:

@@ -21,6 +21,11 @@ TOPICS = {
         "or a project alone."
     ),
     "times": "xN or times N: run N copies of the requested jobs (they share their dependencies).",
+    "notify": (
+        "--notify (or notify me) on schedule, retrigger, backfill, action and try: you are told "
+        "when the request ends (a private message on IRC, a mention on GitHub and Matrix). "
+        "--quiet: no progress, only the first answer and the final state."
+    ),
     "examples": (
         "schedule mochitest-browser-chrome-3 for linux64 debug; retrigger failed x3; "
         "try: -b do -p linux64 -u xpcshell"

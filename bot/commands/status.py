@@ -97,7 +97,9 @@ async def describe(ctx: Context, record: RequestRecord, *, detail: bool = False)
     line = f"[{record.id}] {record.command or record.text}: {record.state.words}" + (
         f" ({counts})" if tasks else ""
     )
-    if not detail or not tasks:
+    if record.state == RequestState.FAILED and record.error:
+        line += f": {record.error[:300]}"
+    if not detail or not tasks or record.state not in REPORTED:
         return line
     stored = {t.task_id: t for t in tasks}
     known = {t.task_id: t.state for t in tasks if t.state}
@@ -128,6 +130,14 @@ async def freshened(ctx: Context, record: RequestRecord) -> list[PlannedTask]:
     return await bot.store.plan(record.id) if unresolved else tasks
 
 
+# Requests whose tasks were created, so their results mean something.
+REPORTED = (
+    RequestState.SUBMITTED,
+    RequestState.FINISHED,
+    RequestState.FAILED,
+    RequestState.CANCELLED,
+    RequestState.LOST,
+)
 # Requests nobody follows although their tasks may still run.
 STILL_RUNNING_AFTER = (RequestState.FAILED, RequestState.CANCELLED, RequestState.LOST)
 

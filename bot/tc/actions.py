@@ -193,6 +193,8 @@ def render_action(
         raise ActionError(
             f"the `{name}` action's hookPayload cannot be rendered: {error}"
         ) from None
+    except RecursionError:
+        raise ActionError(f"the `{name}` action's hookPayload nests too deeply") from None
     if not isinstance(payload, dict):
         raise ActionError(f"the push's `{name}` action's hookPayload renders no object")
     return RenderedAction(
