@@ -145,6 +145,23 @@ async def test_a_writer_schedules_from_a_pull_request_comment(world: World) -> N
     assert [r for _, r in world.github.reactions] == ["eyes", "rocket"]
 
 
+async def test_notify_mentions_the_requester_in_a_new_comment_when_it_ends(
+    world: World,
+) -> None:
+    world.github.permissions[(world.repository, "codertocat")] = "write"
+    label = unscheduled_test(world)
+    await comment(world, f"@taskbot schedule {label} --notify")
+    assert await world.env.bot.idle(30)
+    bodies = [str(c["body"]) for c in world.github.comments.values()]
+    (card,) = [b for b in bodies if "task group:" in b]
+    assert "**finished: 1 ok**" in card  # the card, edited in place (which notifies nobody)
+    (told,) = [b for b in bodies if b.startswith("@Codertocat ")]
+    assert re.match(
+        rf"@Codertocat \[r[0-9a-f]+\] schedule {re.escape(label)} --notify: finished: 1 ok", told
+    )
+    assert len(world.github.comments) == 2
+
+
 async def test_a_reader_is_told_why_not(world: World) -> None:
     world.github.permissions[(world.repository, "visitor")] = "read"
     before = len(world.env.tc.queue.tasks)
