@@ -496,11 +496,25 @@ def render_card(
 
 def push_results(stored: dict[str, PlannedTask], states: dict[str, str]) -> list[str]:
     """A line per push of a request on several (a backfill), in plan order: how its
-    requested jobs ended, so where a job started failing shows at a glance."""
-    counts: dict[str, Counter[str]] = {}
+    requested jobs ended, so where a job started failing shows at a glance; for several
+    jobs, their lines under each job's label."""
+    by_job: dict[str, dict[str, Counter[str]]] = {}
     for task in requested_tasks(list(stored.values())):
-        state = states.get(task.task_id, "pending")
-        counts.setdefault(push_of_task(task.definition), Counter())[state] += 1
+        pushes = by_job.setdefault(task.label, {})
+        pushes.setdefault(push_of_task(task.definition), Counter())[
+            states.get(task.task_id, "pending")
+        ] += 1
+    if len(by_job) == 1:
+        return _job_lines(next(iter(by_job.values())))
+    return [
+        line
+        for job, pushes in by_job.items()
+        for line in [f"{job}:", *(f"  {each}" for each in _job_lines(pushes))]
+    ]
+
+
+def _job_lines(counts: dict[str, Counter[str]]) -> list[str]:
+    """One job's line per push, newest first, and where it broke when that is clear."""
     lines = []
     for push, count in counts.items():
         bad = count["failed"] + count["exception"]

@@ -363,3 +363,22 @@ async def test_an_action_keeps_to_the_bots_limits_and_names_its_push(env: Embedd
     assert len(env.tc.queue.tasks) == before  # nothing was triggered
     project = await say(env, f"action cancel-all on {PROJECT} --dry-run")
     assert f"on {PROJECT}@{chain.pushes[-1].revision[:12]} would be triggered" in project
+
+
+async def test_a_backfill_of_several_jobs_says_where_each_one_broke(env: Embedded) -> None:
+    chain = chain_of(env, 6, break_at=4)
+    steady = BROKEN.replace("-nw-1", "-nw-2")  # never breaks
+    output = await say(env, f"backfill {BROKEN} {steady} on {PROJECT} depth 4")
+    final = [line.strip() for line in output[output.index("finished:") :].splitlines()]
+    revisions = [push.revision[:12] for push in chain.pushes]
+    broken_at, steady_at = final.index(f"{BROKEN}:"), final.index(f"{steady}:")
+    own = final[broken_at + 1 : broken_at + 6] if broken_at < steady_at else final[broken_at + 1 :]
+    assert own[:4] == [
+        f"{revisions[4]}: 0 ok, 1 failed (fails)",
+        f"{revisions[3]}: 0 ok, 1 failed (fails)",
+        f"{revisions[2]}: 1 ok (passes)",
+        f"{revisions[1]}: 1 ok (passes)",
+    ], output
+    assert own[4] == f"it broke after {revisions[2]} (passes) and by {revisions[3]} (fails)"
+    others = final[steady_at + 1 : steady_at + 5]
+    assert others == [f"{revision}: 1 ok (passes)" for revision in revisions[4:0:-1]], output
