@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import dropwhile
 from typing import Any
 from urllib.parse import quote
@@ -358,7 +358,8 @@ async def failures_of(
     failed.sort(key=lambda t: (not t.requested, t.position))
     root = bot.clients.queue.options["rootUrl"].rstrip("/")
     treeherder = bot.settings.project(record.project).treeherder_url
-    found = []
+    found: list[Failure] = []
+    reading: list[asyncio.Future[list[str]] | None] = []
     for task in failed[:FAILURES_SHOWN]:
         run, state, started = 0, states[task.task_id], True
         with contextlib.suppress(Exception):  # the links still help without the run's number
@@ -374,9 +375,11 @@ async def failures_of(
                 f"{treeherder.rstrip('/')}/jobs?repo={record.project}&revision={revision}"
                 f"&selectedTaskRun={task.task_id}.{run}"
             )
-        errors: list[str] = []
         if started and states[task.task_id] == "failed":
-            errors = await error_lines(bot, task.task_id, run)
+            # started now, awaited below all together: the reply waits for the slowest only
+            reading.append(asyncio.ensure_future(error_lines(bot, task.task_id, run)))
+        else:
+            reading.append(None)
         several = by_push(record, stored.values())
         found.append(
             Failure(
@@ -387,21 +390,29 @@ async def failures_of(
                 if started
                 else None,
                 jobs,
-                tuple(errors),
             )
         )
+    for n, pending in enumerate(reading):
+        if pending is not None:
+            found[n] = replace(found[n], errors=tuple(await pending))
     return found, len(failed) - len(found)
+
+
+ERROR_SUMMARY_SECONDS = 5.0  # a failed task's error summary is read this long at most
 
 
 async def error_lines(bot: Runtime, task_id: str, run: int) -> list[str]:
     """The first lines of the run's error summary, if it uploaded one; [] when it did not,
     or when it cannot be read (the links are there all the same)."""
     try:
-        listed = await bot.clients.queue.listArtifacts(task_id, str(run))
-        names = summary_names(list(listed.get("artifacts") or []))
-        if not names:
-            return []
-        return first_errors(await bot.decisions.artifact(task_id, names[0], limit=MAX_BYTES))
+        # a slow Queue (retrying 5xx, a lost reply) must not hold up the final reply
+        async with asyncio.timeout(ERROR_SUMMARY_SECONDS):
+            listed = await bot.clients.queue.listArtifacts(task_id, str(run))
+            names = summary_names(list(listed.get("artifacts") or []))
+            if not names:
+                return []
+            data = await bot.decisions.artifact(task_id, names[0], limit=MAX_BYTES)
+        return first_errors(data)
     except Exception as error:
         log.info("the error summary of %s run %s is unread: %s", task_id, run, error)
         return []
