@@ -81,13 +81,13 @@ async def post_card(
     lines = [header or f"[{request_id}] {record.command}", f"  task group: {group_url(bot, group)}"]
     treeherder = bot.settings.project(record.project).treeherder_url
     wanted = requested_tasks(stored)
-    if treeherder and record.revision and not by_push(record, stored):
+    several = by_push(record, stored)
+    if treeherder and record.revision and not several:
         query = f"repo={record.project}&revision={record.revision}"
         jobs = {t.label for t in wanted}
         if len(jobs) == 1:  # Treeherder shows the request's job alone (its filter box)
             query += f"&searchStr={quote(jobs.pop(), safe='')}"
         lines.append(f"  treeherder: {treeherder.rstrip('/')}/jobs?{query}")
-    several = by_push(record, stored)
     for task in wanted[:SHOWN]:
         where = f"{push_of_task(task.definition)} " if several else ""
         lines.append(f"  {where}{task.label}: {task_url(bot, task.task_id)}")
@@ -292,22 +292,17 @@ async def _follow(bot: Runtime, replier: Replier, request_id: str) -> None:
     # The final reply goes first and the state after it: a replica that dies in between
     # leaves the request open, and whoever takes it over sends the summary again.
     try:
-        failures, unnamed = await failures_of(bot, record, stored, tracker.states)
-        more = [MORE_FAILED.format(count=unnamed)] if unnamed else []
-        pushes = push_results(stored, tracker.states) if several else []
+        ending = await ending_of(bot, record, stored, tracker.states)
         if in_place is not None:
             assert card is not None
             body = render_card(bot, card["body"], stored, tracker.states, summary, by_push=several)
-            listed = [*pushes, *(f.markdown() for f in failures), *more]
-            body += "".join(f"\n- {line}" for line in listed)
+            body += "".join(f"\n- {line}" for line in ending.markdown())
             await bot.store.save_reply(request_id, "chat", record.place, body, None)
             await in_place.edit(card["reference"], body)
             failed = counts["failed"] + counts["exception"]
             await report_progress(bot, replier, record, body, summary, finished=True, failed=failed)
         else:
-            lines = [f"[{request_id}] {summary}", *(f"  {line}" for line in pushes)]
-            lines += [f"  {f.plain()}" for f in failures]
-            lines += [f"  {line}" for line in more]
+            lines = [f"[{request_id}] {summary}", *(f"  {line}" for line in ending.plain())]
             await replier.post("\n".join(lines))
     except Exception:
         # The summary is in the store; the reply is what failed: finish anyway.
@@ -358,8 +353,9 @@ async def failures_of(
     failed.sort(key=lambda t: (not t.requested, t.position))
     root = bot.clients.queue.options["rootUrl"].rstrip("/")
     treeherder = bot.settings.project(record.project).treeherder_url
+    several = by_push(record, stored.values())
     found: list[Failure] = []
-    reading: list[asyncio.Future[list[str]] | None] = []
+    summaries: list[tuple[int, str, int]] = []  # (failure, task, run) with an error summary
     for task in failed[:FAILURES_SHOWN]:
         run, state, started = 0, states[task.task_id], True
         with contextlib.suppress(Exception):  # the links still help without the run's number
@@ -376,11 +372,7 @@ async def failures_of(
                 f"&selectedTaskRun={task.task_id}.{run}"
             )
         if started and states[task.task_id] == "failed":
-            # started now, awaited below all together: the reply waits for the slowest only
-            reading.append(asyncio.ensure_future(error_lines(bot, task.task_id, run)))
-        else:
-            reading.append(None)
-        several = by_push(record, stored.values())
+            summaries.append((len(found), task.task_id, run))
         found.append(
             Failure(
                 f"{task.label} on {push_of_task(task.definition)}" if several else task.label,
@@ -392,10 +384,40 @@ async def failures_of(
                 jobs,
             )
         )
-    for n, pending in enumerate(reading):
-        if pending is not None:
-            found[n] = replace(found[n], errors=tuple(await pending))
+    # read all at once: the reply waits for the slowest only
+    read = await asyncio.gather(*(error_lines(bot, task, run) for _, task, run in summaries))
+    for (n, _, _), errors in zip(summaries, read, strict=True):
+        found[n] = replace(found[n], errors=tuple(errors))
     return found, len(failed) - len(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """What a finished request's reply says under its summary: a line per push of a request
+    on several (a backfill), its failed jobs with their links, and how many more failed."""
+
+    pushes: tuple[str, ...]
+    failures: tuple[Failure, ...]
+    unnamed: int
+
+    def plain(self) -> list[str]:
+        return [*self.pushes, *(f.plain() for f in self.failures), *self._more()]
+
+    def markdown(self) -> list[str]:
+        return [*self.pushes, *(f.markdown() for f in self.failures), *self._more()]
+
+    def _more(self) -> list[str]:
+        return [MORE_FAILED.format(count=self.unnamed)] if self.unnamed else []
+
+
+async def ending_of(
+    bot: Runtime, record: RequestRecord, stored: dict[str, PlannedTask], states: dict[str, str]
+) -> Ending:
+    """The request's ending as its tasks' ``states`` tell it (the final reply, ``status``)."""
+    failures, unnamed = await failures_of(bot, record, stored, states)
+    several = by_push(record, stored.values())
+    pushes = push_results(stored, states) if several else []
+    return Ending(tuple(pushes), tuple(failures), unnamed)
 
 
 ERROR_SUMMARY_SECONDS = 5.0  # a failed task's error summary is read this long at most

@@ -26,6 +26,7 @@ from bot.graph.materialize import task_label
 from bot.reporting import group_url, task_url
 from bot.scheduling import find_decision, find_push, named_project
 from bot.store import RequestState
+from bot.submission import UNKNOWN
 from bot.tc.actions import ActionError, has_action
 from bot.tc.scopes import trigger_hook_needs
 from grammar import Action, Backfill, Revision
@@ -64,10 +65,6 @@ TRIGGERED = (
 )
 ALREADY = "[{request}] was handled already: {state}."
 NOT_TRIGGERED = "[{request}] the push's {name} action was not run: {error}"
-UNKNOWN = (
-    "[{request}] the push's {name} hook was called but its answer was lost ({error}), so I "
-    "cannot tell whether it ran: look for an `Action:` task in {group} before asking again."
-)
 # An actionPerm other than these asks more than write access to the project (Gecko's
 # release promotion, for one): the project's maintainers' and admins' only.
 GENERIC_PERMISSIONS = (None, "generic")
@@ -265,8 +262,9 @@ def _too_much(ctx: Context, project: str, name: str, given: Any) -> str | None:
     }
     if numbers["times"] > settings.limits.max_times:
         return TIMES_CAP.format(name=name, times=numbers["times"], limit=settings.limits.max_times)
-    jobs = len(given.get("tasks") or []) if isinstance(given.get("tasks"), list) else 0
-    for part in given.get("requests") or [] if isinstance(given.get("requests"), list) else []:
+    tasks, requests = given.get("tasks"), given.get("requests")
+    jobs = len(tasks) if isinstance(tasks, list) else 0
+    for part in requests if isinstance(requests, list) else []:
         if isinstance(part, dict) and isinstance(part.get("tasks"), list):
             part_times = part.get("times", 1) if isinstance(part.get("times"), int) else 1
             jobs += len(part["tasks"]) * max(1, part_times)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 from bot.commands.action import run_push_action, task_target
 from bot.core.access import Level
@@ -15,8 +14,6 @@ from bot.scheduling import Push, find_push, load_push, schedule_labels
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.pushes import NoPushlogError, earlier_pushes, push_info
 from grammar import Backfill
-
-log = logging.getLogger(__name__)
 
 NO_PUSHLOG = (
     "{push} has no pushlog id, nor is it a push to a branch that says which head came before "

@@ -7,7 +7,7 @@ from collections import Counter
 
 from bot.core.access import Level
 from bot.core.commands import Command, Context
-from bot.reporting import FINISHED, MORE_FAILED, by_push, failures_of, push_results
+from bot.reporting import FINISHED, ending_of
 from bot.scheduling import expanded, named_project
 from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.tc.decision import DecisionNotFoundError
@@ -103,13 +103,8 @@ async def describe(ctx: Context, record: RequestRecord, *, detail: bool = False)
         return line
     stored = {t.task_id: t for t in tasks}
     known = {t.task_id: t.state for t in tasks if t.state}
-    lines = [line]
-    if by_push(record, tasks):
-        lines += [f"  {each}" for each in push_results(stored, known)]
-    failures, unnamed = await failures_of(ctx.bot, record, stored, known)
-    lines += [f"  {failure.plain()}" for failure in failures]
-    lines += [f"  {MORE_FAILED.format(count=unnamed)}"] if unnamed else []
-    return "\n".join(lines)
+    ending = await ending_of(ctx.bot, record, stored, known)
+    return "\n".join([line, *(f"  {each}" for each in ending.plain())])
 
 
 async def freshened(ctx: Context, record: RequestRecord) -> list[PlannedTask]:
