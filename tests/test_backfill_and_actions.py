@@ -20,6 +20,7 @@ from bot.core.settings import Mode, ProjectSettings
 from bot.embedded import Embedded
 from bot.localtc.chain import Breakage, Chain, seed_chain
 from bot.localtc.seed import register_action_hooks, seed_push
+from bot.localtc.server import Faults
 from grammar import Action, Backfill, ParseError, Schedule, Try, parse_command
 from tests.test_console_e2e import delivered, env
 
@@ -382,3 +383,45 @@ async def test_a_backfill_of_several_jobs_says_where_each_one_broke(env: Embedde
     assert own[4] == f"it broke after {revisions[2]} (passes) and by {revisions[3]} (fails)"
     others = final[steady_at + 1 : steady_at + 5]
     assert others == [f"{revision}: 1 ok (passes)" for revision in revisions[4:0:-1]], output
+
+
+async def test_a_lost_hook_answer_is_said_and_the_same_command_never_fires_twice(
+    env: Embedded,
+) -> None:
+    chain = chain_of(env, 2, break_at=9)
+    task_id = next(
+        t for label, t in chain.pushes[-1].push.label_to_taskid.items() if label.startswith("test-")
+    )
+    text = f"action confirm-failures on {task_id}"
+
+    def action_tasks() -> int:
+        return sum(
+            1
+            for t in env.tc.queue.tasks.values()
+            if t.definition["taskGroupId"] == chain.pushes[-1].decision_task_id
+            and str(t.definition.get("metadata", {}).get("name", "")).startswith("Action:")
+        )
+
+    env.tc.faults = Faults(
+        lost_reply_rate=1.0, only="/trigger"
+    )  # the hook runs, its answer is lost
+    lost = await say(env, text, request=delivered(text, "d-lost"))
+    env.tc.faults = Faults()
+    assert "its answer was lost" in lost, lost
+    assert "look for an `Action:` task" in lost
+    fired = action_tasks()
+    assert fired == 1  # the hook did run
+    again = await say(env, text, request=delivered(text, "d-lost"))
+    assert "was handled already" in again, again
+    assert action_tasks() == fired  # never triggered a second time
+
+
+async def test_error_summaries_the_queue_cannot_list_leave_the_links(env: Embedded) -> None:
+    chain_of(env, 3, break_at=2)
+    env.tc.faults = Faults(error_rate=1.0, only="/runs/0/artifacts")  # listArtifacts fails
+    output = await say(env, f"backfill {BROKEN} on {PROJECT} depth 1")
+    env.tc.faults = Faults()
+    assert f"{BROKEN} on " in output, output
+    assert "log: " in output  # the failure line, with its links
+    assert "TEST-UNEXPECTED-FAIL" not in output  # but without what could not be read
+    assert "finished: 0 ok, 1 failed" in output

@@ -69,7 +69,7 @@ class Clients:
         return Clients(
             tc_aio.Queue(options, session=self.session),
             tc_aio.Index(options, session=self.session),
-            tc_aio.Hooks(options, session=self.session),
+            tc_aio.Hooks(once(options), session=self.session),
             self.session,
             tc_aio.Auth(options, session=self.session),
             tc_aio.Github(options, session=self.session),
@@ -84,8 +84,15 @@ def make_clients(
     return Clients(
         tc_aio.Queue(options, session=session),
         tc_aio.Index(options, session=session),
-        tc_aio.Hooks(options, session=session),
+        tc_aio.Hooks(once(options), session=session),
         session,
         tc_aio.Auth(options, session=session),
         tc_aio.Github(options, session=session),
     )
+
+
+def once(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for a client whose calls are never repeated by the client library: a hook
+    run has no key, so a retry after a lost answer (a reset, a timeout, a 5xx sent after the
+    hook ran) would run the action a second time. The caller says the outcome is unknown."""
+    return {**options, "maxRetries": 0}
