@@ -10,7 +10,7 @@ import yaml
 
 from bot.config import ConfigError
 from bot.core.access import Level
-from bot.core.settings import Mode, ProjectSettings
+from bot.core.settings import BISECT_PUSHES, BISECT_TASKS, Mode, ProjectSettings
 from bot.tc.decision import LATEST_ROUTES, PUSHLOG_ROUTES, REVISION_ROUTES, ProjectRoutes
 from grammar.vocabulary import VERBS
 
@@ -31,6 +31,8 @@ PROJECT_KEYS = {
     "max_deadline_days",
     "max_new_tasks",
     "confirm_threshold",
+    "bisect_pushes",
+    "bisect_tasks",
     "requester_roles",
 }
 MODES = tuple(mode.value for mode in Mode)
@@ -201,6 +203,10 @@ def load_projects(
             requester_roles=_requester_roles(
                 settings.get("requester_roles", {}), f"{where}.requester_roles"
             ),
+            bisect_pushes=_count(settings.get("bisect_pushes"), f"{where}.bisect_pushes")
+            or BISECT_PUSHES,
+            bisect_tasks=_count(settings.get("bisect_tasks"), f"{where}.bisect_tasks")
+            or BISECT_TASKS,
         )
     for name, project in projects.items():
         unknown = [p for p in project.allow_from if p != "*" and p not in projects]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from bot.core.commands import Context
 from bot.core.request import ReviewedCode
+from bot.core.runtime import Runtime
 from bot.core.settings import Mode
 from bot.graph import (
     GraphError,
@@ -119,7 +120,7 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
         return None
     project, node, decision = found.project, found.revision, found.decision_task_id
     try:
-        push = await load_push(ctx, project, node, decision)
+        push = await load_push(ctx.bot, project, node, decision)
     except DecisionNotFoundError as error:
         await ctx.refuse(str(error))
         return None
@@ -132,12 +133,12 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
     return push
 
 
-async def load_push(ctx: Context, project: str, revision: str | None, decision: str) -> Push:
+async def load_push(bot: Runtime, project: str, revision: str | None, decision: str) -> Push:
     """The push of decision task ``decision``: its graph and what it ran (its own tasks and
     its actions'); the readers' errors (``ArtifactError``, ``GraphError``, ...) propagate."""
-    graph = await ctx.bot.decisions.graph(decision)
-    existing = await ctx.bot.decisions.merged_labels(
-        decision, project, ctx.bot.settings.project(project).routes
+    graph = await bot.decisions.graph(decision)
+    existing = await bot.decisions.merged_labels(
+        decision, project, bot.settings.project(project).routes
     )
     return Push(project, revision, decision, graph, existing)
 
@@ -258,7 +259,7 @@ async def _plan_and_submit(
     results: list[tuple[Push, Plan]] = []
     try:
         for part, wanted in parts:
-            existing = await with_indexed_copies(ctx, part, wanted)
+            existing = await with_indexed_copies(ctx.bot, part, wanted)
             # One request's jobs on several pushes get taskIds of their own on each.
             key = request_id if part is push else f"{request_id}/{part.decision_task_id}"
             # Off the event loop: a huge command must not hold up webhooks and health checks.
@@ -305,40 +306,10 @@ async def _plan_and_submit(
     if not await bot.hold(request_id):
         await ctx.reply(BUSY.format(request=request_id))
         return request_id
-    longest = project.max_deadline_days
     try:
-        tasks: list[NewTask] = []
-        planned_tasks: list[PlannedTask] = []
-        for part, result in results:
-            materializer = Materializer(
-                part.graph,
-                decision_task_id=part.decision_task_id,
-                scheduler_id=await bot.decisions.scheduler_of(part.decision_task_id),
-                root_url=bot.clients.queue.options["rootUrl"],
-                max_deadline=dt.timedelta(days=longest) if longest else None,
-            )
-            made = await asyncio.to_thread(
-                materializer.definitions, result, dt.datetime.now(dt.UTC)
-            )
-            asked = set(result.requested)
-            for task in made:  # who asked, and for which push, for whoever looks at it
-                extra = task.definition.setdefault("extra", {})
-                extra["taskbot"] = {
-                    "request": request_id,
-                    "requestedBy": f"{request.source}:{request.actor}",
-                    "revision": part.revision,
-                }
-                planned_tasks.append(
-                    PlannedTask(
-                        task.task_id,
-                        task.label,
-                        task.copy,
-                        len(planned_tasks),
-                        task.definition,
-                        requested=task.label in asked,
-                    )
-                )
-            tasks += made
+        tasks, planned_tasks = await materialized(
+            bot, request_id, f"{request.source}:{request.actor}", results
+        )
         await bot.store.save_plan(request_id, planned_tasks)
     except Exception as error:
         # Never left "received" for good: failed, and the same command again plans anew.
@@ -399,13 +370,52 @@ async def _plan_and_submit(
     return request_id
 
 
+async def materialized(
+    bot: Runtime, request_id: str, requested_by: str, results: list[tuple[Push, Plan]]
+) -> tuple[list[NewTask], list[PlannedTask]]:
+    """The task definitions of planned jobs, each on its own push, marked with who asked
+    for them and for which push; and the same as the store keeps a plan."""
+    tasks: list[NewTask] = []
+    planned_tasks: list[PlannedTask] = []
+    for part, result in results:
+        longest = bot.settings.project(part.project).max_deadline_days
+        materializer = Materializer(
+            part.graph,
+            decision_task_id=part.decision_task_id,
+            scheduler_id=await bot.decisions.scheduler_of(part.decision_task_id),
+            root_url=bot.clients.queue.options["rootUrl"],
+            max_deadline=dt.timedelta(days=longest) if longest else None,
+        )
+        made = await asyncio.to_thread(materializer.definitions, result, dt.datetime.now(dt.UTC))
+        asked = set(result.requested)
+        for task in made:  # who asked, and for which push, for whoever looks at it
+            extra = task.definition.setdefault("extra", {})
+            extra["taskbot"] = {
+                "request": request_id,
+                "requestedBy": requested_by,
+                "revision": part.revision,
+            }
+            planned_tasks.append(
+                PlannedTask(
+                    task.task_id,
+                    task.label,
+                    task.copy,
+                    len(planned_tasks),
+                    task.definition,
+                    requested=task.label in asked,
+                )
+            )
+        tasks += made
+    return tasks, planned_tasks
+
+
 # A job found in the Index must last at least this long to be reused (the new tasks'
 # usual deadline): one that expires sooner would vanish under the tasks depending on it.
 INDEXED_FOR = dt.timedelta(days=1)
 MAX_INDEX_LOOKUPS = 200
 
 
-async def with_indexed_copies(ctx: Context, push: Push, labels: list[str]) -> dict[str, str]:
+async def with_indexed_copies(bot: Runtime, push: Push, labels: list[str]) -> dict[str, str]:
     """What the push built, plus the jobs of the closure whose ``index-search`` paths name
     a usable indexed task (taskgraph's optimizer reuses those rather than rebuild them)."""
     candidates = await asyncio.to_thread(cached_elsewhere, push.graph, labels, push.existing)
@@ -417,7 +427,7 @@ async def with_indexed_copies(ctx: Context, push: Push, labels: list[str]) -> di
         )
         candidates = dict(list(candidates.items())[:MAX_INDEX_LOOKUPS])
     usable_until = dt.datetime.now(dt.UTC) + INDEXED_FOR
-    found = await ctx.bot.decisions.indexed_copies(candidates, usable_until=usable_until)
+    found = await bot.decisions.indexed_copies(candidates, usable_until=usable_until)
     return {**push.existing, **found}
 
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from bot.action_mode import follow_action
+from bot.bisecting import Silent, is_round, run_search
 from bot.commands import COMMANDS
 from bot.core.access import Level
 from bot.core.adapter import Adapter
@@ -148,6 +149,7 @@ class Bot(Runtime):
             RequestState.SUBMITTED,
             RequestState.ACTION_RUNNING,
             RequestState.TRIGGERING,
+            RequestState.SEARCHING,
         ):
             for record in await self.store.requests_in(state):
                 if record.id in resumed or record.id in self.following | set(self.submitting):
@@ -166,6 +168,8 @@ class Bot(Runtime):
                     self.spawn(follow_action(self, answer, record.id))
                 elif state == RequestState.TRIGGERING:
                     await self._interrupted_trigger(answer, record)
+                elif state == RequestState.SEARCHING:
+                    self.spawn(run_search(self, answer, record.id))
                 else:
                     self.spawn(track(self, answer, record.id))
         return resumed
@@ -184,6 +188,8 @@ class Bot(Runtime):
             log.warning("could not say %s was interrupted: %s", record.id, error)
 
     async def _replier_for(self, record: RequestRecord, default: Replier) -> Replier:
+        if is_round(record):  # a culprit search's round: its search reports it
+            return Silent()
         adapter = self.adapter(record.source)
         if adapter is None:
             return default

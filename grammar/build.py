@@ -107,6 +107,7 @@ USAGE = {
     "actions": "actions [on REVISION|TASKID]",
     "action": "action NAME [on TASKID|JOB] [on REVISION] [key=value ...|{json}] [--dry-run]",
     "backfill": "backfill JOB [on REVISION] [depth N] [for PLATFORMS] [xN] [--dry-run]",
+    "bisect": "bisect JOB [on BAD] [from GOOD] [xN] [max P pushes] [--dry-run]",
     "jobs": "jobs [QUERY] [on REVISION] [for PLATFORMS]",
     "confirm": "confirm REQUEST-ID",
     "help": "help [COMMAND]",
@@ -141,6 +142,17 @@ ACTION_ON_WHAT = (
 )
 ACTION_OPEN = "this {what} is never closed; the action's input must end it."
 ACTION_TOO_DEEP = "the action's input nests lists and objects more than {limit} deep."
+BISECT_NEEDS_JOB = (
+    "`bisect` needs the job that started failing, e.g. `bisect M(bc3)` or "
+    "`bisect mochitest-1 on abc123f`."
+)
+BISECT_ONE_JOB = "`bisect` follows one job at a time; `{raw}` is a second one."
+FROM_NEEDS_REVISION = "`from` needs the push where the job still passes: " + REVISION_FORMS + "."
+MAX_NEEDS_COUNT = "`max` needs a number of pushes, e.g. `max 32 pushes`."
+MAX_PUSHES_RANGE = "`max` is 2 to {limit} pushes, not `{raw}`."
+BISECT_TIMES_RANGE = "a bisection runs the job 1 to {limit} times per push, not `{raw}`."
+MAX_BISECT_PUSHES = 1000
+MAX_BISECT_COPIES = 12
 MAX_INPUT_DEPTH = 20
 MAX_DEPTH = 25
 
@@ -510,6 +522,59 @@ def build_backfill(b: Builder) -> m.Backfill:
         depth,
         b.platform_filters(),
         b.times,
+        b.dry_run,
+        notify=b.notify,
+        quiet=b.quiet,
+    )
+
+
+def build_bisect(b: Builder) -> m.Bisect:
+    selectors: list[m.Selector] = []
+    good: m.Revision | None = None
+    max_pushes: int | None = None
+    copies: Item | None = None
+    for item in b:
+        if item.kind in ("times", "times_word"):
+            copies = item
+        if b.clause(item):
+            continue
+        if item.kind == "from":
+            b.once(item)
+            value = next(b)
+            if value.kind == "missing":
+                raise BuildError(FROM_NEEDS_REVISION, value.loc, 1)
+            good = parse_revision(value)
+        elif item.kind == "max":
+            b.once(item)
+            value = next(b)
+            if value.kind == "missing":
+                raise BuildError(MAX_NEEDS_COUNT, value.loc, 1)
+            max_pushes = int(value.raw)
+            if not 2 <= max_pushes <= MAX_BISECT_PUSHES:
+                limit = MAX_BISECT_PUSHES
+                raise BuildError.at(value, MAX_PUSHES_RANGE.format(limit=limit, raw=value.raw))
+            if (following := b.peek()) is not None and following.kind == "pushes_word":
+                next(b)
+        elif item.kind in ("word", "query", "unterminated"):
+            if selectors:
+                raise BuildError.at(item, BISECT_ONE_JOB.format(raw=item.raw))
+            selectors.append(classify(item))
+        else:
+            raise b.unexpected(item)
+    if not selectors:
+        raise BuildError(BISECT_NEEDS_JOB, b.end, 1)
+    if copies is not None and b.times > MAX_BISECT_COPIES:
+        raw = copies.raw
+        fix = Fix(copies.loc, copies.end, f"x{MAX_BISECT_COPIES}")
+        message = BISECT_TIMES_RANGE.format(limit=MAX_BISECT_COPIES, raw=raw)
+        raise BuildError(message, copies.loc, len(raw), fix)
+    return m.Bisect(
+        tuple(selectors),
+        b.revision,
+        good,
+        b.platform_filters(),
+        b.times if copies is not None else m.DEFAULT_COPIES,
+        max_pushes,
         b.dry_run,
         notify=b.notify,
         quiet=b.quiet,
@@ -976,6 +1041,7 @@ BUILDERS: dict[str, Callable[[Builder], m.AnyCommand]] = {
     "actions": build_actions,
     "action": build_action,
     "backfill": build_backfill,
+    "bisect": build_bisect,
     "jobs": build_jobs,
     "confirm": build_confirm,
     "help": build_help,

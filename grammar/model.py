@@ -353,6 +353,50 @@ DEFAULT_DEPTH = 5
 
 
 @dataclass(frozen=True, slots=True)
+class Bisect(Command):
+    """Find the first push where a job fails: run it on the pushes between one where it
+    passes and one where it fails, halving that range each round."""
+
+    selectors: tuple[Selector, ...]
+    revision: Revision | None = None  # where the job fails (None: the place's or the latest)
+    good: Revision | None = None  # where it passes (None: the oldest push searched)
+    filters: tuple[PlatformFilter, ...] = ()
+    copies: int = 3  # runs of the job on each push it is asked of at first
+    max_pushes: int | None = None  # None: the project's setting
+    dry_run: bool = False
+    notify: bool = False
+    quiet: bool = False
+    verb: ClassVar[str] = "bisect"
+
+    def canonical(self) -> str:
+        words = [self.verb, *(s.canonical() for s in self.selectors)]
+        words += _clauses(self.revision, self.filters)
+        words += ["from", self.good.canonical()] if self.good is not None else []
+        words += [] if self.copies == DEFAULT_COPIES else [f"x{self.copies}"]
+        words += ["max", str(self.max_pushes), "pushes"] if self.max_pushes else []
+        words += _clauses(dry_run=self.dry_run, notify=self.notify, quiet=self.quiet)
+        return " ".join(words)
+
+    def to_json(self) -> dict[str, Any]:
+        data = Command.to_json(self)
+        data.update(
+            selectors=[selector_to_json(s) for s in self.selectors],
+            good=self.good.to_json() if self.good is not None else None,
+            filters=[f.to_json() for f in self.filters],
+            copies=self.copies,
+            max_pushes=self.max_pushes,
+            dry_run=self.dry_run,
+            notify=self.notify,
+            quiet=self.quiet,
+            **_revision_json(self.revision),
+        )
+        return data
+
+
+DEFAULT_COPIES = 3
+
+
+@dataclass(frozen=True, slots=True)
 class Action(Command):
     """Trigger one of the push's in-tree actions by name, on the push or on one of its tasks
     (a taskId, or a job of the push), with an input its schema is checked against."""
@@ -791,6 +835,7 @@ AnyCommand = (
     | Actions
     | Action
     | Backfill
+    | Bisect
     | Jobs
     | Confirm
     | Help

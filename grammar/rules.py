@@ -128,6 +128,16 @@ BACKFILL = command(
     SELECTOR,
     CLAUSE,
 )
+BISECT = command(
+    "bisect",
+    NOTIFY_ME,
+    tagged("from", keyword("from", name="`from`")) + (REVISION | missing("good revision")),
+    tagged("max", keyword("max", name="`max`"))
+    + (COUNT | missing("count"))
+    + pp.Opt(tagged("pushes_word", keyword("pushes", "push", name="`pushes`"))),
+    SELECTOR,
+    CLAUSE,
+)
 # An action's input: ``key=value`` fields (a value quoted when it holds spaces), or one JSON
 # object, which runs to the last ``}`` of the command.
 FIELD = tagged(
@@ -199,6 +209,7 @@ COMMAND = pp.MatchFirst(
         ACTIONS,
         ACTION,
         BACKFILL,
+        BISECT,
         JOBS,
         CONFIRM,
         HELP,

@@ -19,6 +19,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "actions": ("actions",),
     "action": ("action",),
     "backfill": ("backfill", "bf"),
+    "bisect": ("bisect", "culprit"),
     "jobs": ("jobs", "search", "find"),
     "confirm": ("confirm",),
     "help": ("help", "usage"),
@@ -53,6 +54,6 @@ GROUP_SYMBOL = re.compile(
 # Verbs that accept taskIds, which may begin with ``-`` like an option.
 TASK_ID_VERBS = ("retrigger", "cancel", "action")
 # Verbs whose requests are reported as they go, and so take ``--notify`` and ``--quiet``.
-REPORTING_VERBS = ("schedule", "retrigger", "backfill", "action", "try")
+REPORTING_VERBS = ("schedule", "retrigger", "backfill", "bisect", "action", "try")
 NOTIFY_SPELLINGS = ("--notify",)
 QUIET_SPELLINGS = ("--quiet", "-q")

@@ -68,7 +68,7 @@ def test_parse_error_exits_2_with_the_user_message() -> None:
     assert done.stderr.splitlines() == [
         "line 1, column 1: `shedule` is not a command; the commands are `schedule`, "
         "`retrigger`, `rerun`, `cancel`, `status`, `pushes`, `push`, `actions`, `action`, "
-        "`backfill`, `jobs`, `confirm`, `help`, `try`, `approve` or `more`.",
+        "`backfill`, `bisect`, `jobs`, `confirm`, `help`, `try`, `approve` or `more`.",
         "  shedule mochitest-1",
         "  ^^^^^^^",
         "Try: schedule mochitest-1",

@@ -216,6 +216,7 @@ def test_every_alias_means_its_verb(verb: str, alias: str) -> None:
         "cancel": " all",
         "rerun": " fuCPrKG2T62-4YH1tWYa7Q",
         "backfill": " mochitest-1",
+        "bisect": " mochitest-1",
         "action": " confirm-failures",
         "confirm": " r7f3a",
         "try": ": -b do",

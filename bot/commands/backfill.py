@@ -72,7 +72,7 @@ async def backfill(ctx: Context, cmd: Backfill) -> None:
     for info in earlier.pushes:
         revision = info.revision[:12]
         try:
-            part = await load_push(ctx, push.project, info.revision, info.decision_task_id)
+            part = await load_push(ctx.bot, push.project, info.revision, info.decision_task_id)
         except (ArtifactError, GraphError, DecisionNotFoundError) as error:
             why = UNREADABLE.format(error=str(error)[:200])
             notes.append(SKIPPED.format(place=_place(info.pushlog_id), revision=revision, why=why))

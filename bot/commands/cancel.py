@@ -8,6 +8,7 @@ from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.acting import Acting, ScopesUnknownError, acting_for
 from bot.action_mode import ACTION_ROW, TriggerUnknownError, run_action
+from bot.bisecting import stop_search
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.core.settings import Mode
@@ -44,12 +45,19 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
             and r.state in (RequestState.SUBMITTED, RequestState.SUBMITTING)
         ]
     owners = list(requests)  # every request whose tasks this would cancel
+    stopped: list[str] = []  # culprit searches stopped
     for target in cmd.targets:
         if isinstance(target, RequestId):
             record = await bot.store.request(target.text)
             if record is None:
                 await ctx.refuse(f"There is no request {target.text}.")
                 return
+            rounds = await stop_search(bot, record)
+            if rounds is not None:  # a culprit search: stopped, and its running rounds with it
+                stopped.append(record.id)
+                requests += rounds
+                owners += [record, *rounds]
+                continue
             requests.append(record)
             owners.append(record)
             continue
@@ -162,7 +170,11 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
         },
     )
     of = f" of {', '.join(r.id for r in requests)}" if requests else ""
-    if not task_ids:
+    if stopped:
+        said = f"Stopped the search {', '.join(stopped)}"
+        done = outcome.describe(of)
+        await ctx.reply(f"{said}; {done[0].lower()}{done[1:]}" if task_ids else f"{said}.")
+    elif not task_ids:
         await ctx.reply(f"Nothing to cancel{of}: no task of it was created.")
     elif outcome.unknown and not outcome.cancelled and not outcome.finished:
         await ctx.refuse(outcome.describe(of))

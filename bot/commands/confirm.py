@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bot.bisecting import load
+from bot.commands.bisect import start_search
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.store import RequestState
@@ -34,6 +36,10 @@ async def confirm(ctx: Context, cmd: Confirm) -> None:
         await ctx.refuse(
             f"{record.id} waited more than {bot.settings.confirm_minutes} minutes; ask again."
         )
+        return
+    search = await load(bot, record.id)
+    if search is not None:  # a culprit search: its rounds go ahead
+        await start_search(ctx, record.id, search)
         return
     submitter = submitter_for(bot.settings.project(record.project))
     await bot.store.set_state(record.id, submitter.state)

@@ -9,6 +9,8 @@ from bot.core.access import Level
 from bot.tc.decision import ProjectRoutes
 from grammar import Limits
 
+BISECT_PUSHES = 32  # pushes a culprit search spans unless its command says `max P pushes`
+BISECT_TASKS = 150  # tasks a culprit search may create in all before it stops
 DEFAULT_POLL_INTERVAL = 5.0  # seconds between task-state polls when Pulse is not configured
 
 
@@ -50,6 +52,9 @@ class ProjectSettings:
     # A request then does no more in Taskcluster than its requester's role may (the bot's
     # own scopes the ceiling); a source without one acts with the bot's scopes.
     requester_roles: dict[str, str] = field(default_factory=dict)
+    # A culprit search (`bisect`): the pushes it spans by default, the tasks it may create.
+    bisect_pushes: int = BISECT_PUSHES
+    bisect_tasks: int = BISECT_TASKS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))

@@ -491,8 +491,13 @@ def _parameters(seeded: SeededPush, seed: int) -> dict[str, Any]:
             "head_ref": "refs/heads/main",
             "owner": "someone@example.com",
         }
-    if seeded.pull_request is None:
-        return {**common, "pushlog_id": str(seed)}
+    if seeded.pull_request is None:  # who pushed, and the tip's message (Gecko's `message`)
+        return {
+            **common,
+            "pushlog_id": str(seed),
+            "owner": f"dev{seed % 7}@example.com",
+            "message": f"Bug {1_900_000 + seed} - change number {seed} r=reviewer",
+        }
     number = seeded.pull_request[1]
     return {
         **common,

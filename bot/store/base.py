@@ -27,6 +27,7 @@ class RequestState(StrEnum):
     TRIGGERING = "triggering"  # an in-tree action's hook is being triggered (never resumed)
     # The action task was triggered; the bot waits for it to create the jobs (resumed).
     ACTION_RUNNING = "action_running"
+    SEARCHING = "searching"  # a culprit search runs its rounds (resumed)
     SUBMITTED = "submitted"
     FINISHED = "finished"
     FAILED = "failed"
@@ -565,6 +566,24 @@ class Store:
         return [str(row["revision"]) for row in rows]
 
     # --- plans ---------------------------------------------------------------------------
+
+    async def save_search(self, request_id: str, state: str) -> None:
+        """Keep a culprit search's state (JSON), replacing what was kept."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO searches (request_id, state, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (request_id) DO UPDATE SET state = excluded.state,"
+                " updated_at = excluded.updated_at",
+                request_id,
+                state,
+                now_text(),
+            )
+
+    async def search(self, request_id: str) -> str | None:
+        """A culprit search's state as kept, or None."""
+        async with self.transaction() as db:
+            rows = await db.fetch("SELECT state FROM searches WHERE request_id = ?", request_id)
+        return str(rows[0]["state"]) if rows else None
 
     async def save_plan(self, request_id: str, tasks: Sequence[PlannedTask]) -> None:
         """Store every task to create, exactly as it will be submitted (for resubmission)."""

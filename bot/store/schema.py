@@ -127,6 +127,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (source, key)
         )""",
     ),
+    (
+        # A culprit search's state (pushes, what each one's runs said, its rounds), kept
+        # after every step so a restart carries on where it was.
+        """CREATE TABLE searches (
+            request_id TEXT PRIMARY KEY REFERENCES requests (id),
+            state TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+    ),
 )
 
 SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

@@ -1,0 +1,251 @@
+"""``bisect``: find the first push where a job started failing, in log₂ rounds."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.bisecting import PushRef, SearchState, card_of, run_search, save, show
+from bot.core.access import Level
+from bot.core.commands import Command, Context
+from bot.culprit.search import most_rounds
+from bot.graph import ResolveError, Resolver
+from bot.scheduling import Push, expanded, find_push
+from bot.store import RequestState
+from bot.tc.evidence import runs_of
+from bot.tc.pushes import NoPushlogError, PushInfo, earlier_pushes, push_info
+from grammar import Bisect
+
+NO_PUSHLOG = (
+    "{push} has no pushlog id, nor is it a push to a branch that says which head came before "
+    "it (a pull request's push), so the pushes before it cannot be told: bisect runs on a "
+    "project's pushes in order."
+)
+ONE_JOB = "`{job}` names {count} jobs on {push} ({some}); a search follows one: name it."
+NEVER_FAILED = (
+    "`{label}` failed on none of the {count} latest pushes of {project}, so there is no "
+    "break to look for; name the push it fails on with `on REVISION`."
+)
+TOO_FEW = "There is no push before {push} with a decision task, so there is nothing to search."
+GOOD_NOT_FOUND = (
+    "{good} is not among the {count} pushes before {push}; raise `max P pushes` (now {limit}) "
+    "or name a nearer push with `from`."
+)
+GOOD_NOT_BEFORE = "{good} must be a push before {push}, where the job still passed."
+ALREADY = "[{request}] is {state} already: `status {request}` shows where it stands."
+HELD = (
+    "{header} — held: up to {tasks} tasks over up to {rounds} rounds is more than {threshold}. "
+    "To go ahead: `confirm {request}` within {minutes} minutes."
+)
+DRY_RUN = (
+    "{header}\n  up to {rounds} rounds and {tasks} tasks (a backfill of them all x{copies}: "
+    "{linear})\n(dry run: nothing was scheduled)"
+)
+LOOK_BACK = 10  # pushes looked at for the latest one the job failed on, when none is named
+MAX_COPIES = 12  # runs of one push before disagreeing runs are judged by their rate
+
+
+async def bisect(ctx: Context, cmd: Bisect) -> None:
+    """bisect JOB [on BAD] [from GOOD] [xN] [max P pushes] [--dry-run]
+    Finds the first push where JOB fails: it runs the job (N times, 3 by default) on the
+    push halfway between one where it passes and one where it fails, waits, and halves
+    again: log₂ rounds, not a backfill of every push. BAD: where it fails (default: the
+    latest push it failed on); GOOD: where it passes (default: the oldest of the P pushes
+    before BAD, the project's `bisect_pushes`, 32). What the pushes ran already counts
+    first; disagreeing runs get more copies. One card, a line per round; `cancel ID`
+    stops it."""
+    bot = ctx.bot
+    push = await find_push(ctx, cmd.revision)
+    if push is None:
+        return
+    label = await _one_label(ctx, cmd, push)
+    if label is None:
+        return
+    try:
+        start = await push_info(bot.decisions, push.decision_task_id)
+    except NoPushlogError:
+        await ctx.refuse(NO_PUSHLOG.format(push=push.describe()))
+        return
+    project = bot.settings.project(push.project)
+    limit = cmd.max_pushes or project.bisect_pushes
+    named = cmd.revision is not None or ctx.request.revision is not None
+    if not named:
+        found = await _latest_failing(ctx, push, start, label)
+        if found is None:
+            return
+        start = found
+    earlier = await earlier_pushes(bot.decisions, push.project, project.routes, start, limit - 1)
+    pushes = earlier.pushes
+    if cmd.good is not None:
+        node = await expanded(ctx, push.project, cmd.good.node) if cmd.good.node else None
+        if node is None:
+            if cmd.good.node is None:  # `from latest`
+                good = "the latest push"
+                await ctx.refuse(GOOD_NOT_BEFORE.format(good=good, push=push.describe()))
+            return
+        if node == start.revision:
+            await ctx.refuse(GOOD_NOT_BEFORE.format(good=node[:12], push=push.describe()))
+            return
+        places = [i for i, info in enumerate(pushes) if info.revision == node]
+        if not places:
+            where = {"count": len(pushes), "push": push.describe(), "limit": limit}
+            await ctx.refuse(GOOD_NOT_FOUND.format(good=node[:12], **where))
+            return
+        pushes = pushes[: places[0] + 1]
+    if not pushes:
+        await ctx.refuse(TOO_FEW.format(push=push.describe()))
+        return
+    refs = [_ref(info) for info in [*reversed(pushes), start]]
+    await _describe(ctx, refs)
+    await _begin(ctx, cmd, push.project, label, refs, 0 if cmd.good is not None else None)
+
+
+async def _one_label(ctx: Context, cmd: Bisect, push: Push) -> str | None:
+    resolver = Resolver(push.graph, cmd.filters, shortlist_limit=ctx.bot.settings.shortlist_limit)
+    try:
+        labels = list((await asyncio.to_thread(resolver.resolve, cmd.selectors)).labels)
+    except ResolveError as error:
+        await ctx.refuse(str(error))
+        return None
+    if len(labels) != 1:
+        job = " ".join(s.canonical() for s in cmd.selectors)
+        some = ", ".join(f"`{label}`" for label in labels[:3]) + (", …" if len(labels) > 3 else "")
+        await ctx.refuse(
+            ONE_JOB.format(job=job, count=len(labels), push=push.describe(), some=some)
+        )
+        return None
+    return labels[0]
+
+
+async def _latest_failing(ctx: Context, push: Push, start: PushInfo, label: str) -> PushInfo | None:
+    """The newest push, from ``start`` back, where the job ran and failed."""
+    bot = ctx.bot
+    routes = bot.settings.project(push.project).routes
+    earlier = await earlier_pushes(bot.decisions, push.project, routes, start, LOOK_BACK - 1)
+    candidates = [start, *earlier.pushes]
+    for info in candidates:
+        if (await runs_of(bot.clients.queue, info.decision_task_id, label)).failed:
+            return info
+    await ctx.refuse(NEVER_FAILED.format(label=label, count=len(candidates), project=push.project))
+    return None
+
+
+def _ref(info: PushInfo) -> PushRef:
+    return PushRef(info.pushlog_id, info.revision, info.decision_task_id, info.owner)
+
+
+async def _describe(ctx: Context, refs: list[PushRef]) -> None:
+    """Each push's tip message, for the answer (best effort: a line of context)."""
+
+    async def message(ref: PushRef) -> None:
+        try:
+            parameters = await ctx.bot.decisions.parameters(ref.decision)
+        except Exception:
+            return
+        text = str(parameters.get("message") or "").strip()
+        ref.message = " ".join(text.splitlines()[0].split())[:120] if text else ""
+        ref.owner = ref.owner or str(parameters.get("owner") or "")
+
+    await asyncio.gather(*(message(ref) for ref in refs))
+
+
+async def _begin(
+    ctx: Context,
+    cmd: Bisect,
+    project_name: str,
+    label: str,
+    refs: list[PushRef],
+    good: int | None,
+) -> None:
+    bot = ctx.bot
+    project = bot.settings.project(project_name)
+    request_id = await bot.request_id_for(ctx.request, ctx.key)
+    ctx.made.append(request_id)
+    earlier = await bot.store.request(request_id)
+    if earlier is not None:
+        if earlier.state == RequestState.SEARCHING and request_id not in bot.following:
+            bot.spawn(run_search(bot, ctx.replier, request_id))
+        await ctx.reply(ALREADY.format(request=request_id, state=earlier.state.words))
+        return
+    rounds = most_rounds(len(refs))
+    most = min(2 * cmd.copies + (rounds - 1) * cmd.copies, project.bisect_tasks)
+    linear = cmd.copies * (len(refs) - 1)
+    oldest, bad = refs[0], refs[-1]
+    header = (
+        f"[{request_id}] bisect {label} on {project_name}: {len(refs)} pushes, "
+        f"{oldest.name()} ({'passes' if good is not None else 'oldest'}) … {bad.name()} "
+        f"(fails), x{cmd.copies} per push"
+    )
+    state = SearchState(
+        project=project_name,
+        label=label,
+        pushes=refs,
+        copies=cmd.copies,
+        max_copies=max(MAX_COPIES, 2 * cmd.copies),
+        good=good,
+        task_cap=project.bisect_tasks,
+        header=header,
+    )
+    if cmd.dry_run:
+        await ctx.reply(
+            DRY_RUN.format(
+                header=header, rounds=rounds, tasks=most, copies=cmd.copies, linear=linear
+            )
+        )
+        return
+    await bot.store.add_request(
+        request_id,
+        source=ctx.request.source,
+        actor=ctx.request.actor,
+        place=ctx.request.place,
+        text=ctx.line,
+        command=cmd.canonical(),
+        project=project_name,
+        revision=bad.revision,
+        decision_task_id=bad.decision,
+    )
+    await save(bot, request_id, state)
+    threshold = project.confirm_threshold or bot.settings.confirm_threshold
+    if most > threshold:
+        await bot.store.set_state(request_id, RequestState.AWAITING_CONFIRMATION)
+        await ctx.reply(
+            HELD.format(
+                header=header,
+                tasks=most,
+                rounds=rounds,
+                threshold=threshold,
+                request=request_id,
+                minutes=bot.settings.confirm_minutes,
+            )
+        )
+        return
+    await start_search(ctx, request_id, state)
+
+
+async def start_search(ctx: Context, request_id: str, state: SearchState) -> None:
+    """Post the search's card and run it in the background (it outlives the command)."""
+    bot = ctx.bot
+    await bot.store.set_state(request_id, RequestState.SEARCHING)
+    record = await bot.store.request(request_id)
+    assert record is not None
+    await bot.store.audit(
+        actor=ctx.request.actor,
+        source=ctx.request.source,
+        place=ctx.request.place,
+        action="bisect",
+        request_id=request_id,
+        detail={"label": state.label, "pushes": len(state.pushes), "copies": state.copies},
+    )
+    await show(bot, ctx.replier, record, state, [card_of(request_id, state)])
+    bot.spawn(run_search(bot, ctx.replier, request_id))
+
+
+COMMAND = Command(
+    "bisect",
+    bisect,
+    Level.WRITE,
+    gated=True,
+    examples=(
+        "bisect M(bc3)",
+        "bisect mochitest-1 on autoland@abc123f max 16 pushes x2",
+    ),
+)
