@@ -1,51 +1,289 @@
-"""`bisect JOB` on seeded chains of pushes: the first push where the job fails is found in
-at most ⌈log₂ N⌉ + 2 rounds, with fewer tasks than a backfill of every push, on the embedded
-local Taskcluster and its simulated worker."""
+"""`bisect JOB` on seeded chains of pushes, on the embedded local Taskcluster and its
+simulated worker: the first push where the job fails is found in at most ⌈log₂ N⌉ + 2
+rounds with fewer tasks than a backfill of every push; what pushes ran already counts;
+pushes without the job are passed over; a restart carries the search on without running a
+round twice; `cancel` stops it; a big one waits for `confirm`."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import io
+import json
+import math
 import re
+from dataclasses import replace
+
+import pytest
 
 from bot.adapters.console import ConsoleReplier
+from bot.bisecting import load, round_id
 from bot.core.request import Request
-from bot.culprit.search import most_rounds
+from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded
 from bot.localtc.chain import Breakage, Chain, seed_chain
-from tests.test_console_e2e import delivered, env
+from bot.service import Bot
+from bot.store import RequestState
+from grammar import Bisect, ParseError, parse_command
+from tests.test_console_e2e import env
 
-__all__ = ["delivered", "env"]
+__all__ = ["env"]  # the console tests' embedded local Taskcluster, for pytest to find
 
 PROJECT = "mozilla-central"
 BROKEN = "test-linux1804-64-shippable-qr/opt-xpcshell-spi-nw-1"
 
 
-async def say(env: Embedded, text: str, *, wait: float = 120) -> str:
+def asked(text: str) -> Request:
+    return Request("console", "sheriff", "console", text, direct=True)
+
+
+async def say(env: Embedded, text: str, *, wait: float = 180) -> str:
     out = io.StringIO()
-    asked = Request("console", "sheriff", "console", text, direct=True)
-    await env.bot.handle(asked, ConsoleReplier(out))
+    await env.bot.handle(asked(text), ConsoleReplier(out))
     assert await env.bot.idle(wait)
     return out.getvalue()
 
 
-def chain_of(env: Embedded, count: int, break_at: int, flaky: float = 0.0, seed: int = 1) -> Chain:
-    chain = seed_chain(
-        env.tc,
-        count,
-        tasks=300,
-        project=PROJECT,
-        breakage=Breakage((BROKEN,), break_at=break_at, flaky=flaky, seed=seed),
-    )
+def chain_of(
+    env: Embedded, count: int, break_at: int, *, flaky: float = 0.0, seed: int = 1
+) -> Chain:
+    breakage = Breakage((BROKEN,), break_at=break_at, flaky=flaky, seed=seed)
+    chain = seed_chain(env.tc, count, tasks=300, project=PROJECT, breakage=breakage)
     assert env.worker is not None
-    env.worker.decide = chain.outcome
+    env.worker.decide = chain.outcome  # the chain's tasks end as its breakage says
     return chain
 
 
-async def test_bisect_finds_the_push_that_broke_the_job(env: Embedded) -> None:
-    chain = chain_of(env, 16, break_at=7)
-    output = await say(env, f"bisect {BROKEN} on {PROJECT} max 16 pushes")
-    print(output)
-    culprit = chain.pushes[6].revision[:12]
-    assert f"found: #7 {culprit}" in output, output
-    rounds = re.findall(r"round (\d+):", output)
-    assert len(rounds) <= most_rounds(16)
+def tip(chain: Chain) -> str:
+    """The chain's newest push, named (where the job fails)."""
+    return f"{PROJECT}@{chain.pushes[-1].revision[:12]}"
+
+
+def search_id(output: str) -> str:
+    found = re.search(r"\[(r[0-9a-f]+)\] bisect", output)
+    assert found, output
+    return found[1]
+
+
+def created_for(env: Embedded, request_id: str) -> int:
+    """Tasks the Queue holds that the bot created for request ``request_id``."""
+    return sum(
+        1
+        for record in env.tc.queue.tasks.values()
+        if (record.definition.get("extra") or {}).get("taskbot", {}).get("request") == request_id
+    )
+
+
+def test_the_grammar_of_bisect() -> None:
+    command = parse_command("culprit M(bc3) on autoland@abcdef1 from 1234567 x5 max 64 pushes -q")
+    assert isinstance(command, Bisect)
+    assert command.good is not None
+    assert (command.good.node, command.copies, command.max_pushes) == ("1234567", 5, 64)
+    assert command.quiet
+    assert parse_command(command.canonical()) == command
+    plain = parse_command("bisect mochitest-1")
+    assert isinstance(plain, Bisect)
+    assert (plain.copies, plain.max_pushes, plain.good) == (3, None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "says"),
+    [
+        ("bisect", 7, "needs the job that started failing"),
+        ("bisect a b", 10, "one job at a time"),
+        ("bisect a from", 14, "`from` needs the push where the job still passes"),
+        ("bisect a from abc12", 15, "7 to 40 hex digits"),
+        ("bisect a max", 13, "`max` needs a number"),
+        ("bisect a max 1 pushes", 14, "2 to 1000 pushes"),
+        ("bisect a x13", 10, "1 to 12 times per push"),
+        ("bisect a x2 x3", 13, "repeats what column 10 already says"),
+        ("bisect a --depth 3", 10, "--depth"),
+    ],
+)
+def test_bad_bisects_point_at_the_column(text: str, column: int, says: str) -> None:
+    with pytest.raises(ParseError) as error:
+        parse_command(text)
+    assert error.value.column == column, str(error.value)
+    assert says in str(error.value)
+
+
+CASES = [
+    (16, 2, 0.0),
+    (16, 9, 0.0),
+    (16, 16, 0.0),
+    (16, 11, 0.1),
+    (64, 3, 0.0),
+    (64, 41, 0.0),
+    (64, 50, 0.1),
+]
+
+
+@pytest.mark.parametrize(("count", "break_at", "flaky"), CASES)
+async def test_the_culprit_is_found_in_log2_rounds_with_fewer_tasks_than_a_backfill(
+    env: Embedded, count: int, break_at: int, flaky: float
+) -> None:
+    chain = chain_of(env, count, break_at, flaky=flaky, seed=break_at)
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} max {count} pushes")
+    culprit = chain.pushes[break_at - 1]
+    assert f"found: #{break_at} {culprit.revision[:12]} by dev{break_at % 7}@example.com" in output
+    assert f"“Bug {1_900_000 + break_at} - change number {break_at} r=reviewer”" in output
+    rounds = len(re.findall(r"\] round \d+:", output))
+    bound = math.ceil(math.log2(count)) + 2
+    used = int(re.findall(r"(\d+) tasks \(a backfill of the", output)[-1])
+    linear = 3 * (count - 1)
+    print(
+        f"{count} pushes, break at {break_at}, flaky {flaky}: {rounds} rounds (≤ {bound}), "
+        f"{used} tasks against {linear} for a backfill of every push"
+    )
+    assert rounds <= bound, output
+    assert used < linear, output
+    state = await load(env.bot, search_id(output))
+    assert state is not None
+    assert used == sum(created_for(env, str(r["request"])) for r in state.rounds)
+    record = await env.store.request(search_id(output))
+    assert record is not None
+    assert record.state == RequestState.FINISHED
+
+
+async def test_what_pushes_ran_already_counts_and_a_push_without_the_job_is_passed_over(
+    env: Embedded,
+) -> None:
+    chain = chain_of(env, 16, 9)
+    # push 5 has no such job (its graph was made without it): passed over, said
+    decision = chain.pushes[4].decision_task_id
+    record = env.tc.queue.tasks[decision]
+    for name in ("public/full-task-graph.json", "public/label-to-taskid.json"):
+        artifact = record.artifacts[0][name]
+        content = json.loads(artifact.content)
+        content.pop(BROKEN, None)
+        record.artifacts[0][name] = dataclasses.replace(
+            artifact, content=json.dumps(content).encode()
+        )
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} max 16 pushes")
+    assert f"#5 {chain.pushes[4].revision[:12]}: skipped, no `{BROKEN}` in its task graph" in output
+    assert f"found: #9 {chain.pushes[8].revision[:12]}" in output, output
+    had = re.findall(r"#(\d+) [0-9a-f]{12}: had (\d+) of (\d+) (passed|failed) already", output)
+    for number, _, _, how in had:  # a push's own runs were counted before any was added
+        assert (how == "failed") == (int(number) >= 9)
+
+
+async def test_the_failing_push_defaults_to_the_latest_where_the_job_failed(env: Embedded) -> None:
+    chain = chain_of(env, 12, 4)
+    output = await say(env, f"bisect {BROKEN} on {PROJECT} max 12 pushes")
+    assert "found: #4 " + chain.pushes[3].revision[:12] in output, output
+
+
+async def test_a_job_that_never_failed_and_a_range_without_the_good_push_are_refused(
+    env: Embedded,
+) -> None:
+    chain = chain_of(env, 6, 99)  # never breaks
+    never = await say(env, f"bisect {BROKEN} on {PROJECT}")
+    assert f"`{BROKEN}` failed on none of the 6 latest pushes" in never
+    far = await say(
+        env, f"bisect {BROKEN} on {tip(chain)} from {chain.pushes[0].revision[:12]} max 3"
+    )
+    assert "is not among the 2 pushes before" in far
+    several = await say(env, f"bisect 'xpcshell' on {PROJECT}")
+    assert "a search follows one: name it" in several
+    assert not [
+        r for r in env.tc.queue.tasks.values() if "taskbot" in r.definition.get("extra", {})
+    ]
+
+
+async def test_a_named_passing_push_narrows_the_range_and_a_dry_run_schedules_nothing(
+    env: Embedded,
+) -> None:
+    chain = chain_of(env, 16, 12)
+    before = len(env.tc.queue.tasks)
+    good = chain.pushes[9].revision[:12]
+    dry = await say(env, f"bisect {BROKEN} on {tip(chain)} from {good} --dry-run")
+    assert "7 pushes, #10 " in dry, dry
+    assert "(passes)" in dry
+    assert "(dry run: nothing was scheduled)" in dry
+    assert len(env.tc.queue.tasks) == before
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} from {good}")
+    assert "found: #12 " in output, output
+    assert len(re.findall(r"\] round \d+:", output)) <= 1 + math.ceil(math.log2(7))
+
+
+async def test_a_restart_mid_search_carries_it_on_and_runs_no_round_twice(env: Embedded) -> None:
+    chain = chain_of(env, 32, 21)
+    env.worker.seconds = 0.5  # slow enough to stop the bot with a round running
+    out = io.StringIO()
+    await env.bot.handle(
+        asked(f"bisect {BROKEN} on {tip(chain)} max 32 pushes"), ConsoleReplier(out)
+    )
+    request_id = search_id(out.getvalue())
+    for _ in range(600):  # until its third round is under way
+        state = await load(env.bot, request_id)
+        if (
+            state is not None
+            and len(state.rounds) == 3
+            and created_for(env, state.rounds[2]["request"])
+        ):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail(out.getvalue())
+    await env.bot.stop()  # a crash or a deploy: nothing more of this process
+    env.worker.seconds = 0.05
+    restarted = Bot(env.bot.settings, env.store, env.bot.clients, instance=env.bot.instance)
+    later = io.StringIO()
+    assert request_id in await restarted.resume(ConsoleReplier(later))
+    assert await restarted.idle(180)
+    said = out.getvalue() + later.getvalue()
+    assert f"found: #21 {chain.pushes[20].revision[:12]}" in later.getvalue(), said
+    state = await load(env.bot, request_id)
+    assert state is not None
+    numbers = [r["round"] for r in state.rounds]
+    assert numbers == list(range(1, len(numbers) + 1))
+    for r in state.rounds:  # each round's tasks created once, with its own ids
+        assert created_for(env, str(r["request"])) == r["copies"], r
+    assert said.count("round 3:") == 1
+
+
+async def test_cancel_stops_the_search_and_its_running_round(env: Embedded) -> None:
+    chain = chain_of(env, 16, 5)
+    env.worker.seconds = 3.0  # the round runs while it is cancelled
+    out = io.StringIO()
+    await env.bot.handle(asked(f"bisect {BROKEN} on {tip(chain)} max 16"), ConsoleReplier(out))
+    request_id = search_id(out.getvalue())
+    first = round_id(request_id, 1)
+    for _ in range(200):
+        if created_for(env, first):
+            break
+        await asyncio.sleep(0.05)
+    cancelled = await say(env, f"cancel {request_id}")
+    assert f"Stopped the search {request_id}; cancelled 6 tasks of {first}" in cancelled, cancelled
+    said = out.getvalue()
+    assert "stopped: cancelled" in said, said
+    assert "round 2:" not in said
+    record = await env.store.request(request_id)
+    assert record is not None
+    assert record.state == RequestState.CANCELLED
+    assert not created_for(env, round_id(request_id, 2))
+
+
+async def test_a_search_bigger_than_the_threshold_waits_for_confirm(env: Embedded) -> None:
+    env.bot.settings = replace(
+        env.bot.settings,
+        projects={PROJECT: ProjectSettings(PROJECT, confirm_threshold=20, bisect_tasks=60)},
+    )
+    chain = chain_of(env, 64, 33)
+    held = await say(env, f"bisect {BROKEN} on {tip(chain)} max 64 pushes x3")
+    request_id = search_id(held)
+    assert "held: up to 27 tasks over up to 8 rounds is more than 20." in held, held
+    assert f"To go ahead: `confirm {request_id}`" in held
+    assert not created_for(env, round_id(request_id, 1))
+    output = await say(env, f"confirm {request_id}")
+    assert f"found: #33 {chain.pushes[32].revision[:12]}" in output, output
+
+
+async def test_the_task_limit_stops_a_search_and_says_where(env: Embedded) -> None:
+    env.bot.settings = replace(
+        env.bot.settings, projects={PROJECT: ProjectSettings(PROJECT, bisect_tasks=12)}
+    )
+    chain = chain_of(env, 64, 40)
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} max 64 pushes")
+    assert "inconclusive: it would need more than the 12 tasks a search may create here" in output
+    assert "stopped where the break is in" in output, output

@@ -9,7 +9,7 @@ from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.culprit.search import most_rounds
 from bot.graph import ResolveError, Resolver
-from bot.scheduling import Push, expanded, find_push
+from bot.scheduling import Push, find_push
 from bot.store import RequestState
 from bot.tc.evidence import runs_of
 from bot.tc.pushes import NoPushlogError, PushInfo, earlier_pushes, push_info
@@ -67,7 +67,10 @@ async def bisect(ctx: Context, cmd: Bisect) -> None:
         return
     project = bot.settings.project(push.project)
     limit = cmd.max_pushes or project.bisect_pushes
-    named = cmd.revision is not None or ctx.request.revision is not None
+    # `on PROJECT` (its latest push) names no push: the latest the job failed on is meant
+    named = (cmd.revision is not None and cmd.revision.node is not None) or (
+        cmd.revision is None and ctx.request.revision is not None
+    )
     if not named:
         found = await _latest_failing(ctx, push, start, label)
         if found is None:
@@ -76,16 +79,13 @@ async def bisect(ctx: Context, cmd: Bisect) -> None:
     earlier = await earlier_pushes(bot.decisions, push.project, project.routes, start, limit - 1)
     pushes = earlier.pushes
     if cmd.good is not None:
-        node = await expanded(ctx, push.project, cmd.good.node) if cmd.good.node else None
-        if node is None:
-            if cmd.good.node is None:  # `from latest`
-                good = "the latest push"
-                await ctx.refuse(GOOD_NOT_BEFORE.format(good=good, push=push.describe()))
+        # the good push is one of those walked back over: known by its first digits
+        node = (cmd.good.node or "").lower()
+        if not node or start.revision.startswith(node):
+            good = node[:12] or "the latest push"
+            await ctx.refuse(GOOD_NOT_BEFORE.format(good=good, push=push.describe()))
             return
-        if node == start.revision:
-            await ctx.refuse(GOOD_NOT_BEFORE.format(good=node[:12], push=push.describe()))
-            return
-        places = [i for i, info in enumerate(pushes) if info.revision == node]
+        places = [i for i, info in enumerate(pushes) if info.revision.startswith(node)]
         if not places:
             where = {"count": len(pushes), "push": push.describe(), "limit": limit}
             await ctx.refuse(GOOD_NOT_FOUND.format(good=node[:12], **where))
