@@ -287,3 +287,53 @@ async def test_the_task_limit_stops_a_search_and_says_where(env: Embedded) -> No
     output = await say(env, f"bisect {BROKEN} on {tip(chain)} max 64 pushes")
     assert "inconclusive: it would need more than the 12 tasks a search may create here" in output
     assert "stopped where the break is in" in output, output
+
+
+async def test_status_of_a_search_shows_its_rounds_and_its_answer(env: Embedded) -> None:
+    chain = chain_of(env, 8, 6)
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} max 8 pushes")
+    request_id = search_id(output)
+    status = await say(env, f"status {request_id}")
+    assert (
+        f"[{request_id}] bisect {BROKEN} on {tip(chain)} max 8 pushes: finished: found: #6"
+        in status
+    )
+    assert "  round 1: #8 " in status, status
+    listed = await say(env, "status")
+    assert f"[{request_id}] bisect" in listed, listed
+
+
+class Card:
+    """A place whose messages are edited in place (as GitHub comments and Matrix messages)."""
+
+    def __init__(self) -> None:
+        self.posts: list[str] = []
+        self.edits: list[tuple[str, str]] = []
+
+    async def post(self, text: str) -> str:
+        self.posts.append(text)
+        return f"message-{len(self.posts)}"
+
+    async def react(self, reaction: str) -> None:
+        return None
+
+    async def edit(self, reference: str, text: str) -> None:
+        self.edits.append((reference, text))
+
+
+async def test_where_replies_are_edited_the_search_is_one_card_kept_current(
+    env: Embedded,
+) -> None:
+    chain = chain_of(env, 16, 10)
+    card = Card()
+    await env.bot.handle(asked(f"bisect {BROKEN} on {tip(chain)} --notify"), card)
+    assert await env.bot.idle(180)
+    assert len(card.posts) == 2, card.posts  # the card, then the requester told it ended
+    assert card.posts[0].startswith("[r")
+    assert "found: #10" in card.posts[1]
+    assert {reference for reference, _ in card.edits} == {"message-1"}
+    rounds = [len(re.findall(r"round \d+:", text)) for _, text in card.edits]
+    assert rounds == sorted(rounds)  # the card only grows, a line per round
+    final = card.edits[-1][1]
+    assert f"found: #10 {chain.pushes[9].revision[:12]}" in final, final
+    assert final.count("round 1:") == 1

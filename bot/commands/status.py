@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from bot.bisecting import is_round, load
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.reporting import FINISHED, ending_of
@@ -15,6 +16,7 @@ from grammar import Revision, Status
 
 log = logging.getLogger(__name__)
 SHOWN = 5
+SEARCH_LINES = 30  # of a culprit search's card, the last ones
 NOT_YOURS = (
     "{request} was asked for somewhere you cannot see from here; ask about it where it was "
     "asked for."
@@ -59,6 +61,7 @@ async def status(ctx: Context, cmd: Status) -> None:
     else:
         records = await bot.store.recent_requests(limit=200, actor=ctx.request.actor)
         records = [r for r in records if await ctx.adapter.may_see(ctx.request, r)]
+    records = [r for r in records if not is_round(r)]  # a search's rounds are in its lines
     if not records:
         await ctx.reply("No requests yet.")
         return
@@ -90,7 +93,15 @@ FRESHENED = 50  # tasks of an unfollowed request asked of the Queue at most, per
 
 async def describe(ctx: Context, record: RequestRecord, *, detail: bool = False) -> str:
     """A line for the request; with ``detail``, a line per push of a backfill and its
-    failed jobs with their links (as its final reply names them)."""
+    failed jobs with their links (as its final reply names them); a culprit search's
+    with its card's lines."""
+    search = await load(ctx.bot, record.id)
+    if search is not None:
+        line = f"[{record.id}] {record.command}: {record.state.words}"
+        if record.error and record.state != RequestState.SEARCHING:
+            line += f": {record.error[:300]}"
+        shown = search.lines[-SEARCH_LINES:] if detail else []
+        return "\n".join([line, *(f"  {each}" for each in shown)])
     tasks = await freshened(ctx, record)
     states = Counter(t.state or ("unsubmitted" if not t.submitted else "pending") for t in tasks)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
