@@ -21,9 +21,10 @@ from bot.graph import GraphError, plan
 from bot.reporting import group_url, tell_requester, wishes_of
 from bot.scheduling import load_push, materialized, with_indexed_copies
 from bot.store import RequestRecord, RequestState
-from bot.submission import submit_request
+from bot.submission import submitter_for
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.evidence import runs_of
+from bot.tc.retry import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ ROUND = "bisect-round"  # the command text of a round's request starts with it
 ENDED = (RequestState.FINISHED, RequestState.FAILED, RequestState.CANCELLED, RequestState.LOST)
 WAIT_EVERY = 1.0  # seconds between two looks at whether a round's tasks have all ended
 EXTRA_ROUNDS = 6  # rounds beyond log2 allowed for pushes whose runs disagree
+RETRIES = 5  # a search carries on after this many transient errors in a row, no more
+RETRY_AFTER = 2.0  # seconds before carrying on after the first one (then doubling)
 
 NOT_THERE = "no `{label}` in its task graph"
 UNREADABLE = "its task graph could not be read ({error})"
@@ -191,7 +194,17 @@ async def run_search(bot: Runtime, replier: Replier, request_id: str) -> None:
     bot.following.add(request_id)
     try:
         async with bot.renewing(request_id) as lost:
-            await _run(bot, replier, request_id, lost)
+            for attempt in range(RETRIES + 1):
+                try:
+                    await _run(bot, replier, request_id, lost)
+                    break
+                except Exception as error:
+                    if not is_transient(error) or attempt == RETRIES:
+                        raise
+                    # Taskcluster or the store did not answer: every step is kept, so the
+                    # search carries on from the last one (a round is never made twice).
+                    log.warning("the search %s waits after: %s", request_id, error)
+                    await asyncio.sleep(RETRY_AFTER * 2**attempt)
     except Exception:
         log.exception("the culprit search %s failed", request_id)
         with contextlib.suppress(Exception):
@@ -300,11 +313,9 @@ async def _schedule_round(
     earlier = await bot.store.request(round_request)
     if earlier is not None:
         if earlier.state in (RequestState.RECEIVED, RequestState.PLANNED):
-            if await bot.store.plan(round_request):
-                await bot.store.set_state(round_request, RequestState.SUBMITTING)
-                await submit_request(bot, Silent(), round_request, resumed=True)
-            else:
+            if not await bot.store.plan(round_request):
                 return earlier.error or "not planned"
+            await _submit(bot, state, earlier)  # planned, then this process stopped
         return None
     ref = state.pushes[int(round_["push"])]
     try:
@@ -336,9 +347,17 @@ async def _schedule_round(
         bot, round_request, f"{record.source}:{record.actor}", [(push, planned)]
     )
     await bot.store.save_plan(round_request, planned_tasks)
-    await bot.store.set_state(round_request, RequestState.SUBMITTING)
-    await submit_request(bot, Silent(), round_request)
+    made = await bot.store.request(round_request)
+    assert made is not None
+    await _submit(bot, state, made)
     return None
+
+
+async def _submit(bot: Runtime, state: SearchState, round_request: RequestRecord) -> None:
+    """As the project creates jobs: by createTask, or through the push's own action."""
+    submitter = submitter_for(bot.settings.project(state.project))
+    await bot.store.set_state(round_request.id, submitter.state)
+    await submitter.submit(bot, Silent(), round_request, None)
 
 
 async def _wait(

@@ -19,9 +19,10 @@ import pytest
 from bot.adapters.console import ConsoleReplier
 from bot.bisecting import load, round_id
 from bot.core.request import Request
-from bot.core.settings import ProjectSettings
+from bot.core.settings import Mode, ProjectSettings
 from bot.embedded import Embedded
 from bot.localtc.chain import Breakage, Chain, seed_chain
+from bot.localtc.server import Faults
 from bot.service import Bot
 from bot.store import RequestState
 from grammar import Bisect, ParseError, parse_command
@@ -337,3 +338,42 @@ async def test_where_replies_are_edited_the_search_is_one_card_kept_current(
     final = card.edits[-1][1]
     assert f"found: #10 {chain.pushes[9].revision[:12]}" in final, final
     assert final.count("round 1:") == 1
+
+
+async def test_in_action_mode_each_round_runs_through_the_pushs_own_action(env: Embedded) -> None:
+    env.bot.settings = replace(
+        env.bot.settings, projects={PROJECT: ProjectSettings(PROJECT, mode=Mode.ACTION)}
+    )
+    chain = chain_of(env, 8, 6)
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)}")
+    assert f"found: #6 {chain.pushes[5].revision[:12]}" in output, output
+    rounds = len(re.findall(r"\] round \d+:", output))
+    fired = [p for hook in env.tc.hooks.hooks.values() for p in hook.fired]
+    assert len(fired) == rounds  # one add-new-jobs action per round, on that round's push
+    groups = {p["decision"]["action"]["taskGroupId"] for p in fired}
+    assert groups <= {push.decision_task_id for push in chain.pushes}
+
+
+async def test_a_queue_that_stops_answering_for_a_while_delays_the_search_and_loses_nothing(
+    env: Embedded, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("bot.bisecting.RETRY_AFTER", 0.5)
+    chain = chain_of(env, 16, 12)
+    # every read of a task group fails (after the client's own retries), then the Queue is
+    # back; every other answer of the Queue is lost half the time meanwhile
+    env.tc.faults = Faults(error_rate=1.0, only="/task-group/")
+    out = io.StringIO()
+    await env.bot.handle(asked(f"bisect {BROKEN} on {tip(chain)}"), ConsoleReplier(out))
+    await asyncio.sleep(3)
+    env.tc.faults = Faults(lost_reply_rate=0.5, only="/task/", seed=3)
+    await asyncio.sleep(2)
+    env.tc.faults = Faults()
+    assert await env.bot.idle(180)
+    said = out.getvalue()
+    assert f"found: #12 {chain.pushes[11].revision[:12]}" in said, said
+    assert "error on my side" not in said
+    assert "waits after: 500" in caplog.text  # the search itself waited, then carried on
+    state = await load(env.bot, search_id(said))
+    assert state is not None
+    for r in state.rounds:
+        assert created_for(env, str(r["request"])) == r["copies"], r

@@ -25,6 +25,8 @@ projects:
     teams: {mozilla/sheriffs: [retrigger, cancel]}
     max_new_tasks: 200
     confirm_threshold: 20
+    bisect_pushes: 64
+    bisect_tasks: 90
   translations:
     trust_domain: translations
     revision_routes: ["{trust_domain}.v2.{project}.revision.{revision}.taskgraph.decision-run"]
@@ -45,8 +47,10 @@ def test_projects_are_read() -> None:
     assert central.permissions == {"schedule": "write", "status": "read"}
     assert central.teams == {"mozilla/sheriffs": ("retrigger", "cancel")}
     assert (central.max_new_tasks, central.confirm_threshold) == (200, 20)
+    assert (central.bisect_pushes, central.bisect_tasks) == (64, 90)
     translations = projects["translations"]
     assert translations.mode == "direct"
+    assert (translations.bisect_pushes, translations.bisect_tasks) == (32, 150)
     assert translations.routes.revision_routes == (
         "{trust_domain}.v2.{project}.revision.{revision}.taskgraph.decision-run",
     )

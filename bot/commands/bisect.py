@@ -40,6 +40,14 @@ DRY_RUN = (
     "{header}\n  up to {rounds} rounds and {tasks} tasks (a backfill of them all x{copies}: "
     "{linear})\n(dry run: nothing was scheduled)"
 )
+TOO_MUCH = (
+    "A search may create up to {tasks} tasks, and this message has asked for {so_far} already; "
+    "one message may create at most {cap}."
+)
+TOO_MANY_SEARCHES = (
+    "You have {count} searches running ({ids}); wait for one to end, or `cancel` one, first."
+)
+MAX_SEARCHES = 3  # culprit searches one person may have running at once
 LOOK_BACK = 10  # pushes looked at for the latest one the job failed on, when none is named
 MAX_COPIES = 12  # runs of one push before disagreeing runs are judged by their rate
 
@@ -157,9 +165,24 @@ async def _begin(
     good: int | None,
 ) -> None:
     bot = ctx.bot
-    project = bot.settings.project(project_name)
     request_id = await bot.request_id_for(ctx.request, ctx.key)
     ctx.made.append(request_id)
+    # two deliveries of one message at once make one search, with one card
+    async with bot.exclusive(request_id):
+        await _create(ctx, cmd, project_name, label, refs, good, request_id)
+
+
+async def _create(
+    ctx: Context,
+    cmd: Bisect,
+    project_name: str,
+    label: str,
+    refs: list[PushRef],
+    good: int | None,
+    request_id: str,
+) -> None:
+    bot = ctx.bot
+    project = bot.settings.project(project_name)
     earlier = await bot.store.request(request_id)
     if earlier is not None:
         if earlier.state == RequestState.SEARCHING and request_id not in bot.following:
@@ -168,6 +191,18 @@ async def _begin(
         return
     rounds = most_rounds(len(refs))
     most = min(2 * cmd.copies + (rounds - 1) * cmd.copies, project.bisect_tasks)
+    cap = project.max_new_tasks or bot.settings.max_new_tasks
+    if ctx.budget.tasks + most > cap:  # the message's cap counts a search's worst case
+        await ctx.refuse(TOO_MUCH.format(tasks=most, so_far=ctx.budget.tasks, cap=cap))
+        return
+    mine = [
+        r.id
+        for r in await bot.store.requests_in(RequestState.SEARCHING)
+        if (r.source, r.actor) == (ctx.request.source, ctx.request.actor)
+    ]
+    if len(mine) >= MAX_SEARCHES and not cmd.dry_run:
+        await ctx.refuse(TOO_MANY_SEARCHES.format(count=len(mine), ids=", ".join(mine)))
+        return
     linear = cmd.copies * (len(refs) - 1)
     oldest, bad = refs[0], refs[-1]
     header = (
@@ -204,6 +239,7 @@ async def _begin(
         decision_task_id=bad.decision,
     )
     await save(bot, request_id, state)
+    ctx.budget.tasks += most
     threshold = project.confirm_threshold or bot.settings.confirm_threshold
     if most > threshold:
         await bot.store.set_state(request_id, RequestState.AWAITING_CONFIRMATION)
