@@ -29,6 +29,7 @@ from bot.tc.retry import is_transient
 log = logging.getLogger(__name__)
 
 ROUND = "bisect-round"  # the command text of a round's request starts with it
+STOPPABLE = (RequestState.SEARCHING, RequestState.AWAITING_CONFIRMATION)
 ENDED = (RequestState.FINISHED, RequestState.FAILED, RequestState.CANCELLED, RequestState.LOST)
 WAIT_EVERY = 1.0  # seconds between two looks at whether a round's tasks have all ended
 EXTRA_ROUNDS = 6  # rounds beyond log2 allowed for pushes whose runs disagree
@@ -38,10 +39,14 @@ RETRY_AFTER = 2.0  # seconds before carrying on after the first one (then doubli
 NOT_THERE = "no `{label}` in its task graph"
 UNREADABLE = "its task graph could not be read ({error})"
 NO_RUNS = "every run of the job there ended in an exception"
+NO_RUNS_WHERE_IT_FAILS = (
+    "every run of the job on the push it fails on ended in an exception: it cannot run there now"
+)
 TASK_LIMIT = "it would need more than the {cap} tasks a search may create here (`bisect_tasks`)"
 ROUND_LIMIT = "runs kept disagreeing after {rounds} rounds"
 NOT_SCHEDULED = "round {round} could not be scheduled: {error}"
 CANCELLED = "cancelled"
+SURE_ENOUGH = 0.05  # an answer the intermittent alone explains more often is worth checking
 
 
 @dataclass
@@ -77,6 +82,9 @@ class SearchState:
     rounds: list[dict[str, Any]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # the card's lines under its header
     tasks: int = 0  # tasks the rounds created
+    halted: str | None = None  # why the search cannot go on, found on the way
+    answer: list[str] = field(default_factory=list)  # its last lines, once it ended
+    walked_all: bool = True  # False: no push older than the oldest here could be found
 
     def search(self) -> Search:
         search = Search(
@@ -137,13 +145,12 @@ class Silent:
 
 
 async def stop_search(bot: Runtime, record: RequestRecord) -> list[RequestRecord] | None:
-    """Stop the search ``record`` is (None: it is not one); its rounds still running, whose
-    tasks the caller cancels."""
+    """Stop the search ``record`` is; its rounds still running, whose tasks the caller
+    cancels. None: it is not a search, or not one running."""
     state = await load(bot, record.id)
-    if state is None:
+    if state is None or record.state not in STOPPABLE:
         return None
-    if record.state in (RequestState.SEARCHING, RequestState.AWAITING_CONFIRMATION):
-        await bot.store.set_state(record.id, RequestState.CANCELLED, error="cancelled")
+    await bot.store.set_state(record.id, RequestState.CANCELLED, error="cancelled")
     running = []
     for round_ in state.rounds:
         found = await bot.store.request(str(round_["request"]))
@@ -229,6 +236,8 @@ async def _run(bot: Runtime, replier: Replier, request_id: str, lost: asyncio.Ev
             return
         search = state.search()
         step = search.next()
+        if state.halted is not None:
+            step = Stopped(state.halted, None, None)
         if isinstance(step, Found | Stopped):
             await _finish(bot, replier, record, state, search, step)
             return
@@ -366,6 +375,9 @@ async def _wait(
     """Wait for the round's tasks to end (its request followed as any other); None, or
     why the round came to nothing."""
     while not lost.is_set():
+        searching = await bot.store.request(search_id)
+        if searching is None or searching.state != RequestState.SEARCHING:
+            return CANCELLED  # (its round then ended as cancelled: no result of the job)
         record = await bot.store.request(round_request)
         if record is None:
             return "its request is gone"
@@ -373,9 +385,6 @@ async def _wait(
             return record.error or "its tasks could not be created"
         if record.state in ENDED:
             return None
-        searching = await bot.store.request(search_id)
-        if searching is None or searching.state != RequestState.SEARCHING:
-            return CANCELLED
         await asyncio.sleep(WAIT_EVERY)
     return None
 
@@ -391,8 +400,11 @@ async def _count_round(bot: Runtime, state: SearchState, round_: dict[str, Any])
     failed = sum(t.state == "failed" for t in mine)
     runs = await runs_of(bot.clients.queue, ref.decision, state.label)
     state.tallies[push] = [runs.passed, runs.failed]
-    if not runs.passed + runs.failed and push != len(state.pushes) - 1:
-        state.missing[push] = NO_RUNS
+    if mine and not passed + failed:  # no run of this round said anything of the job
+        if push == len(state.pushes) - 1:
+            state.halted = NO_RUNS_WHERE_IT_FAILS
+        else:
+            state.missing[push] = NO_RUNS
     after = state.search()
     step = after.next()  # settles what the runs prove before the push is judged
     verdict = after.judge(push)
@@ -401,6 +413,10 @@ async def _count_round(bot: Runtime, state: SearchState, round_: dict[str, Any])
         said += f" ({len(mine) - passed - failed} ended in an exception)"
     if push in state.missing:
         said += f" → skipped, {state.missing[push]}"
+    elif verdict is Verdict.UNDECIDED and isinstance(step, Stopped) and not runs.failed:
+        said += " → passes"
+    elif state.halted is not None:
+        said += " → no result"
     elif verdict is Verdict.UNDECIDED:
         said += f" → undecided ({_runs(runs.passed, runs.failed)} in all): more copies"
     else:
@@ -413,6 +429,8 @@ async def _count_round(bot: Runtime, state: SearchState, round_: dict[str, Any])
 
 def _runs(passed: int, failed: int) -> str:
     runs = passed + failed
+    if not runs:
+        return "no run ended"
     if failed == 0:
         return f"{passed} of {runs} passed"
     if passed == 0:
@@ -445,23 +463,45 @@ async def _finish(
         if step.between:
             skipped = ", ".join(state.pushes[p].name() for p in step.between)
             lines.append(f"  or one of {skipped}, where the job could not run")
-        lines.append(
-            "  sure: every run agreed"
-            if step.sure
-            else "  less sure: runs disagreed (an intermittent), so pushes were judged by how "
-            "often the job failed"
-        )
+        lines.append("  sure: every run agreed" if step.sure else _unsure(state, search, step))
         lines += _links(bot, state, bad, good)
     else:
         lines = [f"inconclusive: {step.reason}"]
         if search.good is not None or search.bad != len(state.pushes) - 1:
             lines.append(f"  stopped where {state.range_line(search)}")
-        if step.reason.startswith("the job fails on the oldest"):
+        if step.reason.startswith("the job fails on the oldest") and state.walked_all:
             lines.append(
                 f"  (it searched {len(state.pushes)} pushes: widen it with "
                 f"`max {min(len(state.pushes) * 2, 1000)} pushes` or `from REVISION`)"
             )
     await _end(bot, replier, record, state, lines, step)
+
+
+def _unsure(state: SearchState, search: Search, found: Found) -> str:
+    """How sure the answer is when runs disagreed, with the numbers it rests on."""
+    said = "  less sure: runs disagreed"
+    background = search.background()
+    if background.failed:
+        chance = search.by_chance(found.first_bad)
+        failed = search.tallies[found.first_bad].failed
+        said += (
+            f"; the job failed {background.failed} of {background.runs} runs on the pushes "
+            f"that pass (an intermittent), so {failed} failure{'s' if failed != 1 else ''} on "
+            f"{state.pushes[found.first_bad].name()} would come by chance about once in "
+            f"{max(1, round(1 / chance))}"
+        )
+    else:
+        said += (
+            " (the job fails only now and then where it is broken), so pushes were judged by "
+            "how often it failed"
+        )
+    if background.failed and search.by_chance(found.first_bad) > SURE_ENOUGH:
+        bad, good = state.pushes[found.first_bad], state.pushes[found.last_good]
+        said += (
+            f"; to be surer: `bisect {state.label} on {bad.revision[:12]} "
+            f"from {good.revision[:12]} x{min(2 * state.copies, 12)}`"
+        )
+    return said
 
 
 def _links(bot: Runtime, state: SearchState, bad: PushRef, good: PushRef) -> list[str]:
@@ -486,14 +526,18 @@ async def _end(
 ) -> None:
     linear = state.copies * (len(state.pushes) - 1)
     rounds = len(state.rounds)
-    lines = [
-        *lines,
-        f"  {rounds} round{'s' if rounds != 1 else ''}, {state.tasks} task"
-        f"{'s' if state.tasks != 1 else ''} (a backfill of the {len(state.pushes) - 1} pushes "
-        f"x{state.copies}: {linear})",
-    ]
-    state.lines += lines
-    await save(bot, record.id, state)
+    if state.answer:  # said before a restart cut it short: said again, not added again
+        lines = state.answer
+    else:
+        lines = [
+            *lines,
+            f"  {rounds} round{'s' if rounds != 1 else ''}, {state.tasks} task"
+            f"{'s' if state.tasks != 1 else ''} (a backfill of the {len(state.pushes) - 1} "
+            f"pushes x{state.copies}: {linear})",
+        ]
+        state.answer = lines
+        state.lines += lines
+        await save(bot, record.id, state)
     await show(bot, replier, record, state, lines)
     await tell_requester(bot, replier, record, lines[0])
     if step is not None:  # a cancelled search is cancelled already

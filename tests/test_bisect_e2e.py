@@ -12,6 +12,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -20,8 +21,11 @@ from bot.adapters.console import ConsoleReplier
 from bot.bisecting import load, round_id
 from bot.core.request import Request
 from bot.core.settings import Mode, ProjectSettings
+from bot.culprit.search import most_rounds
 from bot.embedded import Embedded
+from bot.graph.materialize import task_label
 from bot.localtc.chain import Breakage, Chain, seed_chain
+from bot.localtc.queue import TaskRecord
 from bot.localtc.server import Faults
 from bot.service import Bot
 from bot.store import RequestState
@@ -258,6 +262,7 @@ async def test_cancel_stops_the_search_and_its_running_round(env: Embedded) -> N
     assert f"Stopped the search {request_id}; cancelled 6 tasks of {first}" in cancelled, cancelled
     said = out.getvalue()
     assert "stopped: cancelled" in said, said
+    assert "round 1:" not in said  # a round cut short says nothing of the job
     assert "round 2:" not in said
     record = await env.store.request(request_id)
     assert record is not None
@@ -273,7 +278,8 @@ async def test_a_search_bigger_than_the_threshold_waits_for_confirm(env: Embedde
     chain = chain_of(env, 64, 33)
     held = await say(env, f"bisect {BROKEN} on {tip(chain)} max 64 pushes x3")
     request_id = search_id(held)
-    assert "held: up to 27 tasks over up to 8 rounds is more than 20." in held, held
+    assert "held: up to 27 tasks over up to 8 rounds when runs agree (never more than 60)" in held
+    assert "is more than 20." in held, held
     assert f"To go ahead: `confirm {request_id}`" in held
     assert not created_for(env, round_id(request_id, 1))
     output = await say(env, f"confirm {request_id}")
@@ -377,3 +383,100 @@ async def test_a_queue_that_stops_answering_for_a_while_delays_the_search_and_lo
     assert state is not None
     for r in state.rounds:
         assert created_for(env, str(r["request"])) == r["copies"], r
+
+
+def ending_by_push(env: Embedded, chain: Chain, how: Callable[[int], str]) -> None:
+    """The job ends on push N (1 the oldest) as ``how(N)`` says; every other job passes."""
+
+    def decide(record: TaskRecord) -> str | None:
+        number = chain.number_of_group(str(record.definition.get("taskGroupId", "")))
+        if number is None:
+            return None
+        return how(number) if task_label(record.definition) == BROKEN else "completed"
+
+    assert env.worker is not None
+    env.worker.decide = decide
+
+
+async def test_where_every_run_ends_in_an_exception_the_search_says_so_and_stops(
+    env: Embedded,
+) -> None:
+    chain = chain_of(env, 16, 9)
+    ending_by_push(env, chain, lambda n: "exception" if n == 16 else "completed")
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} max 16 pushes")
+    assert "round 1: #16 " in output
+    assert "no run ended (6 ended in an exception) → no result" in output, output
+    assert (
+        "inconclusive: every run of the job on the push it fails on ended in an exception" in output
+    )
+    assert "round 2:" not in output
+    assert "1 round, 6 tasks" in output
+
+
+async def test_pushes_whose_runs_all_end_in_exceptions_are_passed_over(env: Embedded) -> None:
+    chain = chain_of(env, 16, 9)
+    ending_by_push(
+        env,
+        chain,
+        lambda n: "exception" if n in (5, 6, 7, 8) else ("failed" if n >= 9 else "completed"),
+    )
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} max 16 pushes")
+    assert "skipped, every run of the job there ended in an exception" in output, output
+    assert f"found: #9 {chain.pushes[8].revision[:12]}" in output, output
+    assert "runs kept disagreeing" not in output
+    assert len(re.findall(r"\] round \d+:", output)) <= most_rounds(16) + 4
+
+
+async def test_a_heavy_intermittent_makes_the_answer_say_how_sure_it_is(env: Embedded) -> None:
+    chain = chain_of(env, 32, 20, flaky=0.5, seed=7)
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} max 32 pushes")
+    assert re.search(r"\d+ of \d+ failed, \d+ passed", output), output  # runs disagreed
+    assert "sure: every run agreed" not in output
+    assert "less sure: runs disagreed; the job failed" in output, output
+    assert re.search(r"would come by chance about once in \d+", output)
+
+
+async def test_cancel_or_confirm_of_a_search_that_ended_says_so(env: Embedded) -> None:
+    chain = chain_of(env, 8, 4)
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} max 8 pushes")
+    request_id = search_id(output)
+    again = await say(env, f"cancel {request_id}")
+    assert f"The search {request_id} is finished already: there is nothing of it to stop." in again
+    confirmed = await say(env, f"confirm {request_id}")
+    assert "is not waiting for confirmation (it is finished)" in confirmed
+    record = await env.store.request(request_id)
+    assert record is not None
+    assert record.state == RequestState.FINISHED
+
+
+async def test_a_restart_after_the_answer_says_it_again_but_keeps_it_once(env: Embedded) -> None:
+    chain = chain_of(env, 8, 3)
+    output = await say(env, f"bisect {BROKEN} on {tip(chain)} max 8 pushes")
+    request_id = search_id(output)
+    # as if the process died between sending the answer and recording the search ended
+    await env.store.set_state(request_id, RequestState.SEARCHING)
+    restarted = Bot(env.bot.settings, env.store, env.bot.clients, instance=env.bot.instance)
+    later = io.StringIO()
+    assert request_id in await restarted.resume(ConsoleReplier(later))
+    assert await restarted.idle(60)
+    assert f"found: #3 {chain.pushes[2].revision[:12]}" in later.getvalue()
+    state = await load(env.bot, request_id)
+    assert state is not None
+    assert sum(line.startswith("found:") for line in state.lines) == 1
+    record = await env.store.request(request_id)
+    assert record is not None
+    assert record.state == RequestState.FINISHED
+
+
+async def test_a_good_push_of_another_project_or_beyond_the_pushes_there_are_is_refused(
+    env: Embedded,
+) -> None:
+    chain = chain_of(env, 6, 3)
+    other = await say(env, f"bisect {BROKEN} on {tip(chain)} from autoland@{'0' * 12}")
+    assert "names another project's push; a search stays on mozilla-central" in other
+    beyond = await say(env, f"bisect {BROKEN} on {tip(chain)} from {'0' * 12} max 64")
+    assert "is not among the 5 pushes before" in beyond
+    assert "no push before them could be found" in beyond, beyond
+    dry = await say(env, f"bisect {BROKEN} on {tip(chain)} --dry-run")
+    status = await say(env, f"status {search_id(dry)}")
+    assert ": previewed" in status, status

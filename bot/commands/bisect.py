@@ -26,19 +26,24 @@ NEVER_FAILED = (
     "break to look for; name the push it fails on with `on REVISION`."
 )
 TOO_FEW = "There is no push before {push} with a decision task, so there is nothing to search."
-GOOD_NOT_FOUND = (
-    "{good} is not among the {count} pushes before {push}; raise `max P pushes` (now {limit}) "
-    "or name a nearer push with `from`."
+GOOD_NOT_FOUND = "{good} is not among the {count} pushes before {push}{more}."
+RAISE_MAX = ": raise `max P pushes` (now {limit}) or name a nearer push with `from`"
+NO_MORE = ", and no push before them could be found"
+OTHER_PROJECT = "`from {good}` names another project's push; a search stays on {project}."
+GAVE_UP = (
+    "(no push older than pushlog id {low} was looked for: {gap} in a row had no decision task)"
 )
+STOPPED = "(no push older than {revision} could be found: no decision task ran for it)"
 GOOD_NOT_BEFORE = "{good} must be a push before {push}, where the job still passed."
 ALREADY = "[{request}] is {state} already: `status {request}` shows where it stands."
 HELD = (
-    "{header} — held: up to {tasks} tasks over up to {rounds} rounds is more than {threshold}. "
-    "To go ahead: `confirm {request}` within {minutes} minutes."
+    "{header} — held: up to {tasks} tasks over up to {rounds} rounds when runs agree (never "
+    "more than {cap}) is more than {threshold}. To go ahead: `confirm {request}` within "
+    "{minutes} minutes."
 )
 DRY_RUN = (
-    "{header}\n  up to {rounds} rounds and {tasks} tasks (a backfill of them all x{copies}: "
-    "{linear})\n(dry run: nothing was scheduled)"
+    "{header}\n  up to {rounds} rounds and {tasks} tasks when runs agree, never more than {cap} "
+    "(a backfill of them all x{copies}: {linear})\n(dry run: nothing was scheduled)"
 )
 TOO_MUCH = (
     "A search may create up to {tasks} tasks, and this message has asked for {so_far} already; "
@@ -86,17 +91,28 @@ async def bisect(ctx: Context, cmd: Bisect) -> None:
         start = found
     earlier = await earlier_pushes(bot.decisions, push.project, project.routes, start, limit - 1)
     pushes = earlier.pushes
+    walked_all = len(pushes) == limit - 1  # False: the walk back ended before the limit
+    notes = []
+    if earlier.gave_up_at is not None and pushes:
+        gap = pushes[-1].pushlog_id - earlier.gave_up_at
+        notes.append(GAVE_UP.format(low=earlier.gave_up_at, gap=gap))
+    if earlier.stopped_at is not None:
+        notes.append(STOPPED.format(revision=earlier.stopped_at[:12]))
+    if cmd.good is not None and cmd.good.project not in (None, push.project):
+        await ctx.refuse(OTHER_PROJECT.format(good=cmd.good.canonical(), project=push.project))
+        return
     if cmd.good is not None:
         # the good push is one of those walked back over: known by its first digits
         node = (cmd.good.node or "").lower()
         if not node or start.revision.startswith(node):
-            good = node[:12] or "the latest push"
-            await ctx.refuse(GOOD_NOT_BEFORE.format(good=good, push=push.describe()))
+            said = node[:12] or "the latest push"
+            await ctx.refuse(GOOD_NOT_BEFORE.format(good=said, push=push.describe()))
             return
         places = [i for i, info in enumerate(pushes) if info.revision.startswith(node)]
         if not places:
-            where = {"count": len(pushes), "push": push.describe(), "limit": limit}
-            await ctx.refuse(GOOD_NOT_FOUND.format(good=node[:12], **where))
+            where = {"count": len(pushes), "push": push.describe()}
+            more = RAISE_MAX.format(limit=limit) if walked_all else NO_MORE
+            await ctx.refuse(GOOD_NOT_FOUND.format(good=node[:12], more=more, **where))
             return
         pushes = pushes[: places[0] + 1]
     if not pushes:
@@ -104,7 +120,8 @@ async def bisect(ctx: Context, cmd: Bisect) -> None:
         return
     refs = [_ref(info) for info in [*reversed(pushes), start]]
     await _describe(ctx, refs)
-    await _begin(ctx, cmd, push.project, label, refs, 0 if cmd.good is not None else None)
+    named_good = 0 if cmd.good is not None else None
+    await _begin(ctx, cmd, push.project, label, refs, named_good, notes, walked_all)
 
 
 async def _one_label(ctx: Context, cmd: Bisect, push: Push) -> str | None:
@@ -163,13 +180,15 @@ async def _begin(
     label: str,
     refs: list[PushRef],
     good: int | None,
+    notes: list[str],
+    walked_all: bool,
 ) -> None:
     bot = ctx.bot
     request_id = await bot.request_id_for(ctx.request, ctx.key)
     ctx.made.append(request_id)
     # two deliveries of one message at once make one search, with one card
     async with bot.exclusive(request_id):
-        await _create(ctx, cmd, project_name, label, refs, good, request_id)
+        await _create(ctx, cmd, project_name, label, refs, good, request_id, notes, walked_all)
 
 
 async def _create(
@@ -180,6 +199,8 @@ async def _create(
     refs: list[PushRef],
     good: int | None,
     request_id: str,
+    notes: list[str],
+    walked_all: bool,
 ) -> None:
     bot = ctx.bot
     project = bot.settings.project(project_name)
@@ -210,6 +231,8 @@ async def _create(
         f"{oldest.name()} ({'passes' if good is not None else 'oldest'}) … {bad.name()} "
         f"(fails), x{cmd.copies} per push"
     )
+    threshold = project.confirm_threshold or bot.settings.confirm_threshold
+    held = most > threshold
     state = SearchState(
         project=project_name,
         label=label,
@@ -217,16 +240,12 @@ async def _create(
         copies=cmd.copies,
         max_copies=max(MAX_COPIES, 2 * cmd.copies),
         good=good,
-        task_cap=project.bisect_tasks,
+        # unconfirmed, a search never goes past the threshold, however its runs disagree
+        task_cap=project.bisect_tasks if held else min(project.bisect_tasks, threshold),
         header=header,
+        lines=list(notes),
+        walked_all=walked_all,
     )
-    if cmd.dry_run:
-        await ctx.reply(
-            DRY_RUN.format(
-                header=header, rounds=rounds, tasks=most, copies=cmd.copies, linear=linear
-            )
-        )
-        return
     await bot.store.add_request(
         request_id,
         source=ctx.request.source,
@@ -239,18 +258,18 @@ async def _create(
         decision_task_id=bad.decision,
     )
     await save(bot, request_id, state)
+    worst = {"rounds": rounds, "tasks": most, "cap": state.task_cap}
+    if cmd.dry_run:
+        await bot.store.set_state(request_id, RequestState.PREVIEWED)
+        await ctx.reply(DRY_RUN.format(header=header, copies=cmd.copies, linear=linear, **worst))
+        return
     ctx.budget.tasks += most
-    threshold = project.confirm_threshold or bot.settings.confirm_threshold
-    if most > threshold:
+    if held:
         await bot.store.set_state(request_id, RequestState.AWAITING_CONFIRMATION)
+        minutes = bot.settings.confirm_minutes
         await ctx.reply(
             HELD.format(
-                header=header,
-                tasks=most,
-                rounds=rounds,
-                threshold=threshold,
-                request=request_id,
-                minutes=bot.settings.confirm_minutes,
+                header=header, threshold=threshold, request=request_id, minutes=minutes, **worst
             )
         )
         return

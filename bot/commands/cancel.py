@@ -8,7 +8,7 @@ from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.acting import Acting, ScopesUnknownError, acting_for
 from bot.action_mode import ACTION_ROW, TriggerUnknownError, run_action
-from bot.bisecting import stop_search
+from bot.bisecting import STOPPABLE, load, stop_search
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.core.settings import Mode
@@ -51,6 +51,9 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
             record = await bot.store.request(target.text)
             if record is None:
                 await ctx.refuse(f"There is no request {target.text}.")
+                return
+            if record.state not in STOPPABLE and await load(bot, record.id) is not None:
+                await ctx.refuse(ENDED_SEARCH.format(request=record.id, state=record.state.words))
                 return
             rounds = await stop_search(bot, record)
             if rounds is not None:  # a culprit search: stopped, and its running rounds with it
@@ -237,6 +240,7 @@ def _asked_before(outcome: Cancelled) -> str:
     return f"; the push's cancel action was asked for {_tasks(len(outcome.asked))} before that."
 
 
+ENDED_SEARCH = "The search {request} is {state} already: there is nothing of it to stop."
 ASKED_ALREADY = (
     "{request} was cancelled already: the push's cancel action was asked for its tasks, and "
     "its action tasks may still be running. `status {request}` shows where they stand."

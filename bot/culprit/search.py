@@ -114,7 +114,7 @@ class Search:
         between = [p for p in range(self.good + 1, self.bad) if p not in self.missing]
         if not between:
             skipped = tuple(range(self.good + 1, self.bad))
-            return Found(self.bad, self.good, skipped, self.sure)
+            return Found(self.bad, self.good, skipped, self.sure and not self.disagreed())
         return self._ask(between[len(between) // 2])
 
     def _settle(self) -> None:
@@ -155,6 +155,24 @@ class Search:
         bad_rate, good_rate = self._rates(push)
         rate = tally.failed / tally.runs
         return Verdict.FAILS if abs(rate - bad_rate) < abs(rate - good_rate) else Verdict.PASSES
+
+    def disagreed(self) -> bool:
+        """Whether the runs of some push disagreed (the job fails intermittently)."""
+        return any(t.passed and t.failed for t in self.tallies.values())
+
+    def background(self) -> Tally:
+        """Runs on the pushes known to pass, and how many of them failed anyway (an
+        intermittent before the break)."""
+        passing = [t for p, t in self.tallies.items() if self.good is not None and p <= self.good]
+        return Tally(sum(t.passed for t in passing), sum(t.failed for t in passing))
+
+    def by_chance(self, push: int) -> float:
+        """How likely the failures of ``push`` are the intermittent's alone: its failure
+        rate on the passing pushes, raised to the number of runs that failed (0: none seen)."""
+        background = self.background()
+        if not background.failed:
+            return 0.0
+        return float((background.failed / background.runs) ** self.tallies[push].failed)
 
     def _failing(self, but: int) -> list[Tally]:
         """Tallies of the pushes from ``bad`` on that every run failed or that are the
