@@ -101,7 +101,7 @@ async def through_bot(pushes: int, flaky: float, task_seconds: float) -> dict[st
             before = len(env.tc.queue.tasks)
             commands = []
             for newest in range(pushes, 1, -BACKFILL_DEPTH):
-                revision = chain.pushes[newest - 1].revision[:12]
+                revision = chain.pushes[newest - 1].revision  # the bot knows older ones in full
                 depth = min(BACKFILL_DEPTH, newest - 1)
                 commands.append(f"backfill {JOB} on {PROJECT}@{revision} depth {depth} x{COPIES}")
             _, linear_seconds = await say("\n".join(commands))

@@ -455,15 +455,15 @@ async def _finish(
         g_passed, g_failed = state.tallies.get(step.last_good, [0, 0])
         who = f" by {bad.owner}" if bad.owner else ""
         what = f": “{bad.message}”" if bad.message else ""
+        sure = "sure: every run agreed" if step.sure else _unsure(state, search, step)
         lines = [
             f"found: {bad.name()}{who}{what}",
             f"  on it {_runs(b_passed, b_failed)}; on {good.name()} before it "
-            f"{_runs(g_passed, g_failed)}",
+            f"{_runs(g_passed, g_failed)}; {sure}",
         ]
         if step.between:
             skipped = ", ".join(state.pushes[p].name() for p in step.between)
             lines.append(f"  or one of {skipped}, where the job could not run")
-        lines.append("  sure: every run agreed" if step.sure else _unsure(state, search, step))
         lines += _links(bot, state, bad, good)
     else:
         lines = [f"inconclusive: {step.reason}"]
@@ -479,7 +479,7 @@ async def _finish(
 
 def _unsure(state: SearchState, search: Search, found: Found) -> str:
     """How sure the answer is when runs disagreed, with the numbers it rests on."""
-    said = "  less sure: runs disagreed"
+    said = "less sure: runs disagreed"
     background = search.background()
     if background.failed:
         chance = search.by_chance(found.first_bad)
@@ -511,8 +511,9 @@ def _links(bot: Runtime, state: SearchState, bad: PushRef, good: PushRef) -> lis
         search = quote(state.label, safe="")
         base = f"{treeherder.rstrip('/')}/jobs?repo={state.project}"
         links.append(f"  treeherder: {base}&revision={bad.revision}&searchStr={search}")
-    links.append(f"  its tasks: {group_url(bot, bad.decision)}")
-    links.append(f"  before it: {group_url(bot, good.decision)}")
+    links.append(
+        f"  its tasks: {group_url(bot, bad.decision)} (before it: {group_url(bot, good.decision)})"
+    )
     return links
 
 

@@ -537,3 +537,37 @@ async def test_one_person_flooding_never_holds_up_anothers_first_reply(network: 
     waited = loop.time() - asked
     assert waited < 5.0, waited
     assert len(flooder.replies()) < 25  # the flood was still being answered
+
+
+async def test_a_sheriff_finds_the_culprit_in_a_line_per_round(network: Network) -> None:
+    """`bisect` on IRC: its header, one line per round (never a flood of task lines), then
+    the answer, paced like any reply."""
+    from bot.localtc.chain import Breakage, seed_chain
+
+    job = "test-linux1804-64-shippable-qr/opt-xpcshell-spi-nw-1"
+    env = network.env
+    chain = seed_chain(
+        env.tc, 16, tasks=300, project="mozilla-central", breakage=Breakage((job,), break_at=6)
+    )
+    assert env.worker is not None
+    env.worker.decide = chain.outcome
+    sheriff = await network.person("sheriff", password=SHERIFF_PASSWORD)
+    tip = chain.pushes[-1].revision[:12]
+    sheriff.say(f"taskbot: bisect {job} on mozilla-central@{tip}")
+    try:
+        answer = await sheriff.wait_for(lambda: sheriff.replies("found:"), timeout=120)
+    except TimeoutError:
+        pytest.fail(f"no answer: {sheriff.said}")
+    assert f"found: #6 {chain.pushes[5].revision[:12]}" in answer[0], answer
+    try:
+        await sheriff.wait_for(
+            lambda: [text for who, _, text in sheriff.said if " rounds, " in text], timeout=30
+        )
+    except TimeoutError:
+        pytest.fail("\n".join(text for _, _, text in sheriff.said))
+    said = [text for who, _, text in sheriff.said if who.startswith("taskbot")]
+    rounds = [line for line in said if re.search(r"\] round \d+:", line)]
+    assert 1 <= len(rounds) <= 6, said
+    assert not [line for line in said if " done: " in line]  # no round's own progress
+    assert not [line for line in said if "`taskbot: more`" in line]  # the answer fits a page
+    assert len(said) <= 1 + len(rounds) + 6, said
