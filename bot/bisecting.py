@@ -58,6 +58,7 @@ class PushRef:
     decision: str
     owner: str = ""
     message: str = ""
+    repository: str = ""  # where its change can be read (the push's head_repository)
 
     def name(self) -> str:
         place = f"#{self.pushlog_id} " if self.pushlog_id else ""
@@ -385,7 +386,7 @@ async def _wait(
             return record.error or "its tasks could not be created"
         if record.state in ENDED:
             return None
-        await asyncio.sleep(WAIT_EVERY)
+        await asyncio.sleep(min(WAIT_EVERY, bot.settings.poll_interval))
     return None
 
 
@@ -505,16 +506,20 @@ def _unsure(state: SearchState, search: Search, found: Found) -> str:
 
 
 def _links(bot: Runtime, state: SearchState, bad: PushRef, good: PushRef) -> list[str]:
-    links = []
+    """Where to read the change and see its jobs: two lines, to fit a page of IRC."""
+    read = []
+    if bad.repository.startswith("https://"):
+        on_github = bad.repository.startswith("https://github.com/")
+        path = "commit" if on_github else "rev"  # GitHub's commits, Mercurial's changesets
+        read.append(f"the change: {bad.repository.rstrip('/')}/{path}/{bad.revision}")
     treeherder = bot.settings.project(state.project).treeherder_url
     if treeherder:
         search = quote(state.label, safe="")
         base = f"{treeherder.rstrip('/')}/jobs?repo={state.project}"
-        links.append(f"  treeherder: {base}&revision={bad.revision}&searchStr={search}")
-    links.append(
-        f"  its tasks: {group_url(bot, bad.decision)} (before it: {group_url(bot, good.decision)})"
-    )
-    return links
+        read.append(f"treeherder: {base}&revision={bad.revision}&searchStr={search}")
+    before = group_url(bot, good.decision)
+    tasks = f"its tasks: {group_url(bot, bad.decision)} (before it: {before})"
+    return [f"  {'; '.join(read)}", f"  {tasks}"] if read else [f"  {tasks}"]
 
 
 async def _end(

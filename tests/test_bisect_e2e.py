@@ -132,6 +132,7 @@ async def test_the_culprit_is_found_in_log2_rounds_with_fewer_tasks_than_a_backf
     culprit = chain.pushes[break_at - 1]
     assert f"found: #{break_at} {culprit.revision[:12]} by dev{break_at % 7}@example.com" in output
     assert f"“Bug {1_900_000 + break_at} - change number {break_at} r=reviewer”" in output
+    assert f"the change: https://hg.example.com/{PROJECT}/rev/{culprit.revision}" in output
     rounds = len(re.findall(r"\] round \d+:", output))
     bound = math.ceil(math.log2(count)) + 2
     used = int(re.findall(r"(\d+) tasks \(a backfill of the", output)[-1])

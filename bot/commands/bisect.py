@@ -169,6 +169,7 @@ async def _describe(ctx: Context, refs: list[PushRef]) -> None:
         text = str(parameters.get("message") or "").strip()
         ref.message = " ".join(text.splitlines()[0].split())[:120] if text else ""
         ref.owner = ref.owner or str(parameters.get("owner") or "")
+        ref.repository = str(parameters.get("head_repository") or "")
 
     await asyncio.gather(*(message(ref) for ref in refs))
 
