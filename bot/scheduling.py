@@ -27,6 +27,7 @@ from bot.revisions import RevisionError, expand_revision
 from bot.store import PlannedTask, RequestRecord, RequestState
 from bot.submission import submit_request, submitter_for
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
+from bot.tc.pushes import NoPushlogError, PushInfo, push_info
 from grammar import Backfill, Retrigger, Revision, Schedule, Try
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,23 @@ async def pull_request_decision(ctx: Context, project: str, revision: str) -> st
         if await decisions.decision_of_group(group, revision, repositories):
             return group
     return None
+
+
+NO_PUSHLOG = (
+    "{push} has no pushlog id, nor is it a push to a branch that says which head came before "
+    "it (a pull request's push), so the pushes before it cannot be told: {verb} runs on a "
+    "project's pushes in order."
+)
+
+
+async def place_in_order(ctx: Context, push: Push, verb: str) -> PushInfo | None:
+    """Where ``push`` stands among its project's pushes, or None after saying it has no
+    place (a pull request's push), so ``verb`` cannot go back from it."""
+    try:
+        return await push_info(ctx.bot.decisions, push.decision_task_id)
+    except NoPushlogError:
+        await ctx.refuse(NO_PUSHLOG.format(push=push.describe(), verb=verb))
+        return None
 
 
 def _on_github(ctx: Context, project: str) -> bool:

@@ -324,6 +324,14 @@ class Builder:
             raise BuildError.at(item, TWICE.format(word=item.raw, column=first.loc + 1))
         self.seen[key] = item
 
+    def value(self, keyword: Item, missing: str) -> Item:
+        """The item after ``keyword`` (said once), or a BuildError saying ``missing``."""
+        self.once(keyword)
+        value = next(self)
+        if value.kind == "missing":
+            raise BuildError(missing, value.loc, 1)
+        return value
+
     def argument(self, keyword: Item) -> Item:
         """The item after ``keyword``; a ``missing`` one becomes a clear rejection."""
         item = next(self)
@@ -503,10 +511,7 @@ def build_backfill(b: Builder) -> m.Backfill:
         if b.clause(item):
             continue
         if item.kind == "depth":
-            b.once(item)
-            value = next(b)
-            if value.kind == "missing":
-                raise BuildError(DEPTH_NEEDS_COUNT, value.loc, 1)
+            value = b.value(item, DEPTH_NEEDS_COUNT)
             depth = int(value.raw)
             if not 1 <= depth <= MAX_DEPTH:
                 raise BuildError.at(value, DEPTH_RANGE.format(limit=MAX_DEPTH, raw=value.raw))
@@ -539,16 +544,9 @@ def build_bisect(b: Builder) -> m.Bisect:
         if b.clause(item):
             continue
         if item.kind == "from":
-            b.once(item)
-            value = next(b)
-            if value.kind == "missing":
-                raise BuildError(FROM_NEEDS_REVISION, value.loc, 1)
-            good = parse_revision(value)
+            good = parse_revision(b.value(item, FROM_NEEDS_REVISION))
         elif item.kind == "max":
-            b.once(item)
-            value = next(b)
-            if value.kind == "missing":
-                raise BuildError(MAX_NEEDS_COUNT, value.loc, 1)
+            value = b.value(item, MAX_NEEDS_COUNT)
             max_pushes = int(value.raw)
             if not 2 <= max_pushes <= MAX_BISECT_PUSHES:
                 limit = MAX_BISECT_PUSHES

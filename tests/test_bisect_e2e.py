@@ -70,6 +70,12 @@ def search_id(output: str) -> str:
     return found[1]
 
 
+async def state_of(env: Embedded, request_id: str) -> RequestState:
+    record = await env.store.request(request_id)
+    assert record is not None
+    return record.state
+
+
 def created_for(env: Embedded, request_id: str) -> int:
     """Tasks the Queue holds that the bot created for request ``request_id``."""
     return sum(
@@ -146,9 +152,7 @@ async def test_the_culprit_is_found_in_log2_rounds_with_fewer_tasks_than_a_backf
     state = await load(env.bot, search_id(output))
     assert state is not None
     assert used == sum(created_for(env, str(r["request"])) for r in state.rounds)
-    record = await env.store.request(search_id(output))
-    assert record is not None
-    assert record.state == RequestState.FINISHED
+    assert await state_of(env, search_id(output)) == RequestState.FINISHED
 
 
 async def test_what_pushes_ran_already_counts_and_a_push_without_the_job_is_passed_over(
@@ -265,9 +269,7 @@ async def test_cancel_stops_the_search_and_its_running_round(env: Embedded) -> N
     assert "stopped: cancelled" in said, said
     assert "round 1:" not in said  # a round cut short says nothing of the job
     assert "round 2:" not in said
-    record = await env.store.request(request_id)
-    assert record is not None
-    assert record.state == RequestState.CANCELLED
+    assert await state_of(env, request_id) == RequestState.CANCELLED
     assert not created_for(env, round_id(request_id, 2))
 
 
@@ -445,9 +447,7 @@ async def test_cancel_or_confirm_of_a_search_that_ended_says_so(env: Embedded) -
     assert f"The search {request_id} is finished already: there is nothing of it to stop." in again
     confirmed = await say(env, f"confirm {request_id}")
     assert "is not waiting for confirmation (it is finished)" in confirmed
-    record = await env.store.request(request_id)
-    assert record is not None
-    assert record.state == RequestState.FINISHED
+    assert await state_of(env, request_id) == RequestState.FINISHED
 
 
 async def test_a_restart_after_the_answer_says_it_again_but_keeps_it_once(env: Embedded) -> None:
@@ -464,9 +464,7 @@ async def test_a_restart_after_the_answer_says_it_again_but_keeps_it_once(env: E
     state = await load(env.bot, request_id)
     assert state is not None
     assert sum(line.startswith("found:") for line in state.lines) == 1
-    record = await env.store.request(request_id)
-    assert record is not None
-    assert record.state == RequestState.FINISHED
+    assert await state_of(env, request_id) == RequestState.FINISHED
 
 
 async def test_a_good_push_of_another_project_or_beyond_the_pushes_there_are_is_refused(

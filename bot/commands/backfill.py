@@ -10,16 +10,11 @@ from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.core.settings import Mode
 from bot.graph import GraphError, ResolveError, Resolver
-from bot.scheduling import Push, find_push, load_push, schedule_labels
+from bot.scheduling import Push, find_push, load_push, place_in_order, schedule_labels
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
-from bot.tc.pushes import NoPushlogError, earlier_pushes, push_info
+from bot.tc.pushes import earlier_pushes
 from grammar import Backfill
 
-NO_PUSHLOG = (
-    "{push} has no pushlog id, nor is it a push to a branch that says which head came before "
-    "it (a pull request's push), so the pushes before it cannot be told: backfill runs on a "
-    "project's pushes in order."
-)
 NO_EARLIER = "There is no push before {push} with a decision task, so there is nothing to backfill."
 GAVE_UP = "  (stopped looking at pushlog id {low}: {gap} pushes in a row had no decision task)"
 STOPPED = "  (stopped at {revision}: no decision task ran for it, so what came before is unknown)"
@@ -57,10 +52,8 @@ async def backfill(ctx: Context, cmd: Backfill) -> None:
     if bot.settings.project(push.project).mode == Mode.ACTION:
         await _by_action(ctx, cmd, push, labels)
         return
-    try:
-        start = await push_info(bot.decisions, push.decision_task_id)
-    except NoPushlogError:
-        await ctx.refuse(NO_PUSHLOG.format(push=push.describe()))
+    start = await place_in_order(ctx, push, "backfill")
+    if start is None:
         return
     routes = bot.settings.project(push.project).routes
     earlier = await earlier_pushes(bot.decisions, push.project, routes, start, cmd.depth)

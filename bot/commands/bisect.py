@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from bot.bisecting import PushRef, SearchState, card_of, run_search, save, show
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.culprit.search import most_rounds
 from bot.graph import ResolveError, Resolver
-from bot.scheduling import Push, find_push
+from bot.scheduling import Push, find_push, place_in_order
 from bot.store import RequestState
 from bot.tc.evidence import runs_of
-from bot.tc.pushes import NoPushlogError, PushInfo, earlier_pushes, push_info
+from bot.tc.pushes import PushInfo, earlier_pushes
 from grammar import Bisect
 
-NO_PUSHLOG = (
-    "{push} has no pushlog id, nor is it a push to a branch that says which head came before "
-    "it (a pull request's push), so the pushes before it cannot be told: bisect runs on a "
-    "project's pushes in order."
-)
 ONE_JOB = "`{job}` names {count} jobs on {push} ({some}); a search follows one: name it."
 NEVER_FAILED = (
     "`{label}` failed on none of the {count} latest pushes of {project}, so there is no "
@@ -73,10 +69,8 @@ async def bisect(ctx: Context, cmd: Bisect) -> None:
     label = await _one_label(ctx, cmd, push)
     if label is None:
         return
-    try:
-        start = await push_info(bot.decisions, push.decision_task_id)
-    except NoPushlogError:
-        await ctx.refuse(NO_PUSHLOG.format(push=push.describe()))
+    start = await place_in_order(ctx, push, "bisect")
+    if start is None:
         return
     project = bot.settings.project(push.project)
     limit = cmd.max_pushes or project.bisect_pushes
@@ -121,7 +115,7 @@ async def bisect(ctx: Context, cmd: Bisect) -> None:
     refs = [_ref(info) for info in [*reversed(pushes), start]]
     await _describe(ctx, refs)
     named_good = 0 if cmd.good is not None else None
-    await _begin(ctx, cmd, push.project, label, refs, named_good, notes, walked_all)
+    await _begin(ctx, cmd, Span(push.project, label, refs, named_good, notes, walked_all))
 
 
 async def _one_label(ctx: Context, cmd: Bisect, push: Push) -> str | None:
@@ -174,36 +168,31 @@ async def _describe(ctx: Context, refs: list[PushRef]) -> None:
     await asyncio.gather(*(message(ref) for ref in refs))
 
 
-async def _begin(
-    ctx: Context,
-    cmd: Bisect,
-    project_name: str,
-    label: str,
-    refs: list[PushRef],
-    good: int | None,
-    notes: list[str],
-    walked_all: bool,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Span:
+    """What a search covers: the job, its pushes (oldest first), which one passes if one was
+    named, and what the walk back over them found."""
+
+    project: str
+    label: str
+    refs: list[PushRef]
+    good: int | None
+    notes: list[str]
+    walked_all: bool  # False: no push older than the oldest could be found
+
+
+async def _begin(ctx: Context, cmd: Bisect, span: Span) -> None:
     bot = ctx.bot
     request_id = await bot.request_id_for(ctx.request, ctx.key)
     ctx.made.append(request_id)
     # two deliveries of one message at once make one search, with one card
     async with bot.exclusive(request_id):
-        await _create(ctx, cmd, project_name, label, refs, good, request_id, notes, walked_all)
+        await _create(ctx, cmd, span, request_id)
 
 
-async def _create(
-    ctx: Context,
-    cmd: Bisect,
-    project_name: str,
-    label: str,
-    refs: list[PushRef],
-    good: int | None,
-    request_id: str,
-    notes: list[str],
-    walked_all: bool,
-) -> None:
+async def _create(ctx: Context, cmd: Bisect, span: Span, request_id: str) -> None:
     bot = ctx.bot
+    project_name, label, refs, good = span.project, span.label, span.refs, span.good
     project = bot.settings.project(project_name)
     earlier = await bot.store.request(request_id)
     if earlier is not None:
@@ -244,8 +233,8 @@ async def _create(
         # unconfirmed, a search never goes past the threshold, however its runs disagree
         task_cap=project.bisect_tasks if held else min(project.bisect_tasks, threshold),
         header=header,
-        lines=list(notes),
-        walked_all=walked_all,
+        lines=list(span.notes),
+        walked_all=span.walked_all,
     )
     await bot.store.add_request(
         request_id,
