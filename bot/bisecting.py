@@ -16,7 +16,16 @@ from urllib.parse import quote
 from bot.core.replies import EditsInPlace, Replier
 from bot.core.request import derived_request_id
 from bot.core.runtime import Runtime
-from bot.culprit.search import Ask, Found, Search, Stopped, Tally, Verdict, most_rounds
+from bot.culprit.search import (
+    FAILS_AT_THE_END,
+    Ask,
+    Found,
+    Search,
+    Stopped,
+    Tally,
+    Verdict,
+    most_rounds,
+)
 from bot.graph import GraphError, plan
 from bot.reporting import group_url, tell_requester, wishes_of
 from bot.scheduling import load_push, materialized, with_indexed_copies
@@ -468,13 +477,15 @@ async def _finish(
         lines += _links(bot, state, bad, good)
     else:
         lines = [f"inconclusive: {step.reason}"]
-        if search.good is not None or search.bad != len(state.pushes) - 1:
-            lines.append(f"  stopped where {state.range_line(search)}")
-        if step.reason.startswith("the job fails on the oldest") and state.walked_all:
+        if step.reason == FAILS_AT_THE_END and state.walked_all:
             lines.append(
                 f"  (it searched {len(state.pushes)} pushes: widen it with "
                 f"`max {min(len(state.pushes) * 2, 1000)} pushes` or `from REVISION`)"
             )
+        elif step.reason == FAILS_AT_THE_END:
+            lines.append(f"  ({state.pushes[0].name()} is the oldest push that could be found)")
+        elif search.good is not None or search.bad != len(state.pushes) - 1:
+            lines.append(f"  stopped where {state.range_line(search)}")
     await _end(bot, replier, record, state, lines, step)
 
 

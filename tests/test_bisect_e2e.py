@@ -479,3 +479,13 @@ async def test_a_good_push_of_another_project_or_beyond_the_pushes_there_are_is_
     dry = await say(env, f"bisect {BROKEN} on {tip(chain)} --dry-run")
     status = await say(env, f"status {search_id(dry)}")
     assert ": previewed" in status, status
+
+
+async def test_a_job_failing_on_every_push_searched_says_the_break_is_older(env: Embedded) -> None:
+    chain = chain_of(env, 8, 1)  # broken since before the chain began
+    whole = await say(env, f"bisect {BROKEN} on {tip(chain)} max 8 pushes")
+    assert "inconclusive: the job fails on the oldest push searched too" in whole, whole
+    assert f"#1 {chain.pushes[0].revision[:12]} is the oldest push that could be found" in whole
+    assert "stopped where" not in whole
+    part = await say(env, f"bisect {BROKEN} on {tip(chain)} max 4 pushes")
+    assert "(it searched 4 pushes: widen it with `max 8 pushes` or `from REVISION`)" in part, part

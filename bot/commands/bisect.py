@@ -83,14 +83,15 @@ async def bisect(ctx: Context, cmd: Bisect) -> None:
         if found is None:
             return
         start = found
-    earlier = await earlier_pushes(bot.decisions, push.project, project.routes, start, limit - 1)
-    pushes = earlier.pushes
-    walked_all = len(pushes) == limit - 1  # False: the walk back ended before the limit
+    # one push more than the range holds: whether any is older than its oldest
+    earlier = await earlier_pushes(bot.decisions, push.project, project.routes, start, limit)
+    walked_all = len(earlier.pushes) == limit  # False: no push older than the range's oldest
+    pushes = earlier.pushes[: limit - 1]
     notes = []
-    if earlier.gave_up_at is not None and pushes:
-        gap = pushes[-1].pushlog_id - earlier.gave_up_at
+    if earlier.gave_up_at is not None and pushes and not walked_all:
+        gap = earlier.pushes[-1].pushlog_id - earlier.gave_up_at
         notes.append(GAVE_UP.format(low=earlier.gave_up_at, gap=gap))
-    if earlier.stopped_at is not None:
+    if earlier.stopped_at is not None and not walked_all:
         notes.append(STOPPED.format(revision=earlier.stopped_at[:12]))
     if cmd.good is not None and cmd.good.project not in (None, push.project):
         await ctx.refuse(OTHER_PROJECT.format(good=cmd.good.canonical(), project=push.project))
