@@ -11,7 +11,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from bot.core.replies import EditsInPlace, Replier
 from bot.core.request import derived_request_id
@@ -27,7 +26,7 @@ from bot.culprit.search import (
     most_rounds,
 )
 from bot.graph import GraphError, plan
-from bot.reporting import group_url, tell_requester, wishes_of
+from bot.reporting import group_url, tell_requester, treeherder_url, wishes_of
 from bot.scheduling import load_push, materialized, with_indexed_copies
 from bot.store import RequestRecord, RequestState
 from bot.submission import submitter_for
@@ -523,11 +522,9 @@ def _links(bot: Runtime, state: SearchState, bad: PushRef, good: PushRef) -> lis
         on_github = bad.repository.startswith("https://github.com/")
         path = "commit" if on_github else "rev"  # GitHub's commits, Mercurial's changesets
         read.append(f"the change: {bad.repository.rstrip('/')}/{path}/{bad.revision}")
-    treeherder = bot.settings.project(state.project).treeherder_url
+    treeherder = treeherder_url(bot, state.project, bad.revision, searchStr=state.label)
     if treeherder:
-        search = quote(state.label, safe="")
-        base = f"{treeherder.rstrip('/')}/jobs?repo={state.project}"
-        read.append(f"treeherder: {base}&revision={bad.revision}&searchStr={search}")
+        read.append(f"treeherder: {treeherder}")
     before = group_url(bot, good.decision)
     tasks = f"its tasks: {group_url(bot, bad.decision)} (before it: {before})"
     return [f"  {'; '.join(read)}", f"  {tasks}"] if read else [f"  {tasks}"]

@@ -34,6 +34,18 @@ def group_url(ctx_bot: Runtime, group_id: str) -> str:
     return f"{ctx_bot.clients.queue.options['rootUrl']}/tasks/groups/{group_id}"
 
 
+def treeherder_url(
+    bot: Runtime, project: str | None, revision: str | None, **query: str
+) -> str | None:
+    """Treeherder's jobs of a push, narrowed by ``query`` (``searchStr``: a job;
+    ``selectedTaskRun``: a task's run); None where the project names no Treeherder."""
+    treeherder = bot.settings.project(project).treeherder_url
+    if not treeherder or not revision:
+        return None
+    narrowed = "".join(f"&{key}={quote(value, safe='')}" for key, value in query.items())
+    return f"{treeherder.rstrip('/')}/jobs?repo={project}&revision={revision}{narrowed}"
+
+
 def task_group_of(record: RequestRecord, stored: Iterable[PlannedTask]) -> str:
     """The request's task group (its push's decision task); a request recorded before the
     group was stored with it finds it in its planned tasks."""
@@ -79,15 +91,14 @@ async def post_card(
     request_id = record.id
     group = task_group_of(record, stored)
     lines = [header or f"[{request_id}] {record.command}", f"  task group: {group_url(bot, group)}"]
-    treeherder = bot.settings.project(record.project).treeherder_url
     wanted = requested_tasks(stored)
     several = by_push(record, stored)
-    if treeherder and record.revision and not several:
-        query = f"repo={record.project}&revision={record.revision}"
-        jobs = {t.label for t in wanted}
-        if len(jobs) == 1:  # Treeherder shows the request's job alone (its filter box)
-            query += f"&searchStr={quote(jobs.pop(), safe='')}"
-        lines.append(f"  treeherder: {treeherder.rstrip('/')}/jobs?{query}")
+    jobs = {t.label for t in wanted}
+    # Treeherder shows the request's job alone (its filter box) when it asked for one
+    query = {"searchStr": jobs.pop()} if len(jobs) == 1 else {}
+    treeherder = None if several else treeherder_url(bot, record.project, record.revision, **query)
+    if treeherder:
+        lines.append(f"  treeherder: {treeherder}")
     for task in wanted[:SHOWN]:
         where = f"{push_of_task(task.definition)} " if several else ""
         lines.append(f"  {where}{task.label}: {task_url(bot, task.task_id)}")
@@ -352,7 +363,6 @@ async def failures_of(
     failed = [t for t in stored.values() if states.get(t.task_id) in ("failed", "exception")]
     failed.sort(key=lambda t: (not t.requested, t.position))
     root = bot.clients.queue.options["rootUrl"].rstrip("/")
-    treeherder = bot.settings.project(record.project).treeherder_url
     several = by_push(record, stored.values())
     found: list[Failure] = []
     summaries: list[tuple[int, str, int]] = []  # (failure, task, run) with an error summary
@@ -364,13 +374,10 @@ async def failures_of(
                 run, started = int(runs[-1]["runId"]), "started" in runs[-1]
                 if runs[-1].get("reasonResolved") == "canceled":
                     state = "cancelled"
-        jobs = None
         revision = revision_of_task(task.definition) or record.revision
-        if treeherder and revision:
-            jobs = (
-                f"{treeherder.rstrip('/')}/jobs?repo={record.project}&revision={revision}"
-                f"&selectedTaskRun={task.task_id}.{run}"
-            )
+        jobs = treeherder_url(
+            bot, record.project, revision, selectedTaskRun=f"{task.task_id}.{run}"
+        )
         if started and states[task.task_id] == "failed":
             summaries.append((len(found), task.task_id, run))
         found.append(

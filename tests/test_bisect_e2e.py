@@ -334,6 +334,10 @@ class Card:
 async def test_where_replies_are_edited_the_search_is_one_card_kept_current(
     env: Embedded,
 ) -> None:
+    env.bot.settings = replace(
+        env.bot.settings,
+        projects={PROJECT: ProjectSettings(PROJECT, treeherder_url="https://th.example.com/")},
+    )
     chain = chain_of(env, 16, 10)
     card = Card()
     await env.bot.handle(asked(f"bisect {BROKEN} on {tip(chain)} --notify"), card)
@@ -346,6 +350,10 @@ async def test_where_replies_are_edited_the_search_is_one_card_kept_current(
     assert rounds == sorted(rounds)  # the card only grows, a line per round
     final = card.edits[-1][1]
     assert f"found: #10 {chain.pushes[9].revision[:12]}" in final, final
+    assert (
+        f"treeherder: https://th.example.com/jobs?repo={PROJECT}&revision="
+        f"{chain.pushes[9].revision}&searchStr={BROKEN.replace('/', '%2F')}"
+    ) in final
     assert final.count("round 1:") == 1
 
 

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from bot.core.access import Level
 from bot.core.commands import Command, Context
 from bot.graph.materialize import task_label
-from bot.reporting import group_url
+from bot.reporting import group_url, treeherder_url
 from bot.scheduling import find_decision
 from bot.tc.groups import group_entries
 from grammar import Push
@@ -60,11 +60,9 @@ async def push(ctx: Context, cmd: Push) -> None:
         ),
         f"  task group: {group_url(bot, decision)}",
     ]
-    treeherder = bot.settings.project(project).treeherder_url
-    if treeherder and revision:
-        lines.append(
-            f"  treeherder: {treeherder.rstrip('/')}/jobs?repo={project}&revision={revision}"
-        )
+    treeherder = treeherder_url(bot, project, revision)
+    if treeherder:
+        lines.append(f"  treeherder: {treeherder}")
     if failing:
         ranked = sorted(failing.items(), key=lambda item: (-len(item[1]), item[0]))
         suites = [f"{suite} ({len(labels)})" for suite, labels in ranked[:SUITES_SHOWN]]

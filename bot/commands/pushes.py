@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.access import Level
 from bot.core.commands import Command, Context
-from bot.reporting import group_url
+from bot.reporting import group_url, treeherder_url
 from bot.scheduling import find_decision
 from bot.tc.pushes import NoPushlogError, PushInfo, earlier_pushes, push_info
 from grammar import Pushes
@@ -60,9 +60,9 @@ def _line(ctx: Context, project: str, push: PushInfo) -> str:
     group = group_url(ctx.bot, push.decision_task_id)
     place = f"#{push.pushlog_id} " if push.pushlog_id else ""  # a git branch's: no pushlog
     line = f"  {place}{push.revision[:12]}{who}: {group}"
-    treeherder = ctx.bot.settings.project(project).treeherder_url
-    if treeherder and push.revision:
-        line += f" {treeherder.rstrip('/')}/jobs?repo={project}&revision={push.revision}"
+    treeherder = treeherder_url(ctx.bot, project, push.revision)
+    if treeherder:
+        line += f" {treeherder}"
     return line
 
 
