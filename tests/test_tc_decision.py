@@ -95,3 +95,24 @@ async def test_a_plan_on_the_seeded_push_reuses_what_ran(local_tc: Running) -> N
     assert list(result.create) == [test]
     build = graph.entry(test).dependencies["build"]
     assert result.reuse[build] == existing[build]
+
+
+async def test_a_pushs_parameters_are_read_once_and_kept(
+    local_tc: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walking back over pushes reads each one's parameters; reading them again (a culprit
+    search's answer, `pushes`) asks the Queue nothing more."""
+    push = seeded(local_tc)
+    decisions = reader(local_tc)
+    read: list[str] = []
+    real = decisions.artifact
+
+    async def counted(task_id: str, name: str, *, limit: int | None = None) -> bytes:
+        read.append(name)
+        return await real(task_id, name, limit=limit)
+
+    monkeypatch.setattr(decisions, "artifact", counted)
+    first = await decisions.parameters(push.decision_task_id)
+    assert first["head_rev"] == push.revision
+    assert await decisions.parameters(push.decision_task_id) == first
+    assert read == ["public/parameters.yml"]

@@ -292,8 +292,9 @@ class DecisionReader:
             kept = loaded if isinstance(loaded, dict) else {}
             if not kept:
                 return kept  # not kept: the decision task may upload them yet
-            while len(self._parameters) > KEPT_DEFINITIONS:
+            while len(self._parameters) >= KEPT_DEFINITIONS:
                 del self._parameters[next(iter(self._parameters))]
+            self._parameters[decision_task_id] = kept
         return kept
 
     async def merged_labels(
