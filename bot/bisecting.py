@@ -33,6 +33,7 @@ from bot.submission import submitter_for
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
 from bot.tc.evidence import runs_of
 from bot.tc.retry import is_transient
+from grammar.build import MAX_BISECT_COPIES
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,6 @@ class PushRef:
     revision: str
     decision: str
     owner: str = ""
-    message: str = ""
-    repository: str = ""  # where its change can be read (the push's head_repository)
 
     def name(self) -> str:
         place = f"#{self.pushlog_id} " if self.pushlog_id else ""
@@ -462,8 +461,9 @@ async def _finish(
         bad, good = state.pushes[step.first_bad], state.pushes[step.last_good]
         b_passed, b_failed = state.tallies.get(step.first_bad, [0, 0])
         g_passed, g_failed = state.tallies.get(step.last_good, [0, 0])
+        message, repository = await _about(bot, bad)
         who = f" by {bad.owner}" if bad.owner else ""
-        what = f": “{bad.message}”" if bad.message else ""
+        what = f": “{message}”" if message else ""
         sure = "sure: every run agreed" if step.sure else _unsure(state, search, step)
         lines = [
             f"found: {bad.name()}{who}{what}",
@@ -473,7 +473,7 @@ async def _finish(
         if step.between:
             skipped = ", ".join(state.pushes[p].name() for p in step.between)
             lines.append(f"  or one of {skipped}, where the job could not run")
-        lines += _links(bot, state, bad, good)
+        lines += _links(bot, state, bad, good, repository)
     else:
         lines = [f"inconclusive: {step.reason}"]
         if step.reason == FAILS_AT_THE_END and state.walked_all:
@@ -490,38 +490,51 @@ async def _finish(
 
 def _unsure(state: SearchState, search: Search, found: Found) -> str:
     """How sure the answer is when runs disagreed, with the numbers it rests on."""
-    said = "less sure: runs disagreed"
     background = search.background()
-    if background.failed:
-        chance = search.by_chance(found.first_bad)
-        failed = search.tallies[found.first_bad].failed
-        said += (
-            f"; the job failed {background.failed} of {background.runs} runs on the pushes "
-            f"that pass (an intermittent), so {failed} failure{'s' if failed != 1 else ''} on "
-            f"{state.pushes[found.first_bad].name()} would come by chance about once in "
-            f"{max(1, round(1 / chance))}"
+    if not background.failed:
+        return (
+            "less sure: runs disagreed (the job fails only now and then where it is broken), "
+            "so pushes were judged by how often it failed"
         )
-    else:
-        said += (
-            " (the job fails only now and then where it is broken), so pushes were judged by "
-            "how often it failed"
-        )
-    if background.failed and search.by_chance(found.first_bad) > SURE_ENOUGH:
+    chance = search.by_chance(found.first_bad)
+    failed = search.tallies[found.first_bad].failed
+    said = (
+        f"less sure: runs disagreed; the job failed {background.failed} of {background.runs} "
+        f"runs on the pushes that pass (an intermittent), so {failed} "
+        f"failure{'s' if failed != 1 else ''} on {state.pushes[found.first_bad].name()} would "
+        f"come by chance about once in {max(1, round(1 / chance))}"
+    )
+    if chance > SURE_ENOUGH:
         bad, good = state.pushes[found.first_bad], state.pushes[found.last_good]
         said += (
             f"; to be surer: `bisect {state.label} on {bad.revision[:12]} "
-            f"from {good.revision[:12]} x{min(2 * state.copies, 12)}`"
+            f"from {good.revision[:12]} x{min(2 * state.copies, MAX_BISECT_COPIES)}`"
         )
     return said
 
 
-def _links(bot: Runtime, state: SearchState, bad: PushRef, good: PushRef) -> list[str]:
+async def _about(bot: Runtime, ref: PushRef) -> tuple[str, str]:
+    """The push's tip message (its first line) and its repository, as its parameters say
+    (best effort: a line of context; its parameters were read as the pushes were walked)."""
+    try:
+        parameters = await bot.decisions.parameters(ref.decision)
+    except Exception as error:
+        log.info("what %s is about is unknown: %s", ref.revision, error)
+        return "", ""
+    text = str(parameters.get("message") or "").strip()
+    message = " ".join(text.splitlines()[0].split())[:120] if text else ""
+    return message, str(parameters.get("head_repository") or "")
+
+
+def _links(
+    bot: Runtime, state: SearchState, bad: PushRef, good: PushRef, repository: str
+) -> list[str]:
     """Where to read the change and see its jobs: two lines, to fit a page of IRC."""
     read = []
-    if bad.repository.startswith("https://"):
-        on_github = bad.repository.startswith("https://github.com/")
+    if repository.startswith("https://"):
+        on_github = repository.startswith("https://github.com/")
         path = "commit" if on_github else "rev"  # GitHub's commits, Mercurial's changesets
-        read.append(f"the change: {bad.repository.rstrip('/')}/{path}/{bad.revision}")
+        read.append(f"the change: {repository.rstrip('/')}/{path}/{bad.revision}")
     treeherder = treeherder_url(bot, state.project, bad.revision, searchStr=state.label)
     if treeherder:
         read.append(f"treeherder: {treeherder}")

@@ -114,7 +114,6 @@ async def bisect(ctx: Context, cmd: Bisect) -> None:
         await ctx.refuse(TOO_FEW.format(push=push.describe()))
         return
     refs = [_ref(info) for info in [*reversed(pushes), start]]
-    await _describe(ctx, refs)
     named_good = 0 if cmd.good is not None else None
     await _begin(ctx, cmd, Span(push.project, label, refs, named_good, notes, walked_all))
 
@@ -151,22 +150,6 @@ async def _latest_failing(ctx: Context, push: Push, start: PushInfo, label: str)
 
 def _ref(info: PushInfo) -> PushRef:
     return PushRef(info.pushlog_id, info.revision, info.decision_task_id, info.owner)
-
-
-async def _describe(ctx: Context, refs: list[PushRef]) -> None:
-    """Each push's tip message, for the answer (best effort: a line of context)."""
-
-    async def message(ref: PushRef) -> None:
-        try:
-            parameters = await ctx.bot.decisions.parameters(ref.decision)
-        except Exception:
-            return
-        text = str(parameters.get("message") or "").strip()
-        ref.message = " ".join(text.splitlines()[0].split())[:120] if text else ""
-        ref.owner = ref.owner or str(parameters.get("owner") or "")
-        ref.repository = str(parameters.get("head_repository") or "")
-
-    await asyncio.gather(*(message(ref) for ref in refs))
 
 
 @dataclass(frozen=True, slots=True)
