@@ -152,12 +152,11 @@ class Silent:
         return None
 
 
-async def stop_search(bot: Runtime, record: RequestRecord) -> list[RequestRecord] | None:
-    """Stop the search ``record`` is; its rounds still running, whose tasks the caller
-    cancels. None: it is not a search, or not one running."""
-    state = await load(bot, record.id)
-    if state is None or record.state not in STOPPABLE:
-        return None
+async def stop_search(
+    bot: Runtime, record: RequestRecord, state: SearchState
+) -> list[RequestRecord]:
+    """Stop the search ``record`` (one in a ``STOPPABLE`` state); its rounds still running,
+    whose tasks the caller cancels."""
     await bot.store.set_state(record.id, RequestState.CANCELLED, error="cancelled")
     running = []
     for round_ in state.rounds:

@@ -52,11 +52,13 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
             if record is None:
                 await ctx.refuse(f"There is no request {target.text}.")
                 return
-            if record.state not in STOPPABLE and await load(bot, record.id) is not None:
-                await ctx.refuse(ENDED_SEARCH.format(request=record.id, state=record.state.words))
-                return
-            rounds = await stop_search(bot, record)
-            if rounds is not None:  # a culprit search: stopped, and its running rounds with it
+            search = await load(bot, record.id)
+            if search is not None:  # a culprit search: stopped, and its running rounds with it
+                if record.state not in STOPPABLE:
+                    state = record.state.words
+                    await ctx.refuse(ENDED_SEARCH.format(request=record.id, state=state))
+                    return
+                rounds = await stop_search(bot, record, search)
                 stopped.append(record.id)
                 requests += rounds
                 owners += [record, *rounds]
