@@ -25,9 +25,9 @@ from bot.culprit.search import (
     Verdict,
     most_rounds,
 )
-from bot.graph import GraphError, plan
+from bot.graph import GraphError
 from bot.reporting import group_url, tell_requester, treeherder_url, wishes_of
-from bot.scheduling import load_push, materialized, with_indexed_copies
+from bot.scheduling import load_push, materialized, plan_on
 from bot.store import RequestRecord, RequestState
 from bot.submission import submitter_for
 from bot.tc.decision import ArtifactError, DecisionNotFoundError
@@ -336,15 +336,7 @@ async def _schedule_round(
     ref = state.pushes[int(round_["push"])]
     try:
         push = await load_push(bot, state.project, ref.revision, ref.decision)
-        existing = await with_indexed_copies(bot, push, [state.label])
-        planned = await asyncio.to_thread(
-            plan,
-            push.graph,
-            [state.label],
-            existing,
-            request_id=round_request,
-            times=int(round_["copies"]),
-        )
+        planned = await plan_on(bot, push, [state.label], round_request, int(round_["copies"]))
     except (ArtifactError, GraphError, DecisionNotFoundError) as error:
         return str(error)[:300]
     number = round_["round"]

@@ -277,14 +277,9 @@ async def _plan_and_submit(
     results: list[tuple[Push, Plan]] = []
     try:
         for part, wanted in parts:
-            existing = await with_indexed_copies(ctx.bot, part, wanted)
             # One request's jobs on several pushes get taskIds of their own on each.
             key = request_id if part is push else f"{request_id}/{part.decision_task_id}"
-            # Off the event loop: a huge command must not hold up webhooks and health checks.
-            planned = await asyncio.to_thread(
-                plan, part.graph, wanted, existing, request_id=key, times=times
-            )
-            results.append((part, planned))
+            results.append((part, await plan_on(bot, part, wanted, key, times)))
     except GraphError as error:
         await ctx.refuse(f"That cannot be planned: {error}")
         return None
@@ -386,6 +381,14 @@ async def _plan_and_submit(
     if after is not None and after.state == RequestState.FAILED:
         ctx.refused = True  # it said why (tasks that could not be created, a failed hook)
     return request_id
+
+
+async def plan_on(bot: Runtime, push: Push, labels: list[str], key: str, times: int) -> Plan:
+    """``times`` copies of ``labels`` planned on ``push`` (their taskIds derived from ``key``),
+    reusing what it built and what the Index holds; ``GraphError`` when they cannot be."""
+    existing = await with_indexed_copies(bot, push, labels)
+    # Off the event loop: a huge command must not hold up webhooks and health checks.
+    return await asyncio.to_thread(plan, push.graph, labels, existing, request_id=key, times=times)
 
 
 async def materialized(
