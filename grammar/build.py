@@ -537,10 +537,7 @@ def build_bisect(b: Builder) -> m.Bisect:
     selectors: list[m.Selector] = []
     good: m.Revision | None = None
     max_pushes: int | None = None
-    copies: Item | None = None
     for item in b:
-        if item.kind in ("times", "times_word"):
-            copies = item
         if b.clause(item):
             continue
         if item.kind == "from":
@@ -561,6 +558,7 @@ def build_bisect(b: Builder) -> m.Bisect:
             raise b.unexpected(item)
     if not selectors:
         raise BuildError(BISECT_NEEDS_JOB, b.end, 1)
+    copies = b.seen.get("times")  # where `xN` (or `times N`) was written, if it was
     if copies is not None and b.times > MAX_BISECT_COPIES:
         raw = copies.raw
         fix = Fix(copies.loc, copies.end, f"x{MAX_BISECT_COPIES}")
