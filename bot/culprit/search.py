@@ -186,10 +186,9 @@ class Search:
 
     def _rates(self, push: int) -> tuple[float, float]:
         bad = self._failing(push)
-        good = [t for p, t in self.tallies.items() if self.good is not None and p <= self.good]
+        good = self.background()
         bad_rate = sum(t.failed for t in bad) / max(1, sum(t.runs for t in bad)) if bad else 1.0
-        good_rate = sum(t.failed for t in good) / max(1, sum(t.runs for t in good)) if good else 0.0
-        return bad_rate, good_rate
+        return bad_rate, good.failed / max(1, good.runs)
 
 
 def most_rounds(pushes: int) -> int:
