@@ -31,6 +31,7 @@ from bot.localtc.seed import SeededPush, seed_push
 from bot.localtc.server import Faults, LocalTaskcluster, serve
 from bot.localtc.worker import SimulatedWorker
 from bot.service import Bot
+from bot.store.base import RequestRecord
 from bot.store.postgres import PostgresStore
 from bot.tc.clients import TaskclusterSettings, make_clients
 from tests.conftest import load_reference_json
@@ -262,6 +263,18 @@ async def send(system: System, http: aiohttp.ClientSession, n: int, sent: Sent) 
     raise AssertionError(f"command {n} could not be delivered")
 
 
+def stuck(survivor: Replica, pending: int, records: list[RequestRecord]) -> str:
+    """What the survivor holds and where its sweep waits, when work is left over."""
+    sweep = io.StringIO()
+    survivor.sweeper.print_stack(limit=20, file=sweep)
+    left = [(r.id, r.state, r.tracker, r.tracked_until, r.updated_at) for r in records[:5]]
+    return (
+        f"{pending} deliveries unprocessed; open requests {left}; submitting here "
+        f"{sorted(survivor.bot.submitting)}; following {sorted(survivor.bot.following)}; "
+        f"the sweep: {sweep.getvalue()}"
+    )
+
+
 async def test_two_replicas_under_faults_and_a_crash_lose_nothing_and_duplicate_nothing(
     system: System,
 ) -> None:
@@ -352,7 +365,7 @@ async def two_replicas_under_faults_and_a_crash(system: System) -> None:
         )
         if not pending and not open_requests and await survivor.bot.idle(0.1):
             break
-        assert time.monotonic() < deadline, (len(pending), open_requests[:5])
+        assert time.monotonic() < deadline, stuck(survivor, len(pending), open_requests)
         await asyncio.sleep(0.5)
 
     # Nothing scheduled twice: one task per scheduled label, no other new task.
