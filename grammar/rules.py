@@ -14,67 +14,53 @@ import re
 import pyparsing as pp
 
 from grammar import trysyntax
-from grammar.tokens import Item, keyword, missing, tagged
-from grammar.vocabulary import VERBS, WORD_END
+from grammar.lexicon import Argument, Lexicon, Rule
+from grammar.tokens import Item, keyword, keyword_pattern, missing, tagged
+from grammar.vocabulary import ALIASES, VERBS, WORD_END
 
 # --- shared clauses ------------------------------------------------------------
 
-COMMA = pp.Suppress(",").set_name("comma")
-AND = pp.Suppress(keyword("and", name="`and`"))
-SEPARATOR = (COMMA | AND).set_name("separator")
-
-ON = tagged("on", keyword("on", name="`on`"))
-FOR = tagged("for", keyword("for", name="`for`"))
-TIMES_WORD = tagged("times_word", keyword("times", name="`times`"))
-TIMES_SHORT = tagged("times", pp.Regex(rf"[x×][0-9]+{WORD_END}").set_name("x<N>"))
-DRY_RUN = tagged(
-    "dry_run",
-    pp.Regex(
-        rf"(?:(?:--|—|–)(?:dry-?run|preview)|-n|dry-?run|preview){WORD_END}",
-        flags=re.IGNORECASE,
-    ).set_name("--dry-run"),
-)
-OPTION = tagged("option", pp.Regex(r"(?:-|—|–)[^\s,]*").set_name("option"))
-# ``notify me``: the requester hears when the request ends (as ``--notify``).
-NOTIFY_ME = tagged(
-    "notify", pp.Regex(rf"notify[ \t]+me{WORD_END}", flags=re.IGNORECASE).set_name("`notify me`")
-)
-
 # Words that open a clause, so never a job, a revision or a platform. Checked inside one
-# regex (a lookahead) rather than by trying each keyword element first: most words are
-# jobs, and a failed pyparsing match costs an exception.
+# regex (a lookahead) rather than by trying each keyword first: most words are jobs.
 RESERVED_WORDS = r"(?:(?i:on|for|times|and|dry-?run|preview)|[x×][0-9]+)"
 
 
-def plain_word(*reserved: str) -> pp.Regex:
+def plain_word_pattern(*reserved: str) -> str:
     """A word that is neither reserved (nor in ``reserved``), an option, nor quoted."""
     words = RESERVED_WORDS
     if reserved:
         words = rf"(?:{words}|(?i:{'|'.join(re.escape(w) for w in reserved)}))"
-    return pp.Regex(rf"(?!{words}{WORD_END})[^\s,\"'“‘\-—–][^\s,\"'“‘]*")
+    return rf"(?!{words}{WORD_END})[^\s,\"'“‘\-—–][^\s,\"'“‘]*"
 
 
-REVISION = tagged("revision", plain_word().set_name("revision"))
-FILTER = tagged("filter", plain_word().set_name("platform or build type"))
-COUNT = tagged("count", pp.Regex(rf"[0-9]+{WORD_END}").set_name("count"))
+def plain_word(*reserved: str) -> pp.Regex:
+    return pp.Regex(plain_word_pattern(*reserved))
 
-ON_CLAUSE = (ON + (REVISION | missing("revision"))).set_name("on <revision>")
-FOR_CLAUSE = (
-    FOR + ((FILTER + pp.ZeroOrMore(pp.Opt(COMMA) + FILTER)) | missing("filter"))
-).set_name("for <filters>")
-TIMES_CLAUSE = (TIMES_SHORT | TIMES_WORD + (COUNT | missing("count"))).set_name("x<N>")
 
+TIMES_PATTERN = rf"[x×][0-9]+{WORD_END}"
+DRY_RUN_PATTERN = rf"(?:(?:--|—|–)(?:dry-?run|preview)|-n|dry-?run|preview){WORD_END}"
+OPTION_PATTERN = r"(?:-|—|–)[^\s,]*"
+# ``notify me``: the requester hears when the request ends (as ``--notify``).
+NOTIFY_PATTERN = rf"notify[ \t]+me{WORD_END}"
+COUNT_PATTERN = rf"[0-9]+{WORD_END}"
 # Straight quotes with backslash escapes, or the typographic pairs chat clients substitute.
-QUERY = tagged(
-    "query",
-    pp.Regex(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|“[^”]*”|‘[^’]*’""").set_name("quoted query"),
-)
-UNTERMINATED = tagged("unterminated", pp.Regex(r"[\"'“‘].*").set_name("unterminated quote"))
-WORD = tagged("word", plain_word().set_name("job"))
-UNEXPECTED = tagged("unexpected", pp.Regex(r"[^\s,]+|,").set_name("anything"))
+QUERY_PATTERN = r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|“[^”]*”|‘[^’]*’"""
+UNTERMINATED_PATTERN = r"[\"'“‘].*"
+UNEXPECTED_PATTERN = r"[^\s,]+|,"
 
-SELECTOR = (WORD | QUERY | UNTERMINATED).set_name("job selector")
-CLAUSE = (ON_CLAUSE | FOR_CLAUSE | TIMES_CLAUSE | DRY_RUN | OPTION).set_name("clause")
+COMMA = pp.Suppress(",").set_name("comma")
+AND = pp.Suppress(keyword("and", name="`and`"))
+SEPARATOR = (COMMA | AND).set_name("separator")
+ON = tagged("on", keyword("on", name="`on`"))
+DRY_RUN = tagged("dry_run", pp.Regex(DRY_RUN_PATTERN, flags=re.IGNORECASE).set_name("--dry-run"))
+OPTION = tagged("option", pp.Regex(OPTION_PATTERN).set_name("option"))
+NOTIFY_ME = tagged("notify", pp.Regex(NOTIFY_PATTERN, flags=re.IGNORECASE).set_name("`notify me`"))
+REVISION = tagged("revision", plain_word().set_name("revision"))
+ON_CLAUSE = (ON + (REVISION | missing("revision"))).set_name("on <revision>")
+QUERY = tagged("query", pp.Regex(QUERY_PATTERN).set_name("quoted query"))
+UNTERMINATED = tagged("unterminated", pp.Regex(UNTERMINATED_PATTERN).set_name("unterminated quote"))
+WORD = tagged("word", plain_word().set_name("job"))
+UNEXPECTED = tagged("unexpected", pp.Regex(UNEXPECTED_PATTERN).set_name("anything"))
 
 # --- commands ------------------------------------------------------------------
 
@@ -98,45 +84,85 @@ def command(name: str, *items: pp.ParserElement) -> pp.ParserElement:
     return (verb(name) + body + pp.StringEnd()).set_name(f"{name} command")
 
 
-SCHEDULE = command("schedule", NOTIFY_ME, SELECTOR, CLAUSE)
-RETRIGGER = command(
+# The same, for commands whose items are all plain patterns: read with one regex per item
+# (``Lexicon``). The rules below spell the elements above, alternative for alternative.
+def lexed(name: str, *rules: Rule) -> pp.ParserElement:
+    """``name`` followed by items read by ``rules`` (in order of preference), a separator
+    or, failing all, an ``unexpected`` item; then the end of the text."""
+    body = Lexicon(*rules, *SEPARATOR_RULES, UNEXPECTED_RULE, name=f"{name} item")
+    return (verb(name) + pp.ZeroOrMore(body) + pp.StringEnd()).set_name(f"{name} command")
+
+
+def word_rule(kind: str, *reserved: str) -> Rule:
+    return Rule(kind, plain_word_pattern(*reserved))
+
+
+def keyword_rule(kind: str, *words: str, argument: Argument | None = None) -> Rule:
+    return Rule(kind, keyword_pattern(*words), re.IGNORECASE, argument)
+
+
+REVISION_ARGUMENT = Argument("revision", plain_word_pattern(), "revision")
+COUNT_ARGUMENT = Argument("count", COUNT_PATTERN, "count")
+NOTIFY_RULE = Rule("notify", NOTIFY_PATTERN, re.IGNORECASE)
+QUERY_RULE = Rule("query", QUERY_PATTERN)
+UNTERMINATED_RULE = Rule("unterminated", UNTERMINATED_PATTERN)
+WORD_RULE = word_rule("word")
+ON_RULE = keyword_rule("on", "on", argument=REVISION_ARGUMENT)
+FOR_RULE = keyword_rule(
+    "for", "for", argument=Argument("filter", plain_word_pattern(), "filter", many=True)
+)
+CLAUSE_RULES = (
+    ON_RULE,
+    FOR_RULE,
+    Rule("times", TIMES_PATTERN),
+    keyword_rule("times_word", "times", argument=COUNT_ARGUMENT),
+    Rule("dry_run", DRY_RUN_PATTERN, re.IGNORECASE),
+    Rule("option", OPTION_PATTERN),
+)
+SELECTOR_RULES = (WORD_RULE, QUERY_RULE, UNTERMINATED_RULE)
+SEPARATOR_RULES = (Rule(None, ","), Rule(None, keyword_pattern("and"), re.IGNORECASE))
+UNEXPECTED_RULE = Rule("unexpected", UNEXPECTED_PATTERN)
+OPTION_RULE = CLAUSE_RULES[-1]
+
+SCHEDULE = lexed("schedule", NOTIFY_RULE, *SELECTOR_RULES, *CLAUSE_RULES)
+RETRIGGER = lexed(
     "retrigger",
-    NOTIFY_ME,
-    tagged("word", plain_word("failed", "exception", "exceptions").set_name("job or taskId")),
-    tagged("failed", keyword("failed", name="`failed`")),
-    tagged("exception", keyword("exception", "exceptions", name="`exception`")),
-    QUERY,
-    UNTERMINATED,
-    CLAUSE,
+    NOTIFY_RULE,
+    word_rule("word", "failed", "exception", "exceptions"),
+    keyword_rule("failed", "failed"),
+    keyword_rule("exception", "exception", "exceptions"),
+    QUERY_RULE,
+    UNTERMINATED_RULE,
+    *CLAUSE_RULES,
 )
-CANCEL = command(
-    "cancel",
-    tagged("word", plain_word("all").set_name("request id or taskId")),
-    tagged("all", keyword("all", name="`all`")),
-    ON_CLAUSE,
-    OPTION,
-)
-RERUN = command("rerun", tagged("word", plain_word().set_name("taskId")), OPTION)
-STATUS = command("status", WORD, ON_CLAUSE, OPTION)
-PUSHES = command("pushes", ON_CLAUSE, WORD)
-PUSH = command("push", ON_CLAUSE, WORD, OPTION)
-ACTIONS = command("actions", ON_CLAUSE, WORD, OPTION)
-BACKFILL = command(
+CANCEL = lexed("cancel", word_rule("word", "all"), keyword_rule("all", "all"), ON_RULE, OPTION_RULE)
+RERUN = lexed("rerun", WORD_RULE, OPTION_RULE)
+STATUS = lexed("status", WORD_RULE, ON_RULE, OPTION_RULE)
+PUSHES = lexed("pushes", ON_RULE, WORD_RULE)
+PUSH = lexed("push", ON_RULE, WORD_RULE, OPTION_RULE)
+ACTIONS = lexed("actions", ON_RULE, WORD_RULE, OPTION_RULE)
+BACKFILL = lexed(
     "backfill",
-    NOTIFY_ME,
-    tagged("depth", keyword("depth", name="`depth`")) + (COUNT | missing("count")),
-    SELECTOR,
-    CLAUSE,
+    NOTIFY_RULE,
+    keyword_rule("depth", "depth", argument=COUNT_ARGUMENT),
+    *SELECTOR_RULES,
+    *CLAUSE_RULES,
 )
-BISECT = command(
+BISECT = lexed(
     "bisect",
-    NOTIFY_ME,
-    tagged("from", keyword("from", name="`from`")) + (REVISION | missing("good revision")),
-    tagged("max", keyword("max", name="`max`"))
-    + (COUNT | missing("count"))
-    + pp.Opt(tagged("pushes_word", keyword("pushes", "push", name="`pushes`"))),
-    SELECTOR,
-    CLAUSE,
+    NOTIFY_RULE,
+    keyword_rule(
+        "from", "from", argument=Argument("revision", plain_word_pattern(), "good revision")
+    ),
+    Rule(
+        "max",
+        keyword_pattern("max"),
+        re.IGNORECASE,
+        COUNT_ARGUMENT,
+        trailer=Rule("pushes_word", keyword_pattern("pushes", "push"), re.IGNORECASE),
+    ),
+    *SELECTOR_RULES,
+    *CLAUSE_RULES,
 )
 # An action's input: ``key=value`` fields (a value quoted when it holds spaces), or one JSON
 # object, which runs to the last ``}`` of the command.
@@ -177,48 +203,77 @@ ACTION = command(
     UNTERMINATED,
     WORD,
 )
-JOBS = command(
+JOBS = lexed(
     "jobs",
-    QUERY,
-    tagged("term", pp.Regex(rf"(?!(?i:on|for){WORD_END})\S+").set_name("search term")),
-    ON_CLAUSE,
-    FOR_CLAUSE,
+    QUERY_RULE,
+    Rule("term", rf"(?!(?i:on|for){WORD_END})\S+"),
+    ON_RULE,
+    FOR_RULE,
 )
-CONFIRM = command("confirm", WORD)
-HELP = command("help", tagged("word", pp.Regex(r"[^\s,]+").set_name("topic")))
-TRY = command(
+CONFIRM = lexed("confirm", WORD_RULE)
+HELP = lexed("help", Rule("word", r"[^\s,]+"))
+TRY = lexed(
     "try",
-    *trysyntax.OPTIONS,
-    ON_CLAUSE,
-    DRY_RUN,
-    tagged("try_unknown_option", trysyntax.UNKNOWN_OPTION),
+    *trysyntax.OPTION_RULES,
+    ON_RULE,
+    Rule("dry_run", DRY_RUN_PATTERN, re.IGNORECASE),
+    trysyntax.UNKNOWN_OPTION,
 )
-APPROVE = command("approve", WORD, ON_CLAUSE)
-MORE = command("more")
-UNKNOWN_VERB = tagged("verb:?", pp.Regex(r"\S+").set_name("command")) + pp.Regex(".*")
+APPROVE = lexed("approve", WORD_RULE, ON_RULE)
+MORE = lexed("more")
+UNKNOWN_VERB = (
+    tagged("verb:?", pp.Regex(r"\S+").set_name("command")) + pp.Regex(".*") + pp.StringEnd()
+)
 
-COMMAND = pp.MatchFirst(
-    [
-        SCHEDULE,
-        RETRIGGER,
-        RERUN,
-        CANCEL,
-        STATUS,
-        PUSHES,
-        PUSH,
-        ACTIONS,
-        ACTION,
-        BACKFILL,
-        BISECT,
-        JOBS,
-        CONFIRM,
-        HELP,
-        TRY,
-        APPROVE,
-        MORE,
-        UNKNOWN_VERB,
-    ]
-).set_name("command")
+
+class ByVerb(pp.Token):
+    """The command whose verb (or alias) the text starts with, else an unknown verb: the
+    first word picks the one rule to try, instead of trying every command's verb in turn."""
+
+    def __init__(self, commands: dict[str, pp.ParserElement], unknown: pp.ParserElement) -> None:
+        super().__init__()
+        self.by_alias = {alias: commands[name] for alias, name in ALIASES.items()}
+        self.unknown = unknown
+        for element in (*commands.values(), unknown):
+            element.streamline()
+        self.set_name("command")
+
+    def parseImpl(  # noqa: N802 - pyparsing's name
+        self, instring: str, loc: int, do_actions: bool = True
+    ) -> tuple[int, pp.ParseResults]:
+        first = _FIRST_WORD.match(instring, loc).group().lower()  # type: ignore[union-attr]
+        chosen = self.by_alias.get(first) or self.by_alias.get(first.partition(":")[0])
+        for element in (chosen, self.unknown) if chosen is not None else (self.unknown,):
+            try:
+                return element._parse(instring, loc, do_actions)
+            except pp.ParseException:
+                continue  # e.g. ``schedule:`` is no verb
+        raise pp.ParseException(instring, loc, self.errmsg, self)
+
+
+_FIRST_WORD = re.compile(r"[^\s,]*")
+COMMAND = ByVerb(
+    {
+        "schedule": SCHEDULE,
+        "retrigger": RETRIGGER,
+        "rerun": RERUN,
+        "cancel": CANCEL,
+        "status": STATUS,
+        "pushes": PUSHES,
+        "push": PUSH,
+        "actions": ACTIONS,
+        "action": ACTION,
+        "backfill": BACKFILL,
+        "bisect": BISECT,
+        "jobs": JOBS,
+        "confirm": CONFIRM,
+        "help": HELP,
+        "try": TRY,
+        "approve": APPROVE,
+        "more": MORE,
+    },
+    UNKNOWN_VERB,
+)
 COMMAND.parse_with_tabs()  # keep tabs, so offsets are columns of the text as typed
 
 
@@ -226,4 +281,4 @@ def tokenize(text: str) -> list[Item]:
     """Split one command into items; never fails on any input."""
     if not text.strip():
         return []
-    return [t for t in COMMAND.parse_string(text, parse_all=True) if isinstance(t, Item)]
+    return [t for t in COMMAND.parse_string(text) if isinstance(t, Item)]

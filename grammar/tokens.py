@@ -50,5 +50,10 @@ def keyword(*words: str, name: str) -> pp.ParserElement:
     A regex rather than ``CaselessKeyword`` so that any non-space character, not only
     ASCII identifier characters, continues a word (``on-call`` and ``oné`` are not ``on``).
     """
+    return pp.Regex(keyword_pattern(*words), flags=re.IGNORECASE).set_name(name)
+
+
+def keyword_pattern(*words: str) -> str:
+    """The regex of ``keyword`` (to be matched ignoring case)."""
     alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    return pp.Regex(rf"(?:{alternation}){WORD_END}", flags=re.IGNORECASE).set_name(name)
+    return rf"(?:{alternation}){WORD_END}"

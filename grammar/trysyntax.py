@@ -8,7 +8,7 @@ from typing import Literal
 
 import pyparsing as pp
 
-from grammar.tokens import missing, tagged
+from grammar.lexicon import Argument, Rule
 
 Arity = Literal["flag", "value", "optional"]
 
@@ -52,29 +52,20 @@ OPTION_NAMES = tuple(name for option in TRY_OPTIONS for name in option.names)
 SHELL_WORD = r"""(?:'[^']*'|"(?:[^"\\]|\\.)*"|\[[^\]]*\]|\[[^\]\s]*|\\.|[^\s'"\\\[])+"""
 
 
-def _option_element(option: TryOption) -> pp.ParserElement:
+def _option_rules(option: TryOption) -> list[Rule]:
     """``-b do``, ``-bdo``, ``--build do`` and ``--build=do`` (or the flag alone)."""
-    flag_kind = f"try:{option.dest}"
-    value = tagged(
-        "try_value", pp.Regex(r"(?!-)" + SHELL_WORD).set_name(f"value of {option.names[-1]}")
-    )
-    alternatives: list[pp.ParserElement] = []
+    rules = []
     for name in option.names:
         escaped = re.escape(name)
+        argument = None
         if option.arity == "flag":
             pattern = escaped + r"(?!\S)"
-        elif name.startswith("--"):
-            pattern = escaped + r"(?:=|(?!\S))"
         else:
-            pattern = escaped
-        flag = tagged(flag_kind, pp.Regex(pattern).set_name(name))
-        if option.arity == "value":
-            alternatives.append(flag + (value | missing(f"value of {name}")))
-        elif option.arity == "optional":
-            alternatives.append(flag + pp.Opt(value))
-        else:
-            alternatives.append(flag)
-    return pp.MatchFirst(alternatives).set_name(" / ".join(option.names))
+            pattern = escaped + r"(?:=|(?!\S))" if name.startswith("--") else escaped
+            what = f"value of {name}" if option.arity == "value" else None
+            argument = Argument("try_value", r"(?!-)" + SHELL_WORD, what)
+        rules.append(Rule(f"try:{option.dest}", pattern, argument=argument))
+    return rules
 
 
 def _sorted_options() -> list[TryOption]:
@@ -82,8 +73,8 @@ def _sorted_options() -> list[TryOption]:
     return sorted(TRY_OPTIONS, key=lambda o: -max(len(n) for n in o.names))
 
 
-OPTIONS: tuple[pp.ParserElement, ...] = tuple(_option_element(o) for o in _sorted_options())
-UNKNOWN_OPTION = pp.Regex(r"-\S*").set_name("try option")
+OPTION_RULES: tuple[Rule, ...] = tuple(r for o in _sorted_options() for r in _option_rules(o))
+UNKNOWN_OPTION = Rule("try_unknown_option", r"-\S*")
 
 
 def dequote(word: str) -> str:
