@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from taskcluster.exceptions import TaskclusterRestFailure
 
@@ -328,10 +328,36 @@ async def _submit(
         await bot.store.set_state(request_id, RequestState.FAILED, error=summary)
         await replier.post(f"[{request_id}] {summary}")
         return False
-    await bot.store.set_state(request_id, RequestState.SUBMITTED)
+    if not await bot.store.move_state(
+        request_id, RequestState.SUBMITTING, RequestState.SUBMITTED
+    ):  # cancelled while its tasks were being created: what was created goes too
+        gone = await _cancel_created(acting.clients.queue, [r.task_id for r in results if r.ok])
+        await replier.post(CANCELLED_MIDWAY.format(request=request_id, count=gone))
+        return False
     await post_card(bot, replier, record, stored, header, resumed=resumed)
     bot.spawn(track(bot, replier, request_id))
     return True
+
+
+CANCELLED_MIDWAY = (
+    "[{request}] was cancelled while its tasks were being created; {count} more cancelled."
+)
+
+
+async def _cancel_created(queue: Any, task_ids: list[str]) -> int:
+    """Cancel ``task_ids`` (best effort: a task already resolved, or one the Queue does not
+    know, is passed over); how many were cancelled."""
+    cancelled = 0
+    for task_id in task_ids:
+        try:
+            await queue.cancelTask(task_id)
+            cancelled += 1
+        except TaskclusterRestFailure as error:
+            if error.status_code not in (404, 409):
+                log.warning("could not cancel %s of a cancelled request: %s", task_id, error)
+        except Exception as error:
+            log.warning("could not cancel %s of a cancelled request: %s", task_id, error)
+    return cancelled
 
 
 async def _not_submitted(

@@ -260,7 +260,7 @@ async def test_cancel_stops_the_search_and_its_running_round(env: Embedded) -> N
     request_id = search_id(out.getvalue())
     first = round_id(request_id, 1)
     for _ in range(200):
-        if created_for(env, first):
+        if created_for(env, first) == 6:
             break
         await asyncio.sleep(0.05)
     cancelled = await say(env, f"cancel {request_id}")

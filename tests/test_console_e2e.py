@@ -21,7 +21,7 @@ from bot.core.settings import ProjectSettings
 from bot.embedded import Embedded, embedded
 from bot.localtc.seed import seed_push
 from bot.localtc.server import Faults
-from bot.store import SqliteStore
+from bot.store import RequestState, SqliteStore
 
 
 @pytest_asyncio.fixture
@@ -150,6 +150,45 @@ async def test_cancel_a_request(env: Embedded) -> None:
     record = await env.store.request(rid)
     assert record is not None
     assert record.state == "cancelled"
+
+
+async def test_a_cancel_while_the_tasks_are_being_created_cancels_them_all(env: Embedded) -> None:
+    """The Queue is slow: the cancel comes while the request is still submitting. Every task
+    it created ends cancelled, the request stays cancelled (never "submitted" over it)."""
+    env.bot.settings = replace(env.bot.settings, confirm_threshold=1000)
+    env.tc.faults = Faults(delay_ms=400, only="/api/queue/v1/task/")
+    env.worker.seconds = 60.0  # nothing ends before it could be cancelled
+    out = io.StringIO()
+    asked = Request(
+        source="console",
+        actor="sheriff",
+        place="console",
+        text=f"schedule {a_test(env, ran=False)} x3",
+        direct=True,
+    )
+    scheduling = asyncio.create_task(env.bot.handle(asked, ConsoleReplier(out)))
+    for _ in range(200):
+        submitting = await env.store.requests_in(RequestState.SUBMITTING)
+        if submitting:
+            break
+        await asyncio.sleep(0.02)
+    (record,) = submitting
+    cancelled = await say(env, f"cancel {record.id}", wait=False)
+    assert "Cancelled" in cancelled or "cancelled" in cancelled, cancelled
+    await scheduling
+    env.tc.faults = Faults()
+    assert await env.bot.idle(30)
+    record = await env.store.request(record.id)
+    assert record is not None
+    assert record.state == RequestState.CANCELLED
+    mine = [
+        t
+        for t in env.tc.queue.tasks.values()
+        if (t.definition.get("extra") or {}).get("taskbot", {}).get("request") == record.id
+    ]
+    assert mine
+    assert all(t.state == "exception" for t in mine), [t.state for t in mine]
+    assert f"[{record.id}] was cancelled while its tasks were being created" in out.getvalue()
 
 
 async def test_status_of_a_request_and_of_mine(env: Embedded) -> None:

@@ -99,12 +99,20 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
             # its cancel action tasks may not have run yet: asking again would double them
             await ctx.reply(ASKED_ALREADY.format(request=record.id))
             return
+    # A request still being submitted has tasks in the Queue not yet marked as such: all
+    # its tasks are asked for (one not created yet is unknown to the Queue, and the
+    # submitter, finding its request cancelled, cancels what it then creates).
+    in_flight: set[str] = set()
     for record in requests:
-        task_ids += [
-            t.task_id
-            for t in await bot.store.plan(record.id)
-            if t.submitted and not t.label.startswith(ACTION_ROW)
-        ]
+        submitting = record.state == RequestState.SUBMITTING
+        if submitting:  # first, so that its submitter, when done, finds it cancelled
+            await bot.store.set_state(record.id, RequestState.CANCELLED)
+        for t in await bot.store.plan(record.id):
+            if t.label.startswith(ACTION_ROW) or not (t.submitted or submitting):
+                continue
+            task_ids.append(t.task_id)
+            if not t.submitted:
+                in_flight.add(t.task_id)
     outcome = Cancelled()
     wanted = list(dict.fromkeys(task_ids))
     # Each task is cancelled as the person asking, in its project (their role, if mapped).
@@ -131,7 +139,8 @@ async def _cancel(ctx: Context, cmd: Cancel) -> None:
             answer = await clients.queue.cancelTask(task_id)
         except TaskclusterRestFailure as error:
             if error.status_code == 404:
-                outcome.unknown.append(task_id)
+                if task_id not in in_flight:  # else: not created yet, and it will not be
+                    outcome.unknown.append(task_id)
                 continue
             if error.status_code == 409:  # resolved before it could be cancelled
                 outcome.finished += 1

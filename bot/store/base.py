@@ -509,6 +509,21 @@ class Store:
                 request_id,
             )
 
+    async def move_state(
+        self, request_id: str, expected: RequestState, state: RequestState
+    ) -> bool:
+        """Set ``state`` only if the request is still in ``expected`` (another replica or
+        command may have moved it meanwhile, e.g. cancelled it); whether it was set."""
+        async with self.transaction() as db:
+            changed = await db.execute(
+                "UPDATE requests SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
+                state,
+                now_text(),
+                request_id,
+                expected,
+            )
+        return changed == 1
+
     async def claim_request(
         self, request_id: str, owner: str, *, lease: float = LEASE_SECONDS
     ) -> bool:
