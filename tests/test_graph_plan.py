@@ -165,14 +165,47 @@ def test_legacy_all_tasks_json_is_the_same_format() -> None:
 
 
 def test_cache_keeps_graphs_within_its_bound() -> None:
-    small = index_of(tiny_graph(EDGES))
-    cache = GraphCache(max_mb=3 * GraphCache.cost(small) / (1024 * 1024))
-    for n in range(5):
-        cache.put(f"decision-{n}", small)
+    data = json.dumps(tiny_graph(EDGES)).encode()
+    graphs = [TaskGraphIndex(data) for _ in range(5)]
+    # Same tasks, so one skeleton, counted once: each more graph costs its bodies only.
+    assert all(g.skeleton is graphs[0].skeleton for g in graphs)
+    one, more = GraphCache.cost(graphs[0]), graphs[0].nbytes_held
+    cache = GraphCache(max_mb=(one + 2 * more) / (1024 * 1024))
+    for n, graph in enumerate(graphs):
+        cache.put(f"decision-{n}", graph)
     assert len(cache) == 3
     assert "decision-0" not in cache
-    assert cache.get("decision-4") is small
-    assert cache.used <= cache.max_bytes
+    assert cache.get("decision-4") is graphs[4]
+    assert cache.used == one + 2 * more <= cache.max_bytes
     huge = translations_index()
     cache.put("big", huge)
     assert "big" not in cache  # larger than the whole bound: used, not kept
+
+
+def test_packed_bodies_read_the_same_and_count_a_fraction_of_the_document() -> None:
+    data = translations_bytes()
+    index = TaskGraphIndex(data)
+    before = {label: index.body(label) for label in index.labels}
+    jobs = {label: index.runnable_job(label) for label in index.labels}
+    assert index.nbytes_held == len(data)
+    index.pack()
+    assert {label: index.body(label) for label in index.labels} == before
+    assert {label: index.runnable_job(label) for label in index.labels} == jobs
+    assert index.nbytes_held < len(data) / 4
+
+
+def test_graphs_that_differ_only_in_their_bodies_share_a_skeleton() -> None:
+    data = translations_bytes()
+    graph = json.loads(data)
+    for node in graph.values():
+        node["task"]["metadata"]["owner"] = "someone-else@example.com"  # the next push's
+    first, second = TaskGraphIndex(data), TaskGraphIndex(json.dumps(graph).encode())
+    assert second.skeleton is first.skeleton
+    assert second.labels is first.labels
+    label = first.labels[0]
+    assert second.body(label)["metadata"]["owner"] == "someone-else@example.com"
+    assert first.body(label)["metadata"]["owner"] != "someone-else@example.com"
+    graph[label]["attributes"]["kind"] = "something-else"
+    third = TaskGraphIndex(json.dumps(graph).encode())
+    assert third.skeleton is not first.skeleton  # an attribute differs: a skeleton of its own
+    assert third.entry(label).attributes["kind"] == "something-else"

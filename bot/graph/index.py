@@ -1,13 +1,17 @@
 """Load a push's full task graph fast and index its jobs by label, symbol, platform and suite.
 
 Only the fields the bot searches on are decoded when the graph loads. Each task body
-stays a ``msgspec.Raw`` view into the original bytes (no copy) and is decoded only when
-that task is planned, which is what makes loading Gecko-sized graphs fast and small.
+stays JSON bytes (``Bodies``: a view into the document, later a zlib block) and is decoded
+only when that task is planned, which is what makes loading Gecko-sized graphs fast and
+small. Consecutive pushes of a project have the same tasks, attributes and dependencies:
+the structures built from those (the "skeleton") are shared by every graph that has them
+equal, so a kept push costs little more than its packed bodies.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from bot.graph.bodies import Bodies
 from bot.graph.errors import GraphError
 
 LEGACY_NAMES = ("full-task-graph.json", "all_tasks.json")
@@ -87,13 +92,14 @@ class Entry(msgspec.Struct, gc=False):
     task: msgspec.Raw = msgspec.Raw(b"{}")
 
 
-_GRAPH = msgspec.json.Decoder(dict[str, Entry])
+_NO_BODY = msgspec.Raw(b"{}")
+GRAPH_DECODER = msgspec.json.Decoder(dict[str, Entry])
 _HEAD = msgspec.json.Decoder(_TaskHead)
 _BODY = msgspec.json.Decoder(dict[str, Any])
 _L2T = msgspec.json.Decoder(dict[str, str])
 
 
-def _decode_error(what: str, data: bytes, error: Exception) -> GraphError:
+def decode_error(what: str, data: bytes, error: Exception) -> GraphError:
     text = str(error)
     if "truncated" in text.lower() or not data.strip():
         return GraphError(f"{what} is truncated or empty ({len(data):,} bytes): {text}")
@@ -111,90 +117,51 @@ def load_label_to_taskid(*documents: bytes) -> dict[str, str]:
         try:
             merged.update(_L2T.decode(data))
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            raise _decode_error(f"label-to-taskid document {number}", data, error) from None
+            raise decode_error(f"label-to-taskid document {number}", data, error) from None
     return merged
 
 
 class TaskGraphIndex:
     """A loaded full task graph with indexes for resolving job names."""
 
-    def __init__(self, data: bytes, *, name: str = "full-task-graph.json") -> None:
+    # Set by ``GraphLoader.finish``, the one way an index is made.
+    name: str
+    nbytes: int
+    labels: list[str]
+    position: dict[str, int]
+    entries: list[Entry]
+    bodies: Bodies
+    symbols: list[str | None]  # "G(S)" or "S", per task
+    tiers: list[int | None]
+    by_symbol: dict[str, list[int]]
+    by_bare_symbol: dict[str, list[int]]
+    by_platform: dict[str, set[int]]
+    by_build_type: dict[str, set[int]]
+    by_try_name: dict[str, list[int]]
+    by_kind: dict[str, list[int]]
+    _lines: _Lines
+    _lower: _Lines
+    skeleton: Skeleton
+
+    def __new__(cls, data: bytes, *, name: str = "full-task-graph.json") -> TaskGraphIndex:
+        """The index of a whole document (``GraphStream`` makes one while it downloads)."""
         try:
-            entries = _GRAPH.decode(data)
+            entries = GRAPH_DECODER.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            raise _decode_error(name, data, error) from None
-        self.name = name
-        self.nbytes = len(data)
-        self.labels: list[str] = list(entries)
-        self.position: dict[str, int] = {label: i for i, label in enumerate(self.labels)}
-        self.entries: list[Entry] = list(entries.values())
-        # One copy of each repeated string (platforms, kinds, dependency labels): a graph
-        # repeats them tens of thousands of times.
-        shared: dict[Any, Any] = {}
-        share = shared.setdefault
-        for label, entry in zip(self.labels, self.entries, strict=True):
-            if entry.label and entry.label != label:
-                raise GraphError(
-                    f"{name}: the task keyed `{label}` says its label is `{entry.label}`"
-                )
-            entry.label = label
-            entry.kind = share(entry.kind, entry.kind)
-            attributes = entry.attributes
-            for field in attributes.__struct_fields__:
-                value = getattr(attributes, field)
-                if value is not None:
-                    setattr(attributes, field, share(value, value))
-            dependencies = entry.dependencies
-            for edge, dependency in dependencies.items():
-                dependencies[edge] = share(dependency, dependency)
-        self._build_indexes()
+            raise decode_error(name, data, error) from None
+        loader = GraphLoader(name)
+        loader.add(entries)
+        return loader.finish(len(data))
 
-    # --- indexes ---------------------------------------------------------------
+    @property
+    def nbytes_held(self) -> int:
+        """Bytes this graph holds of its own: its bodies (the skeleton is counted apart)."""
+        return self.bodies.nbytes
 
-    def _build_indexes(self) -> None:
-        self.symbols: list[str | None] = []  # "G(S)" or "S", per task
-        by_symbol: defaultdict[str, list[int]] = defaultdict(list)
-        by_bare_symbol: defaultdict[str, list[int]] = defaultdict(list)
-        by_platform: defaultdict[str, set[int]] = defaultdict(set)
-        by_build_type: defaultdict[str, set[int]] = defaultdict(set)
-        by_try_name: defaultdict[str, list[int]] = defaultdict(list)
-        by_kind: defaultdict[str, list[int]] = defaultdict(list)
-        self.tiers: list[int | None] = []
-        for i, entry in enumerate(self.entries):
-            attributes = entry.attributes
-            try:
-                head = _HEAD.decode(entry.task)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                raise GraphError(f"{self.name}: task `{entry.label}`: {error}") from None
-            treeherder = head.extra.treeherder if head.extra else None
-            symbol = None
-            if treeherder and treeherder.symbol:
-                group = treeherder.groupSymbol
-                bare = treeherder.symbol
-                symbol = f"{group}({bare})" if group and group != "?" else bare
-                by_symbol[symbol].append(i)
-                by_bare_symbol[bare].append(i)
-            self.symbols.append(symbol)
-            self.tiers.append(treeherder.tier if treeherder else None)
-            for platform in _platforms_of(attributes, treeherder):
-                by_platform[platform].add(i)
-            for build_type in _build_types_of(attributes, treeherder):
-                by_build_type[build_type].add(i)
-            for key in ("unittest_try_name", "talos_try_name", "raptor_try_name"):
-                try_name = attributes.get(key)
-                if isinstance(try_name, str):
-                    by_try_name[try_name].append(i)
-            by_kind[entry.kind or str(attributes.get("kind", ""))].append(i)
-        self.by_symbol = dict(by_symbol)
-        self.by_bare_symbol = dict(by_bare_symbol)
-        self.by_platform = dict(by_platform)
-        self.by_build_type = dict(by_build_type)
-        self.by_try_name = dict(by_try_name)
-        self.by_kind = dict(by_kind)
-        # Every label on its own line, so one C-level regex scan searches them all, and
-        # sorted copies, so a prefix is a bisection; each also lower-cased for fzf.
-        self._lines = _Lines(self.labels)
-        self._lower = _Lines([label.lower() for label in self.labels])
+    def pack(self) -> None:
+        """Pack the bodies (``Bodies.pack``): from then on the graph holds a tenth of its
+        document. Run off the event loop; reads go on meanwhile."""
+        self.bodies.pack()
 
     # --- lookups -----------------------------------------------------------------
 
@@ -209,14 +176,14 @@ class TaskGraphIndex:
 
     def body(self, label: str) -> dict[str, Any]:
         """The task definition of ``label``, decoded now (a new dict each call)."""
-        return _BODY.decode(self.entry(label).task)
+        return _BODY.decode(self.bodies[self.position[label]])
 
     def runnable_job(self, label: str) -> dict[str, Any] | None:
         """The job as Treeherder's runnable-jobs list has it (what Gecko's decision task
         writes to ``runnable-jobs.json``): ``symbol`` and, when the task has them,
         ``groupSymbol``, ``groupName``, ``platform`` (the machine) and ``collection``;
         None for a task Treeherder does not show (no ``extra.treeherder``)."""
-        head = _HEAD.decode(self.entry(label).task)
+        head = _HEAD.decode(self.bodies[self.position[label]])
         treeherder = head.extra.treeherder if head.extra else None
         if treeherder is None or treeherder.symbol is None:
             return None
@@ -266,6 +233,126 @@ class TaskGraphIndex:
         return passing
 
 
+class GraphLoader:
+    """Builds an index from a graph's tasks, added a batch at a time (``add``) as they are
+    decoded, so that most of the work is done by the time the last bytes arrive; ``finish``
+    then makes the index."""
+
+    def __init__(self, name: str = "full-task-graph.json") -> None:
+        self.name = name
+        self.labels: list[str] = []
+        self.position: dict[str, int] = {}
+        self.entries: list[Entry] = []
+        self.bodies: list[msgspec.Raw] = []
+        self.symbols: list[str | None] = []
+        self.tiers: list[int | None] = []
+        self.by_symbol: defaultdict[str, list[int]] = defaultdict(list)
+        self.by_bare_symbol: defaultdict[str, list[int]] = defaultdict(list)
+        self.by_platform: defaultdict[str, set[int]] = defaultdict(set)
+        self.by_build_type: defaultdict[str, set[int]] = defaultdict(set)
+        self.by_try_name: defaultdict[str, list[int]] = defaultdict(list)
+        self.by_kind: defaultdict[str, list[int]] = defaultdict(list)
+        # One copy of each repeated string (platforms, kinds, dependency labels): a graph
+        # repeats them tens of thousands of times.
+        self._shared: dict[Any, Any] = {}
+        self._platforms: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        self._build_types: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    def add(self, entries: dict[str, Entry]) -> None:
+        share = self._shared.setdefault
+        for label, entry in entries.items():
+            if entry.label and entry.label != label:
+                raise GraphError(
+                    f"{self.name}: the task keyed `{label}` says its label is `{entry.label}`"
+                )
+            if label in self.position:  # a JSON object's keys are unique; taskgraph's are
+                raise GraphError(f"{self.name}: the task `{label}` is in the graph twice")
+            i = len(self.labels)
+            self.labels.append(label)
+            self.position[label] = i
+            entry.label = label
+            entry.kind = share(entry.kind, entry.kind)
+            attributes = entry.attributes
+            for field in _ATTRIBUTE_FIELDS:
+                value = getattr(attributes, field)
+                if value is not None:
+                    setattr(attributes, field, share(value, value))
+            dependencies = entry.dependencies
+            for edge, dependency in dependencies.items():
+                dependencies[edge] = share(dependency, dependency)
+            # The body leaves the entry, which may then be shared with other pushes' graphs.
+            body, entry.task = entry.task, _NO_BODY
+            self.bodies.append(body)
+            self.entries.append(entry)
+            self._index(i, entry, body)
+
+    def _index(self, i: int, entry: Entry, body: msgspec.Raw) -> None:
+        attributes = entry.attributes
+        try:
+            head = _HEAD.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise GraphError(f"{self.name}: task `{entry.label}`: {error}") from None
+        treeherder = head.extra.treeherder if head.extra else None
+        symbol = None
+        if treeherder and treeherder.symbol:
+            group = treeherder.groupSymbol
+            bare = treeherder.symbol
+            symbol = f"{group}({bare})" if group and group != "?" else bare
+            self.by_symbol[symbol].append(i)
+            self.by_bare_symbol[bare].append(i)
+        self.symbols.append(symbol)
+        self.tiers.append(treeherder.tier if treeherder else None)
+        machine = treeherder.machine.platform if treeherder and treeherder.machine else None
+        key = (machine, attributes.build_platform, attributes.test_platform)
+        platforms = self._platforms.get(key)
+        if platforms is None:
+            platforms = self._platforms[key] = tuple(_platforms_of(attributes, treeherder))
+        for platform in platforms:
+            self.by_platform[platform].add(i)
+        collection = treeherder.collection if treeherder else None
+        kinds = (attributes.build_type, *(k for k, v in (collection or {}).items() if v))
+        build_types = self._build_types.get(kinds)
+        if build_types is None:
+            build_types = self._build_types[kinds] = tuple(_build_types_of(attributes, treeherder))
+        for build_type in build_types:
+            self.by_build_type[build_type].add(i)
+        for try_name in (
+            attributes.unittest_try_name,
+            attributes.talos_try_name,
+            attributes.raptor_try_name,
+        ):
+            if isinstance(try_name, str):
+                self.by_try_name[try_name].append(i)
+        self.by_kind[entry.kind or str(attributes.kind or "")].append(i)
+
+    def finish(self, size: int) -> TaskGraphIndex:
+        """The index of everything added, read from a ``size``-byte document."""
+        index = object.__new__(TaskGraphIndex)
+        index.name = self.name
+        index.nbytes = size
+        index.labels = self.labels
+        index.position = self.position
+        index.entries = self.entries
+        index.bodies = Bodies(self.bodies, size)
+        index.symbols = self.symbols
+        index.tiers = self.tiers
+        index.by_symbol = dict(self.by_symbol)
+        index.by_bare_symbol = dict(self.by_bare_symbol)
+        index.by_platform = dict(self.by_platform)
+        index.by_build_type = dict(self.by_build_type)
+        index.by_try_name = dict(self.by_try_name)
+        index.by_kind = dict(self.by_kind)
+        # Every label on its own line, so one C-level regex scan searches them all, and
+        # sorted copies, so a prefix is a bisection; each also lower-cased for fzf.
+        index._lines = _Lines(self.labels)
+        index._lower = _Lines([label.lower() for label in self.labels])
+        index.skeleton = _SKELETONS.adopt(index)
+        return index
+
+
+_ATTRIBUTE_FIELDS = Attributes.__struct_fields__
+
+
 class _Lines:
     """Labels as one text of lines and as a sorted list, for fast regex and prefix search."""
 
@@ -309,3 +396,62 @@ def _build_types_of(attributes: Attributes, treeherder: _Treeherder | None) -> s
     if treeherder and treeherder.collection:
         names.update(k for k, v in treeherder.collection.items() if v)
     return names
+
+
+# What a graph shares with others that have the same tasks: everything but the bodies.
+SKELETON_FIELDS = (
+    "labels",
+    "position",
+    "entries",
+    "symbols",
+    "tiers",
+    "by_symbol",
+    "by_bare_symbol",
+    "by_platform",
+    "by_build_type",
+    "by_try_name",
+    "by_kind",
+    "_lines",
+    "_lower",
+)
+
+
+class Skeleton:
+    """The structures of a graph that do not depend on its bodies' bytes, shared."""
+
+    def __init__(self, index: TaskGraphIndex) -> None:
+        for name in SKELETON_FIELDS:
+            setattr(self, name, getattr(index, name))
+        self.tasks = len(index.labels)
+
+    def same_as(self, index: TaskGraphIndex) -> bool:
+        """Whether ``index`` built exactly these structures (compared in C, field by field:
+        the entries, then what the bodies' Treeherder fields gave)."""
+        return all(
+            getattr(self, name) == getattr(index, name)
+            for name in ("labels", "entries", "symbols", "tiers", "by_platform", "by_build_type")
+        )
+
+
+class _Skeletons:
+    """Skeletons of the graphs alive in this process, found by their labels."""
+
+    def __init__(self) -> None:
+        # Graphs load in threads: a race here at worst leaves two equal skeletons unshared.
+        self._by_labels: weakref.WeakValueDictionary[int, Skeleton] = weakref.WeakValueDictionary()
+
+    def adopt(self, index: TaskGraphIndex) -> Skeleton:
+        """``index``'s skeleton: one already known when it is the same (``index`` then
+        uses that one's structures and lets its own go), else its own, made known."""
+        key = hash(index._lines.text)
+        known = self._by_labels.get(key)
+        if known is not None and known.same_as(index):
+            for name in SKELETON_FIELDS:
+                setattr(index, name, getattr(known, name))
+            return known
+        skeleton = Skeleton(index)
+        self._by_labels[key] = skeleton
+        return skeleton
+
+
+_SKELETONS = _Skeletons()

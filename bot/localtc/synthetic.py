@@ -98,6 +98,22 @@ class SyntheticPush:
     label_to_taskid: dict[str, str]
 
 
+# The push a generated graph is for: its tasks name its revision (GECKO_HEAD_REV, routes,
+# links) and pushlog id, as a decision task writes them; ``at_push`` moves a graph to another.
+BASE_REVISION = "5" * 40
+BASE_PUSHLOG_ID = 100000
+
+
+def at_push(graph: bytes, revision: str, pushlog_id: int) -> bytes:
+    """``graph`` (a generated full-task-graph.json) as the decision task of the push
+    ``revision`` (``pushlog_id``) would write it: the same tasks, naming that push."""
+    if len(revision) != len(BASE_REVISION):
+        raise ValueError(f"a revision has {len(BASE_REVISION)} hex digits: {revision!r}")
+    route = f"{BASE_REVISION}.{BASE_PUSHLOG_ID}".encode()
+    moved = graph.replace(route, f"{revision}.{pushlog_id}".encode())
+    return moved.replace(BASE_REVISION.encode(), revision.encode())
+
+
 def _body(
     rng: random.Random,
     label: str,
@@ -111,12 +127,14 @@ def _body(
     extra_env: dict[str, Any],
     tier: int = 1,
 ) -> dict[str, Any]:
+    # Draws once made for per-task revisions, kept so that every other choice stays as it was.
+    rng.getrandbits(160)
     env = {
         "MOZ_AUTOMATION": "1",
         "MOZ_SCM_LEVEL": "3",
         "GECKO_BASE_REPOSITORY": "https://hg.mozilla.org/mozilla-unified",
         "GECKO_HEAD_REPOSITORY": "https://hg.mozilla.org/integration/autoland",
-        "GECKO_HEAD_REV": f"{rng.getrandbits(160):040x}",
+        "GECKO_HEAD_REV": BASE_REVISION,
         "MOZHARNESS_CONFIG": "unittests/linux_unittest.py remove_executables.py",
         "MOZHARNESS_SCRIPT": "desktop_unittest.py",
         "NEED_PULSEAUDIO": "true",
@@ -185,6 +203,7 @@ def _body(
             "taskId": {"task-reference": f"<{image_edge}>"},
             "type": "task-image",
         }
+    rng.getrandbits(160), rng.randrange(200000), rng.getrandbits(160)
     return {
         "created": {"relative-datestamp": "0 seconds"},
         "deadline": {"relative-datestamp": "1 day"},
@@ -196,11 +215,11 @@ def _body(
             "treeherder-platform": f"{machine}/{build_type}",
         },
         "metadata": {
-            "description": f"{label} ([Treeherder push](https://treeherder.mozilla.org/#/jobs?repo=autoland&revision=0))",
+            "description": f"{label} ([Treeherder push](https://treeherder.mozilla.org/#/jobs?repo=autoland&revision={BASE_REVISION}))",
             "name": label,
             "owner": "someone@example.com",
-            "source": "https://hg.mozilla.org/integration/autoland/file/0/taskcluster/kinds/"
-            + kind,
+            "source": f"https://hg.mozilla.org/integration/autoland/file/{BASE_REVISION}/"
+            f"taskcluster/kinds/{kind}",
         },
         "payload": payload,
         "priority": "low",
@@ -208,9 +227,8 @@ def _body(
         "workerType": "t-linux-large" if kind == "test" else "b-linux-gcp",
         "retries": 5,
         "routes": [
-            f"tc-treeherder.v2.autoland.{rng.getrandbits(160):040x}.{rng.randrange(200000)}",
-            f"index.gecko.v2.autoland.revision.{rng.getrandbits(160):040x}.{kind}."
-            + label.replace("/", "-"),
+            f"tc-treeherder.v2.autoland.{BASE_REVISION}.{BASE_PUSHLOG_ID}",
+            f"index.gecko.v2.autoland.revision.{BASE_REVISION}.{kind}." + label.replace("/", "-"),
             f"index.gecko.v2.autoland.latest.{kind}.{label.replace('/', '-')}",
         ],
         "scopes": [
