@@ -137,9 +137,10 @@ async def find_push(ctx: Context, revision: Revision | None) -> Push | None:
 async def load_push(bot: Runtime, project: str, revision: str | None, decision: str) -> Push:
     """The push of decision task ``decision``: its graph and what it ran (its own tasks and
     its actions'); the readers' errors (``ArtifactError``, ``GraphError``, ...) propagate."""
-    graph = await bot.decisions.graph(decision)
-    existing = await bot.decisions.merged_labels(
-        decision, project, bot.settings.project(project).routes
+    # Both downloads at once: a cold push's graph is the long one.
+    graph, existing = await asyncio.gather(
+        bot.decisions.graph(decision),
+        bot.decisions.merged_labels(decision, project, bot.settings.project(project).routes),
     )
     return Push(project, revision, decision, graph, existing)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import os
+import time
 
 import aiohttp
 import pytest
@@ -251,6 +254,51 @@ async def test_artifacts_answer_303_with_a_url(local_tc: Running) -> None:
     assert (await queue.getArtifact(task_id, "0", "private/secret.txt"))["url"].endswith(
         "secret.txt"
     )
+
+
+async def test_json_a_worker_uploaded_gzipped_is_served_gzipped_to_any_client(
+    local_tc: Running,
+) -> None:
+    """As the object service: `Content-Encoding: gzip` even to a client that asked for
+    identity (its clients "must accept at least identity and gzip")."""
+    tc, queue = local_tc.tc, local_tc.queue()
+    task_id = new_id()
+    await queue.createTask(task_id, task_definition())
+    run = tc.queue.claim(task_id, "local", "w")
+    content = b'{"a": [' + b", ".join(b"1" for _ in range(5000)) + b"]}"
+    stored = Artifact("public/a.json", content, "application/json", when(86400), "s3", None, "gzip")
+    tc.queue.put_artifact(task_id, run, stored)
+    url = (await queue.getLatestArtifact(task_id, "public/a.json"))["url"]
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as raw,
+        raw.get(url, headers={"Accept-Encoding": "identity"}) as response,
+    ):
+        assert response.headers["Content-Encoding"] == "gzip"
+        wire = await response.read()
+    assert wire[:2] == b"\x1f\x8b"
+    assert len(wire) < len(content) / 10
+    assert gzip.decompress(wire) == content
+    async with local_tc.session.get(url) as response:  # aiohttp decodes it
+        assert await response.read() == content
+
+
+async def test_artifact_downloads_can_be_paced_like_a_network(local_tc: Running) -> None:
+    tc, queue = local_tc.tc, local_tc.queue()
+    task_id = new_id()
+    await queue.createTask(task_id, task_definition())
+    run = tc.queue.claim(task_id, "local", "w")
+    content = os.urandom(300_000)
+    tc.queue.put_artifact(
+        task_id, run, Artifact("public/blob.bin", content, "application/octet-stream", when(86400))
+    )
+    url = (await queue.getLatestArtifact(task_id, "public/blob.bin"))["url"]
+    tc.artifact_bytes_per_second = 1_000_000
+    started = time.monotonic()
+    async with local_tc.session.get(url) as response:
+        assert response.headers["Content-Length"] == str(len(content))
+        assert await response.read() == content
+    assert time.monotonic() - started >= 0.2  # 0.3 s at 1 MB/s
+    tc.artifact_bytes_per_second = None
 
 
 async def test_list_task_group_pages(local_tc: Running) -> None:

@@ -75,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--delay-ms", type=int, default=0, help="delay every Queue call this long")
     parser.add_argument(
+        "--artifact-mbps",
+        type=float,
+        default=None,
+        help="serve artifact downloads at this many megabytes a second, like a real network "
+        "(default: as fast as loopback)",
+    )
+    parser.add_argument(
         "--max-deadline-days",
         type=float,
         default=5.0,
@@ -112,6 +119,8 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return "--flaky says how often the jobs fail before the break: add --break-at K"
     if args.tasks < 1:
         return "--tasks needs at least 1 task"
+    if args.artifact_mbps is not None and args.artifact_mbps <= 0:
+        return "--artifact-mbps is a rate above 0 megabytes a second"
     if not PROJECT.fullmatch(args.project):
         return f"--project must be a project name (letters, digits, - and _), not {args.project!r}"
     return None
@@ -125,6 +134,7 @@ async def run(args: argparse.Namespace) -> int:
         publish=publisher.publish if publisher else None,
         faults=Faults(error_rate=args.fault_rate, delay_ms=args.delay_ms, only="/api/queue/"),
         max_deadline_days=args.max_deadline_days,
+        artifact_bytes_per_second=args.artifact_mbps * 1e6 if args.artifact_mbps else None,
     )
     runner = await serve(tc, port=args.port)
     info: dict[str, object] = {"rootUrl": tc.root_url, **tc.credentials()}

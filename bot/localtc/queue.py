@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import gzip
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,19 @@ class Artifact:
     expires: str
     storage_type: str = "s3"
     url: str | None = None  # for storageType "reference": where the content lives
+    # "gzip": uploaded compressed, as workers upload JSON and YAML; served with
+    # `Content-Encoding: gzip` whatever the client's Accept-Encoding, as the object service
+    # does (its clients "must accept at least identity and gzip").
+    content_encoding: str | None = None
+    _encoded: bytes | None = None
+
+    def served(self) -> bytes:
+        """The bytes on the wire: the content as its encoding stores it."""
+        if self.content_encoding != "gzip":
+            return self.content
+        if self._encoded is None:
+            self._encoded = gzip.compress(self.content, compresslevel=6, mtime=0)
+        return self._encoded
 
 
 @dataclass

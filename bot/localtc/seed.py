@@ -32,7 +32,7 @@ from bot.localtc.github import sanitized
 from bot.localtc.hooks import action_hook
 from bot.localtc.queue import Artifact
 from bot.localtc.server import LocalTaskcluster
-from bot.localtc.synthetic import SyntheticPush, generate
+from bot.localtc.synthetic import SyntheticPush, at_push, generate
 from bot.tctime import format_time
 
 GRAPH_ARTIFACTS = ("public/full-task-graph.json", "public/label-to-taskid.json")
@@ -357,7 +357,11 @@ def seed_push(
         _record_build(tc, seeded, pull_request_action, seed)
     run = queue.claim(decision, "local", "decision-worker")
 
-    graph_bytes = msgspec.json.encode(push.graph)
+    # Every task names this push (GECKO_HEAD_REV, routes, links), and the document is
+    # indented by two spaces, as taskgraph writes its artifacts.
+    graph_bytes = msgspec.json.format(
+        at_push(msgspec.json.encode(push.graph), revision, int(pushlog_id)), indent=2
+    )
     index = TaskGraphIndex(graph_bytes)
     order = _postorder(index, list(push.label_to_taskid))
     ran = Plan(
@@ -403,7 +407,9 @@ def seed_push(
         ),
     }
     for name, (content, content_type) in documents.items():
-        queue.put_artifact(decision, run, Artifact(name, content, content_type, expires))
+        # A decision task's worker uploads its JSON and YAML gzipped (served so).
+        artifact = Artifact(name, content, content_type, expires, content_encoding="gzip")
+        queue.put_artifact(decision, run, artifact)
     queue.resolve(decision, run, "completed")
 
     failed: list[str] = []

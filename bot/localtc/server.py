@@ -638,6 +638,8 @@ class LocalTaskcluster:
     roles: dict[str, list[str]] = field(default_factory=dict)
     publish: Publish | None = None
     faults: Faults = field(default_factory=Faults)
+    # Artifact downloads paced to this many bytes a second (a real network); None: at once.
+    artifact_bytes_per_second: float | None = None
     clock: Callable[[], float] | None = None
     max_deadline_days: float = 5.0  # the real Queue's default; Firefox CI allows more
 
@@ -776,7 +778,26 @@ class LocalTaskcluster:
         except TaskclusterError as error:
             return self._error(error, request, None)
         # The type as uploaded, parameters and all (`text/plain; charset=utf-8`), as S3 serves it.
-        return web.Response(body=artifact.content, headers={"Content-Type": artifact.content_type})
+        headers = {"Content-Type": artifact.content_type}
+        if artifact.content_encoding:
+            headers["Content-Encoding"] = artifact.content_encoding
+        body = artifact.served()
+        rate = self.artifact_bytes_per_second
+        if not rate:
+            return web.Response(body=body, headers=headers)
+        # A network of ``rate`` bytes a second: the body goes out paced, a slice at a time.
+        response = web.StreamResponse(headers={**headers, "Content-Length": str(len(body))})
+        await response.prepare(request)
+        started = asyncio.get_running_loop().time()
+        for offset in range(0, len(body), PACED_SLICE):
+            await response.write(body[offset : offset + PACED_SLICE])
+            due = started + (offset + PACED_SLICE) / rate
+            await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
+        await response.write_eof()
+        return response
+
+
+PACED_SLICE = 64 * 1024
 
 
 async def serve(tc: LocalTaskcluster, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:

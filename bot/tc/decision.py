@@ -5,21 +5,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import queue
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import yaml
 from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.graph import GraphCache, GraphError, TaskGraphIndex, load_label_to_taskid
+from bot.graph.stream import GraphStream
 from bot.tc.retry import backoff, is_transient
 from bot.tctime import parse_time
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Where Gecko-style decision tasks are indexed; {project}, {revision}, {trust_domain} filled in.
 REVISION_ROUTES = ("{trust_domain}.v2.{project}.revision.{revision}.taskgraph.decision",)
@@ -93,6 +96,7 @@ class DecisionReader:
     _merged: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
     _parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     _definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _packing: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def find(
         self, project: str, revision: str | None, routes: ProjectRoutes = ProjectRoutes()
@@ -220,6 +224,23 @@ class DecisionReader:
     async def artifact(self, task_id: str, name: str, *, limit: int | None = None) -> bytes:
         """An artifact's bytes: the Queue answers 303 with a URL, which is then fetched;
         one longer than ``limit`` bytes is refused without reading it all."""
+
+        async def read(response: aiohttp.ClientResponse) -> bytes:
+            if limit is None:
+                return await response.read()
+            return await _at_most(response, limit, f"{name} of task {task_id}")
+
+        return await self._download(task_id, name, read)
+
+    async def _download(
+        self,
+        task_id: str,
+        name: str,
+        consume: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+    ) -> T:
+        """What ``consume`` makes of the artifact's response (a body ``Content-Encoding:
+        gzip`` arrives decoded, as Taskcluster's object service asks of clients); a 5xx, a
+        dropped connection or a timeout starts the download again, a few times."""
         try:
             answer = await self._retrying(self.queue.getLatestArtifact, task_id, name)
         except TaskclusterRestFailure as error:
@@ -237,9 +258,7 @@ class DecisionReader:
                         raise ArtifactError(
                             f"{name} of task {task_id}: HTTP {response.status} from {url}"
                         )
-                    if limit is None:
-                        return await response.read()
-                    return await _at_most(response, limit, f"{name} of task {task_id}")
+                    return await consume(response)
             except (TimeoutError, aiohttp.ClientError) as error:
                 if attempt == self.attempts:
                     raise ArtifactError(f"{name} of task {task_id}: {error}") from None
@@ -247,21 +266,42 @@ class DecisionReader:
         raise ArtifactError(f"{name} of task {task_id}: no answer")
 
     async def graph(self, decision_task_id: str) -> TaskGraphIndex:
-        """The push's full task graph, loaded once per decision task (then cached)."""
+        """The push's full task graph, loaded once per decision task (then cached), decoded
+        while it downloads."""
         cached = self.cache.get(decision_task_id)
         if cached is not None:
             return cached
         last: ArtifactError | None = None
         for name in GRAPH_NAMES:
+            short = name.rsplit("/", 1)[-1]
+
+            async def index_it(
+                response: aiohttp.ClientResponse, short: str = short
+            ) -> TaskGraphIndex:
+                return await index_as_it_arrives(response, short)
+
             try:
-                data = await self.artifact(decision_task_id, name)
+                index = await self._download(decision_task_id, name, index_it)
             except ArtifactError as error:
                 last = error
                 continue
-            index = await asyncio.to_thread(TaskGraphIndex, data, name=name.rsplit("/", 1)[-1])
             self.cache.put(decision_task_id, index)
+            self._pack_soon(index)
             return index
         raise last or ArtifactError(f"task {decision_task_id} has no task graph")
+
+    def _pack_soon(self, index: TaskGraphIndex) -> None:
+        """Pack the graph's bodies in a thread, after the command that loaded it has its
+        graph: kept, it then holds a tenth of its document (``TaskGraphIndex.pack``)."""
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._packing.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("packing a task graph failed: %s", task.exception())
+
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(index.pack))
+        self._packing.add(task)
+        task.add_done_callback(done)
 
     async def label_to_taskid(self, *task_ids: str) -> dict[str, str]:
         """label-to-taskid.json of each task in order (a later one wins for a label).
@@ -384,6 +424,37 @@ class DecisionReader:
                     raise
                 await asyncio.sleep(backoff(attempt))
         raise AssertionError("unreachable")
+
+
+_DONE, _ABANDONED = b"", None  # what the feeding thread is told after the last chunk
+
+
+async def index_as_it_arrives(response: aiohttp.ClientResponse, name: str) -> TaskGraphIndex:
+    """The graph in ``response``, decoded in a thread batch by batch as its bytes arrive
+    (``GraphStream``), so that indexing ends soon after the download does."""
+    stream = GraphStream(name)
+    chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def feed() -> TaskGraphIndex | None:
+        while (chunk := chunks.get()) != _DONE:
+            if chunk is _ABANDONED:
+                return None
+            stream.feed(chunk)
+        return stream.finish()
+
+    fed = asyncio.ensure_future(asyncio.to_thread(feed))
+    try:
+        async for chunk in response.content.iter_any():
+            if fed.done():  # it failed (not a graph): no use reading on
+                break
+            chunks.put(chunk)
+    except BaseException:
+        chunks.put(_ABANDONED)
+        raise
+    chunks.put(_DONE)
+    index = await fed
+    assert index is not None
+    return index
 
 
 async def _at_most(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
