@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -236,6 +236,27 @@ class Store:
             )
         return inserted == 1
 
+    async def keep_deliveries(
+        self, source: str, deliveries: list[tuple[str, str, str, str]]
+    ) -> list[bool]:
+        """Keep several deliveries (id, event, payload, when received: sortable text, in
+        the order they came) in one transaction; for each, False if it was kept before (a
+        redelivery, or twice in ``deliveries``)."""
+        kept = []
+        async with self.transaction() as db:
+            for delivery_id, event, payload, received in deliveries:
+                inserted = await db.execute(
+                    "INSERT INTO inbox (source, delivery_id, event, payload, received_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    source,
+                    delivery_id,
+                    event,
+                    payload,
+                    received,
+                )
+                kept.append(inserted == 1)
+        return kept
+
     async def unprocessed(self, source: str, limit: int = 100) -> list[dict[str, Any]]:
         async with self.transaction() as db:
             return await db.fetch(
@@ -246,19 +267,28 @@ class Store:
             )
 
     async def claim_deliveries(
-        self, source: str, owner: str, *, lease: float = LEASE_SECONDS, limit: int = 100
+        self,
+        source: str,
+        owner: str,
+        *,
+        lease: float = LEASE_SECONDS,
+        limit: int = 100,
+        in_hand: Collection[str] = (),
     ) -> list[dict[str, Any]]:
         """Unprocessed deliveries no other replica holds (or whose holder's lease ran out),
         now held by ``owner``; oldest first. Two replicas never get the same one. Those
-        ``owner`` held already are among them: a replica restarted under its own name takes
-        its deliveries back at once (while it runs, it skips those it is working on)."""
+        ``owner`` held already are among them (a replica restarted under its own name takes
+        its deliveries back at once), but for those ``in_hand``: the ones it is working on."""
         lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
+        skip = ""
+        if in_hand:
+            skip = f" AND delivery_id NOT IN ({', '.join('?' for _ in in_hand)})"
         async with self.transaction() as db:
             rows = await db.fetch(
                 "UPDATE inbox SET claimed_by = ?, claimed_until = ?"
                 " WHERE (source, delivery_id) IN (SELECT source, delivery_id FROM inbox"
                 " WHERE source = ? AND processed_at IS NULL AND parked_at IS NULL"
-                " AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"
+                f" AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?){skip}"
                 f" ORDER BY received_at, delivery_id LIMIT ?{lock})"
                 " RETURNING *",
                 owner,
@@ -266,6 +296,7 @@ class Store:
                 source,
                 now_text(),
                 owner,
+                *in_hand,
                 limit,
             )
         return sorted(rows, key=lambda row: (row["received_at"], row["delivery_id"]))

@@ -136,6 +136,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_at TEXT NOT NULL
         )""",
     ),
+    (
+        # The deliveries still to process, in the order they came: what the inbox worker
+        # claims, found without reading the (long) history of processed ones.
+        "CREATE INDEX inbox_waiting ON inbox (source, received_at, delivery_id)"
+        " WHERE processed_at IS NULL AND parked_at IS NULL",
+    ),
 )
 
 SERIAL = {"sqlite": "INTEGER", "postgresql": "BIGSERIAL"}

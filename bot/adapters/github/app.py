@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,6 +35,7 @@ from bot.adapters.github.client import (
     with_push,
 )
 from bot.adapters.github.events import (
+    COMMENT_EVENTS,
     SOURCE,
     GitHubOrigin,
     check_run_retrigger,
@@ -57,6 +59,7 @@ WEBHOOK_PATH = "/github/webhook"
 FAILED = ("failed", "exception")
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 STOP_SECONDS = 10.0  # how long shutdown waits for the inbox worker
+MAX_IN_HAND = 1024  # deliveries being processed at once; the rest wait in the store
 RETRY_DELAYS = (30.0, 120.0, 600.0, 1800.0)
 OFF_LOOP = 256 * 1024  # bytes: a bigger delivery is decoded in a thread
 # Failures of the services the bot talks to: logged without a traceback.
@@ -165,7 +168,13 @@ class GitHubAdapter(Adapter):
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._in_progress: set[str] = set()
-        self.concurrency = 8
+        self._handling: set[asyncio.Task[None]] = set()
+        self._threads: dict[str, tuple[asyncio.Lock, int]] = {}  # thread -> lock, users
+        self._inbox = InboxWriter(bot, SOURCE)
+        # At most this many deliveries that may make requests are processed at once (each
+        # may call GitHub and Taskcluster); plain comments take no place.
+        self.concurrency = 32
+        self._gate = asyncio.Semaphore(self.concurrency)
         # A delivery that fails is tried again after each of these many seconds, then parked.
         self.retry_delays: tuple[float, ...] = RETRY_DELAYS
         bot.register(self)
@@ -282,6 +291,8 @@ class GitHubAdapter(Adapter):
         self._wake.set()  # deliveries kept before a restart are processed first
 
     async def _stop(self, app: web.Application) -> None:
+        for task in list(self._handling):  # what they did is in the store: taken up again
+            task.cancel()
         if self._worker is not None:
             self._worker.cancel()
             # What it was doing is in the store (the inbox): never hold shutdown up for it.
@@ -307,16 +318,19 @@ class GitHubAdapter(Adapter):
             return web.json_response({"error": rejected.reason}, status=rejected.status)
         if event.event == "ping":
             return web.json_response({"msg": "pong"})
-        kept = await self.bot.store.keep_delivery(SOURCE, event.delivery_id, event.event, payload)
+        kept = await self._inbox.keep(event.delivery_id, event.event, payload)
         if not kept:
             return web.json_response({"msg": "already received"})
         self._wake.set()
         return web.json_response({"msg": "accepted"}, status=202)
 
     def _read(self, headers: Mapping[str, str], body: bytes) -> tuple[sansio.Event, str]:
-        """The verified event, and its payload as kept: JSON (a form-encoded delivery is
-        JSON from here on)."""
+        """The verified event, and its payload as kept: JSON, the body itself when it is
+        (a form-encoded delivery is JSON from here on)."""
         event = verify(headers, body, self.settings.webhook_secret)
+        kind = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        if kind.split(";")[0].strip().lower() == "application/json":
+            return event, body.decode("utf-8")
         return event, json.dumps(event.data)
 
     async def run(self) -> None:
@@ -330,62 +344,101 @@ class GitHubAdapter(Adapter):
                     await self._wake.wait()
             self._wake.clear()
             try:
-                await self.process_pending()
+                await self.dispatch()
             except Exception:
                 log.exception("processing GitHub deliveries failed; trying again later")
 
-    async def process_pending(self) -> int:
-        """Process every kept delivery not yet processed, a few at a time; how many there were.
-
-        Deliveries of one pull request are handled in order; different ones in parallel.
-        """
+    async def dispatch(self) -> list[asyncio.Task[None]]:
+        """Claim the deliveries waiting and start on them, without waiting for any: a plain
+        comment at once, one that may make requests after the earlier ones of its pull
+        request (so its commands run in the order they were written)."""
+        room = MAX_IN_HAND - len(self._in_progress)
+        if room <= 0:
+            return []
         rows = await self.bot.store.claim_deliveries(
-            SOURCE, self.bot.instance, lease=self.bot.lease_seconds
+            SOURCE,
+            self.bot.instance,
+            lease=self.bot.lease_seconds,
+            limit=room,
+            in_hand=list(self._in_progress),
         )
-        gate = asyncio.Semaphore(self.concurrency)
-        order: dict[str, asyncio.Lock] = {}
-
-        async def handle(row: dict[str, Any]) -> None:
+        started = []
+        for row in rows:
             delivery = row["delivery_id"]
             if delivery in self._in_progress:
-                return  # still being processed here; its hold was renewed meanwhile
+                continue  # still being processed here; its hold was renewed meanwhile
             self._in_progress.add(delivery)
-            try:
-                async with leases.renewed(self._claim(delivery), self.bot.lease_seconds):
-                    error = await handle_one(row)
-                if error is not None:
-                    await self._failed(row, error)
-            finally:
-                self._in_progress.discard(delivery)
+            task = asyncio.create_task(self._take(row))
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+            started.append(task)
+        return started
 
-        async def handle_one(row: dict[str, Any]) -> Exception | None:
+    async def process_pending(self) -> int:
+        """Process every delivery waiting and wait for them; how many were started."""
+        started = await self.dispatch()
+        await asyncio.gather(*started, return_exceptions=True)
+        return len(started)
+
+    async def _take(self, row: dict[str, Any]) -> None:
+        delivery = row["delivery_id"]
+        try:
+            async with leases.renewed(self._claim(delivery), self.bot.lease_seconds):
+                error = await self._one(row)
+            if error is not None:
+                await self._failed(row, error)
+        except Exception:
+            log.exception("processing GitHub delivery %s failed", delivery)
+        finally:
+            self._in_progress.discard(delivery)
+            if self._in_progress and len(self._in_progress) < MAX_IN_HAND:
+                self._wake.set()  # room again: what waits in the store comes next
+
+    async def _one(self, row: dict[str, Any]) -> Exception | None:
+        try:
+            data = _payload(row["payload"])
+            event = sansio.Event(data, event=row["event"], delivery_id=row["delivery_id"])
+            thread = _thread(data)
+        except Exception as error:  # kept, but not a payload to act on: parked in the end
+            log.warning("GitHub delivery %s cannot be read: %s", row["delivery_id"], error)
+            return error
+        plain = (
+            event.event in COMMENT_EVENTS
+            and comment_request(event, bot_login=self.settings.bot_login) is None
+        )
+        async with contextlib.AsyncExitStack() as held:
+            if not plain:  # in order within its pull request, a few at a time in all
+                await held.enter_async_context(self._thread_order(thread))
+                await held.enter_async_context(self._gate)
             try:
-                data = _payload(row["payload"])
-                event = sansio.Event(data, event=row["event"], delivery_id=row["delivery_id"])
-                thread = _thread(data)
-            except Exception as error:  # kept, but not a payload to act on: parked in the end
-                log.warning("GitHub delivery %s cannot be read: %s", row["delivery_id"], error)
+                await self.process(event)
+            except Exception as error:
+                ERRORS.labels("github").inc()
+                log.warning(
+                    "processing GitHub delivery %s failed: %s",
+                    row["delivery_id"],
+                    what_failed(error),
+                    exc_info=not isinstance(error, TRANSIENT),
+                )
                 return error
-            async with gate, order.setdefault(thread, asyncio.Lock()):
-                try:
-                    await self.process(event)
-                except Exception as error:
-                    ERRORS.labels("github").inc()
-                    log.warning(
-                        "processing GitHub delivery %s failed: %s",
-                        row["delivery_id"],
-                        what_failed(error),
-                        exc_info=not isinstance(error, TRANSIENT),
-                    )
-                    return error
-                await self.bot.store.processed(SOURCE, row["delivery_id"])
-            return None
+            await self.bot.store.processed(SOURCE, row["delivery_id"])
+        return None
 
-        # Every one is waited for, whatever the others do: a batch never overlaps the next.
-        for outcome in await asyncio.gather(*(handle(row) for row in rows), return_exceptions=True):
-            if isinstance(outcome, Exception):
-                log.error("processing a GitHub delivery failed", exc_info=outcome)
-        return len(rows)
+    @contextlib.asynccontextmanager
+    async def _thread_order(self, thread: str) -> AsyncIterator[None]:
+        """One delivery of ``thread`` at a time, in the order they asked (asyncio's lock
+        wakes its waiters first come, first served); the lock goes with its last user."""
+        lock, users = self._threads.get(thread, (asyncio.Lock(), 0))
+        self._threads[thread] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._threads[thread]
+            if users == 1:
+                del self._threads[thread]
+            else:
+                self._threads[thread] = (lock, users - 1)
 
     async def _failed(self, row: dict[str, Any], error: Exception) -> None:
         """A delivery that could not be handled is tried again later (the requests its
@@ -657,3 +710,71 @@ def _origin(request: Request) -> GitHubOrigin:
     if not isinstance(origin, GitHubOrigin):
         raise TypeError(f"{request.source} request {request.place} has no GitHub origin")
     return origin
+
+
+class InboxWriter:
+    """Deliveries kept in the store before they are acknowledged (so none is lost), in few
+    transactions under load: one that comes while none is being written is written at once;
+    those that come during a write wait for the next, which takes them all together."""
+
+    def __init__(self, bot: Bot, source: str) -> None:
+        self.bot = bot
+        self.source = source
+        self._waiting: list[tuple[str, str, str, str, asyncio.Future[bool]]] = []
+        self._writing = False
+        self._writer: asyncio.Task[None] | None = None
+        self._last = ""
+
+    async def keep(self, delivery_id: str, event: str, payload: str) -> bool:
+        """Whether the delivery was new (False: kept before, a redelivery)."""
+        row = (delivery_id, event, payload, self._arrived())
+        if self._writing:
+            future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._waiting.append((*row, future))
+            return await asyncio.shield(future)
+        self._writing = True
+        try:
+            (kept,) = await self.bot.store.keep_deliveries(self.source, [row])
+        finally:
+            if self._waiting:
+                self._writer = asyncio.create_task(self._write_waiting())
+            else:
+                self._writing = False
+        return kept
+
+    def _arrived(self) -> str:
+        """Now, to the microsecond, and after the last one: the order deliveries came in
+        is the order they are processed in."""
+        moment = now_text_precise()
+        self._last = moment if moment > self._last else _after(self._last)
+        return self._last
+
+    async def _write_waiting(self) -> None:
+        """Write what waited, batch after batch, then let the next one write at once."""
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    kept = await self.bot.store.keep_deliveries(
+                        self.source, [(d, e, p, r) for d, e, p, r, _ in batch]
+                    )
+                except Exception as error:
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (*_, future), new in zip(batch, kept, strict=True):
+                    if not future.done():
+                        future.set_result(new)
+        finally:
+            self._writing = False
+
+
+def now_text_precise() -> str:
+    """Now as the store writes times, to the microsecond (they sort with its other times)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _after(moment: str) -> str:
+    later = dt.datetime.fromisoformat(moment.removesuffix("Z")) + dt.timedelta(microseconds=1)
+    return later.isoformat(timespec="microseconds") + "Z"
