@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -29,6 +29,19 @@ ERRORS = Counter(
 )
 
 
+GRAPH_LOADS = Counter(
+    "taskbot_graph_loads",
+    "Task graphs downloaded and indexed (a push not cached)",
+    registry=REGISTRY,
+)
+GRAPH_CACHE_HITS = Counter(
+    "taskbot_graph_cache_hits", "Task graphs served from the graph cache", registry=REGISTRY
+)
+GRAPH_CACHE_BYTES = Gauge(
+    "taskbot_graph_cache_bytes",
+    "Bytes the kept task graphs hold, as the graph cache counts them (bound: 1 GiB)",
+    registry=REGISTRY,
+)
 DELIVERIES_PARKED = Counter(
     "taskbot_deliveries_parked",
     "Deliveries given up on after their retries, waiting for an operator, by source",

@@ -18,6 +18,8 @@ from taskcluster.exceptions import TaskclusterRestFailure
 
 from bot.graph import GraphCache, GraphError, TaskGraphIndex, load_label_to_taskid
 from bot.graph.stream import GraphStream
+from bot.memory import give_back
+from bot.metrics import GRAPH_CACHE_BYTES, GRAPH_CACHE_HITS, GRAPH_LOADS
 from bot.tc.retry import backoff, is_transient
 from bot.tctime import parse_time
 
@@ -270,6 +272,7 @@ class DecisionReader:
         while it downloads."""
         cached = self.cache.get(decision_task_id)
         if cached is not None:
+            GRAPH_CACHE_HITS.inc()
             return cached
         last: ArtifactError | None = None
         for name in GRAPH_NAMES:
@@ -285,7 +288,9 @@ class DecisionReader:
             except ArtifactError as error:
                 last = error
                 continue
+            GRAPH_LOADS.inc()
             self.cache.put(decision_task_id, index)
+            GRAPH_CACHE_BYTES.set(self.cache.used)
             self._pack_soon(index)
             return index
         raise last or ArtifactError(f"task {decision_task_id} has no task graph")
@@ -296,10 +301,15 @@ class DecisionReader:
 
         def done(task: asyncio.Task[None]) -> None:
             self._packing.discard(task)
+            GRAPH_CACHE_BYTES.set(self.cache.used)
             if not task.cancelled() and task.exception() is not None:
                 log.warning("packing a task graph failed: %s", task.exception())
 
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(index.pack))
+        def pack() -> None:
+            index.pack()
+            give_back()  # the document's memory, to the system
+
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(pack))
         self._packing.add(task)
         task.add_done_callback(done)
 
