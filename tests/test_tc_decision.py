@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from bot.graph import GraphCache, Resolver, plan
 from bot.localtc.seed import SeededPush, seed_push
+from bot.metrics import GRAPH_CACHE_BYTES, GRAPH_CACHE_HITS, GRAPH_LOADS
 from bot.tc.decision import DecisionNotFoundError, DecisionReader, revision_in
 from grammar import Name
 from tests.conftest import load_reference_json
@@ -70,6 +72,26 @@ async def test_graph_and_label_to_taskid_come_from_the_artifacts(local_tc: Runni
         a["hookPayload"]["decision"]["action"]["taskGroupId"] == push.decision_task_id
         for a in actions["actions"]
     )
+
+
+async def test_a_loaded_graph_is_packed_counted_and_given_back(local_tc: Running) -> None:
+    """Loaded while it downloads (gzipped, indented as taskgraph writes it), kept, then
+    packed: the cache counts a fraction of the document, the bodies read the same."""
+    push = seeded(local_tc)
+    decisions = reader(local_tc)
+    loads, hits = GRAPH_LOADS._value.get(), GRAPH_CACHE_HITS._value.get()
+    graph = await decisions.graph(push.decision_task_id)
+    before = {label: graph.body(label) for label in graph.labels[:50]}
+    document = graph.nbytes
+    assert decisions.cache.used >= document  # the document is held until packed
+    await asyncio.gather(*decisions._packing)
+    assert graph.bodies.compact
+    assert decisions.cache.used < document / 2
+    assert {label: graph.body(label) for label in graph.labels[:50]} == before
+    assert await decisions.graph(push.decision_task_id) is graph
+    assert GRAPH_LOADS._value.get() == loads + 1
+    assert GRAPH_CACHE_HITS._value.get() == hits + 1
+    assert GRAPH_CACHE_BYTES._value.get() == decisions.cache.used
 
 
 async def test_the_seeded_push_ran_its_label_to_taskid(local_tc: Running) -> None:
