@@ -44,6 +44,7 @@ import taskcluster.aio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.processes import free_port, ready
 from bench.results import Measure, add_json_option, write_json
 from bot.localtc.process import PROJECT_ROOT, Running, local_taskcluster
 
@@ -348,28 +349,6 @@ async def artifact(tc: Running, name: str) -> bytes:
         session.get(f"{tc.root_url}/api/queue/v1/task/{group}/artifacts/{name}") as response,
     ):
         return await response.read()
-
-
-async def ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            assert process.poll() is None, "the bot exited at start (see bot.log)"
-            try:
-                async with session.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the bot did not get ready in 60 s")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.processes import free_port, ready
 from bench.results import Measure, add_json_option, write_json
 from bot.localtc.process import PROJECT_ROOT, Running, local_taskcluster
 
@@ -41,12 +41,6 @@ def resident(pid: int) -> int:
     found = re.search(r"VmRSS:\s+(\d+) kB", text)
     assert found, text
     return int(found[1]) * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def metric(session: aiohttp.ClientSession, url: str, name: str) -> float:
@@ -189,20 +183,6 @@ def main() -> None:
             ),
         ],
     )
-
-
-async def ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            assert process.poll() is None, "the bot exited at start"
-            try:
-                async with session.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the bot did not get ready in 60 s")
 
 
 if __name__ == "__main__":

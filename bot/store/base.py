@@ -224,17 +224,8 @@ class Store:
 
     async def keep_delivery(self, source: str, delivery_id: str, event: str, payload: str) -> bool:
         """Keep a delivery to process later; False if it was kept before (a redelivery)."""
-        async with self.transaction() as db:
-            inserted = await db.execute(
-                "INSERT INTO inbox (source, delivery_id, event, payload, received_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                source,
-                delivery_id,
-                event,
-                payload,
-                now_text(),
-            )
-        return inserted == 1
+        (kept,) = await self.keep_deliveries(source, [(delivery_id, event, payload, now_text())])
+        return kept
 
     async def keep_deliveries(
         self, source: str, deliveries: list[tuple[str, str, str, str]]

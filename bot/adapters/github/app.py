@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -169,7 +169,6 @@ class GitHubAdapter(Adapter):
         self._worker: asyncio.Task[None] | None = None
         self._in_progress: set[str] = set()
         self._handling: set[asyncio.Task[None]] = set()
-        self._threads: dict[str, tuple[asyncio.Lock, int]] = {}  # thread -> lock, users
         self._inbox = InboxWriter(bot, SOURCE)
         # At most this many deliveries that may make requests are processed at once (each
         # may call GitHub and Taskcluster); plain comments take no place.
@@ -408,7 +407,8 @@ class GitHubAdapter(Adapter):
         )
         async with contextlib.AsyncExitStack() as held:
             if not plain:  # in order within its pull request, a few at a time in all
-                await held.enter_async_context(self._thread_order(thread))
+                # asyncio's lock wakes its waiters first come, first served
+                await held.enter_async_context(self.bot.exclusive(f"github-thread:{thread}"))
                 await held.enter_async_context(self._gate)
             try:
                 await self.process(event)
@@ -423,22 +423,6 @@ class GitHubAdapter(Adapter):
                 return error
             await self.bot.store.processed(SOURCE, row["delivery_id"])
         return None
-
-    @contextlib.asynccontextmanager
-    async def _thread_order(self, thread: str) -> AsyncIterator[None]:
-        """One delivery of ``thread`` at a time, in the order they asked (asyncio's lock
-        wakes its waiters first come, first served); the lock goes with its last user."""
-        lock, users = self._threads.get(thread, (asyncio.Lock(), 0))
-        self._threads[thread] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._threads[thread]
-            if users == 1:
-                del self._threads[thread]
-            else:
-                self._threads[thread] = (lock, users - 1)
 
     async def _failed(self, row: dict[str, Any], error: Exception) -> None:
         """A delivery that could not be handled is tried again later (the requests its
