@@ -235,8 +235,8 @@ def waiting(database: Path) -> int:
 
 
 async def created_times(tc: Running, group: str) -> dict[str, float]:
-    """When each task of the push's group was created (its ``created``, as the bot stamped
-    it right before createTask), by label."""
+    """When each task of the push's group was last created (its ``created``, as the bot
+    stamped it right before createTask), by label."""
     queue = taskcluster.aio.Queue(tc.options())
     found: dict[str, float] = {}
     query: dict[str, Any] = {}
@@ -245,7 +245,8 @@ async def created_times(tc: Running, group: str) -> dict[str, float]:
         for entry in page["tasks"]:
             task = entry["task"]
             moment = dt.datetime.fromisoformat(task["created"].replace("Z", "+00:00"))
-            found.setdefault(task["metadata"]["name"], moment.timestamp())
+            name = task["metadata"]["name"]  # the latest: earlier bots scheduled it too
+            found[name] = max(found.get(name, 0.0), moment.timestamp())
         if not page.get("continuationToken"):
             return found
         query = {"continuationToken": page["continuationToken"]}
@@ -295,7 +296,12 @@ async def load_bare(url: str, rate: float, pulls: int, seconds: float, text: str
 
 
 @contextmanager
-def running_bot(tc: Running, pulls: int, folder: Path, log_path: Path | None) -> Iterator[Bot]:
+def running_bot(
+    tc: Running, pulls: int, folder: Path, log_path: Path | None, labels: list[str]
+) -> Iterator[Bot]:
+    """A bot of its own (a new store), warmed up: one command made it load the push's
+    graph (bench/cold_push_bench.py measures a cold push)."""
+    folder.mkdir(parents=True)
     example = json.loads(EXAMPLE.read_text())
     repository = example["repository"]["full_name"]
     login = example["comment"]["user"]["login"].lower()
@@ -333,10 +339,9 @@ def running_bot(tc: Running, pulls: int, folder: Path, log_path: Path | None) ->
             url = f"http://127.0.0.1:{port}"
             asyncio.run(ready(url, process))
             database = next((folder / "data").rglob("*.sqlite3"))
-            graph = json.loads(asyncio.run(artifact(tc, "public/full-task-graph.json")))
-            ran = json.loads(asyncio.run(artifact(tc, "public/label-to-taskid.json")))
-            labels = [x for x in graph if x.startswith("test-") and x not in ran]
-            yield Bot(url, database, tc, labels, template(example))
+            bot = Bot(url, database, tc, list(labels), template(example))
+            asyncio.run(load_bot(bot, 1.0, 1, 1.0, 1.0))
+            yield bot
         finally:
             process.terminate()
             process.wait()
@@ -379,23 +384,28 @@ def main() -> None:
         f"{'backlog':>7} {'drained':>7}"
     )
     with (
-        tempfile.TemporaryDirectory() as folder,
+        tempfile.TemporaryDirectory() as temporary,
         local_taskcluster("--seed-push", "--tasks", str(args.tasks)) as tc,
         server(BARE.format(secret=SECRET)) as bare,
-        running_bot(tc, max(args.pulls), Path(folder), args.bot_log) as bot,
     ):
-        # One command first, so that the push's graph is loaded (bench/cold_push_bench.py
-        # measures a cold push): the loads below measure the steady state.
-        asyncio.run(load_bot(bot, 1.0, 1, 1.0, 1.0))
+        graph = json.loads(asyncio.run(artifact(tc, "public/full-task-graph.json")))
+        ran = json.loads(asyncio.run(artifact(tc, "public/label-to-taskid.json")))
+        labels = [x for x in graph if x.startswith("test-") and x not in ran]
+        del graph
+        folders = (Path(temporary) / f"bot-{n}" for n in itertools.count())
+        # Each load on a bot of its own: what one left behind (requests it follows, a
+        # backlog) does not weigh on the next.
         for rate in args.rate:
             for pulls in args.pulls:
                 reference = asyncio.run(load_bare(bare["url"], rate, pulls, args.seconds, text))
-                run = asyncio.run(load_bot(bot, rate, pulls, args.seconds, args.commands))
+                with running_bot(tc, pulls, next(folders), args.bot_log, labels) as bot:
+                    run = asyncio.run(load_bot(bot, rate, pulls, args.seconds, args.commands))
                 measures += report(run, reference)
         capacity = 0.0
         rate = args.capacity_from
         while rate <= args.capacity_to:
-            run = asyncio.run(load_bot(bot, rate, 100, args.capacity_seconds, args.commands))
+            with running_bot(tc, 100, next(folders), args.bot_log, labels) as bot:
+                run = asyncio.run(load_bot(bot, rate, 100, args.capacity_seconds, args.commands))
             bounded = run.bounded()
             drained = "never" if run.drained_in is None else f"{run.drained_in:.1f} s"
             print(

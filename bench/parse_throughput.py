@@ -119,6 +119,7 @@ def main() -> None:
                 json_rate,
                 json_rate / ours_rate,
                 "x the time",
+                "<= 30",
             ),
             Measure(
                 "parse_command vs shlex.split",

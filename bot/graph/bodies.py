@@ -5,7 +5,7 @@ first command on a push waits for nothing more). ``compact`` then packs the bodi
 zlib blocks of a few consecutive tasks, which look alike (a platform's chunks of a suite)
 and so compress ~10x, and lets the document go: a kept push costs a tenth of its size.
 A body read afterwards costs one block's decompression (a tenth of a millisecond); the
-last blocks read (of any graph: a few megabytes in all) are kept decompressed, as a plan
+last blocks read (of any graph: some 20 MB in all) are kept decompressed, as a plan
 reads neighbouring tasks, and a task and its dependencies more than once.
 """
 
@@ -20,7 +20,7 @@ import msgspec
 
 BLOCK = 16  # tasks per zlib block
 LEVEL = 6  # zlib's default: 25 % smaller than level 1 for twice the (background) time
-RECENT_BLOCKS = 64  # for the whole process: about 5 MB
+RECENT_BLOCKS = 256  # for the whole process: about 20 MB of Gecko-sized blocks
 
 Body = bytes | memoryview | msgspec.Raw
 
