@@ -168,6 +168,7 @@ class GitHubAdapter(Adapter):
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._in_progress: set[str] = set()
+        self._held_back = False  # the last claim had no room for all that waited
         self._handling: set[asyncio.Task[None]] = set()
         self._inbox = InboxWriter(bot, SOURCE)
         # At most this many deliveries that may make requests are processed at once (each
@@ -352,6 +353,7 @@ class GitHubAdapter(Adapter):
         comment at once, one that may make requests after the earlier ones of its pull
         request (so its commands run in the order they were written)."""
         room = MAX_IN_HAND - len(self._in_progress)
+        self._held_back = room <= 0
         if room <= 0:
             return []
         rows = await self.bot.store.claim_deliveries(
@@ -361,6 +363,7 @@ class GitHubAdapter(Adapter):
             limit=room,
             in_hand=list(self._in_progress),
         )
+        self._held_back = len(rows) >= room  # more may wait than there was room for
         started = []
         for row in rows:
             delivery = row["delivery_id"]
@@ -390,8 +393,8 @@ class GitHubAdapter(Adapter):
             log.exception("processing GitHub delivery %s failed", delivery)
         finally:
             self._in_progress.discard(delivery)
-            if self._in_progress and len(self._in_progress) < MAX_IN_HAND:
-                self._wake.set()  # room again: what waits in the store comes next
+            if self._held_back:
+                self._wake.set()  # room again for what waits in the store
 
     async def _one(self, row: dict[str, Any]) -> Exception | None:
         try:
