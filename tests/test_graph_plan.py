@@ -202,6 +202,7 @@ def test_graphs_that_differ_only_in_their_bodies_share_a_skeleton() -> None:
     first, second = TaskGraphIndex(data), TaskGraphIndex(json.dumps(graph).encode())
     assert second.skeleton is first.skeleton
     assert second.labels is first.labels
+    assert second.prefixed(first.labels[0]) == first.prefixed(first.labels[0])  # shared search
     label = first.labels[0]
     assert second.body(label)["metadata"]["owner"] == "someone-else@example.com"
     assert first.body(label)["metadata"]["owner"] != "someone-else@example.com"

@@ -342,10 +342,6 @@ class GraphLoader:
         index.by_build_type = dict(self.by_build_type)
         index.by_try_name = dict(self.by_try_name)
         index.by_kind = dict(self.by_kind)
-        # Every label on its own line, so one C-level regex scan searches them all, and
-        # sorted copies, so a prefix is a bisection; each also lower-cased for fzf.
-        index._lines = _Lines(self.labels)
-        index._lower = _Lines([label.lower() for label in self.labels])
         index.skeleton = _SKELETONS.adopt(index)
         return index
 
@@ -442,13 +438,18 @@ class _Skeletons:
 
     def adopt(self, index: TaskGraphIndex) -> Skeleton:
         """``index``'s skeleton: one already known when it is the same (``index`` then
-        uses that one's structures and lets its own go), else its own, made known."""
-        key = hash(index._lines.text)
+        uses that one's structures and lets its own go), else its own, made known (its
+        label search structures are built then, not for a graph that shares them)."""
+        key = hash("\n".join(index.labels))
         known = self._by_labels.get(key)
         if known is not None and known.same_as(index):
             for name in SKELETON_FIELDS:
                 setattr(index, name, getattr(known, name))
             return known
+        # Every label on its own line, so one C-level regex scan searches them all, and
+        # sorted copies, so a prefix is a bisection; each also lower-cased for fzf.
+        index._lines = _Lines(index.labels)
+        index._lower = _Lines([label.lower() for label in index.labels])
         skeleton = Skeleton(index)
         self._by_labels[key] = skeleton
         return skeleton
