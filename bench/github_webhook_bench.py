@@ -44,9 +44,8 @@ import taskcluster.aio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.processes import free_port, ready
 from bench.results import Measure, add_json_option, write_json
-from bot.localtc.process import PROJECT_ROOT, Running, local_taskcluster
+from bot.localtc.process import PROJECT_ROOT, Running, bot_ready, free_port, local_taskcluster
 
 SECRET = "bench-secret"
 EXAMPLE = (
@@ -337,7 +336,7 @@ def running_bot(
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            asyncio.run(ready(url, process))
+            asyncio.run(bot_ready(url, process))
             database = next((folder / "data").rglob("*.sqlite3"))
             bot = Bot(url, database, tc, list(labels), template(example))
             asyncio.run(load_bot(bot, 1.0, 1, 1.0, 1.0))

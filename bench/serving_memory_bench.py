@@ -28,9 +28,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.processes import free_port, ready
 from bench.results import Measure, add_json_option, write_json
-from bot.localtc.process import PROJECT_ROOT, Running, local_taskcluster
+from bot.localtc.process import PROJECT_ROOT, Running, bot_ready, free_port, local_taskcluster
 
 TOKEN = "bench-reader-token-0123456789"
 
@@ -130,7 +129,7 @@ def main() -> None:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            asyncio.run(ready(url, bot))
+            asyncio.run(bot_ready(url, bot))
             result = asyncio.run(measure(tc, url, bot.pid))
         finally:
             bot.terminate()

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from bot.localtc.process import PROJECT_ROOT, local_taskcluster
+from bot.localtc.process import PROJECT_ROOT, bot_ready, free_port, local_taskcluster
 from bot.localtc.synthetic import generate
 from tests.conftest import load_reference_json
 from tests.github_standin import GitHubStandIn
@@ -33,12 +32,6 @@ from tests.test_store import POSTGRES_URL
 TOKEN = "replica-test-token-0123456789"
 PULLS = 5
 COMMANDS = 120
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_bot(name: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -52,20 +45,6 @@ def start_bot(name: str, env: dict[str, str], log: Path) -> tuple[subprocess.Pop
         stderr=subprocess.STDOUT,
     )
     return process, f"http://127.0.0.1:{port}"
-
-
-async def ready(http: aiohttp.ClientSession, url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the bot exited at start"
-        try:
-            async with http.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{url} never became ready")
 
 
 def explain(row: dict[str, object], logs: Path) -> str:
@@ -144,8 +123,8 @@ async def test_a_replica_killed_mid_work_loses_and_duplicates_nothing(
         b, url_b = start_bot("replica-b", env, tmp_path / "b.log")
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-                await ready(http, url_a, a)
-                await ready(http, url_b, b)
+                await bot_ready(url_a, a, http=http)
+                await bot_ready(url_b, b, http=http)
                 alive = [url_a, url_b]
 
                 async def send(n: int, label: str) -> None:

@@ -1,16 +1,21 @@
-"""Run ``python -m bot localtc`` as a separate process, for benchmarks, demos and tests."""
+"""Run ``python -m bot localtc`` (and see a served bot get ready) as separate processes, for
+benchmarks, demos and tests."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,3 +70,36 @@ def local_taskcluster(*arguments: str, stderr: Any = subprocess.DEVNULL) -> Iter
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def bot_ready(
+    url: str,
+    process: subprocess.Popen[bytes],
+    *,
+    http: aiohttp.ClientSession | None = None,
+    seconds: float = 60,
+) -> None:
+    """Until the bot served at ``url`` answers /readyz with 200; AssertionError when its
+    process exits first or it takes longer than ``seconds``."""
+    if http is None:
+        async with aiohttp.ClientSession() as session:
+            return await bot_ready(url, process, http=session, seconds=seconds)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        assert process.poll() is None, "the bot exited at start (see its log)"
+        try:
+            async with http.get(f"{url}/readyz") as response:
+                if response.status == 200:
+                    return None
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never became ready")
