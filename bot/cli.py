@@ -17,7 +17,9 @@ from bot import deliveries_cli, plan_cli
 from bot.adapters import console
 from bot.adapters.admin import admin_token
 from bot.adapters.api import ApiSettings
+from bot.adapters.front_process import Fronted
 from bot.adapters.github.app import GitHubSettings
+from bot.adapters.github.events import SOURCE
 from bot.adapters.irc.settings import IrcSettings
 from bot.adapters.matrix.settings import MatrixSettings
 from bot.config import Config, ConfigError
@@ -232,10 +234,13 @@ async def _on_taskcluster(args: argparse.Namespace, startup: Startup) -> int:
 
 
 @contextlib.asynccontextmanager
-async def github_installers(bot: Bot, settings: GitHubSettings | None) -> AsyncIterator[list[Any]]:
-    """The GitHub adapter's routes when GITHUB_WEBHOOK_SECRET is set."""
+async def github_installers(
+    bot: Bot, settings: GitHubSettings | None
+) -> AsyncIterator[tuple[list[Any], list[Fronted]]]:
+    """The GitHub adapter's routes when GITHUB_WEBHOOK_SECRET is set, and its webhook for
+    the front process to receive."""
     if settings is None:
-        yield []
+        yield [], []
         return
     import aiohttp
 
@@ -243,7 +248,8 @@ async def github_installers(bot: Bot, settings: GitHubSettings | None) -> AsyncI
 
     async with aiohttp.ClientSession() as session:
         adapter = GitHubAdapter(bot, settings, settings.auth(session))
-        yield [adapter.install]
+        webhook = Fronted("bot.adapters.github.webhook:receiver_from_env", SOURCE, adapter.wake)
+        yield [adapter.install], [webhook]
 
 
 @contextlib.asynccontextmanager
@@ -309,7 +315,7 @@ async def _chat_or_serve(
         from bot.adapters.api import ApiAdapter
         from bot.adapters.web import WebAdapter
 
-        async with github_installers(bot, startup.github) as installers:
+        async with github_installers(bot, startup.github) as (installers, fronted):
             api = ApiAdapter(bot, startup.api)
             # Requests another replica left behind when it died are taken over here.
             sweeper = asyncio.create_task(bot.keep_resuming(replier))
@@ -321,7 +327,7 @@ async def _chat_or_serve(
 
                     served.append(AdminEndpoints(bot, startup.admin_token).install)
                 await serve_until_stopped(
-                    bot, port, host=listen_host(os.environ), installers=served
+                    bot, port, host=listen_host(os.environ), installers=served, fronted=fronted
                 )
             finally:
                 sweeper.cancel()

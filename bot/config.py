@@ -28,6 +28,7 @@ KNOWN_SETTINGS = (
     "TASKBOT_ADMIN_TOKEN",  # read by bot.adapters.admin.admin_token
     "TASKBOT_INSTANCE",  # read by bot.core.runtime.default_instance
     "TASKBOT_LEASE_SECONDS",
+    "TASKBOT_WEBHOOK_PROCESS",  # read by bot.adapters.front_process.wanted
     "TASKBOT_TEST_AMQP_URL",  # tests only
     "TASKBOT_TEST_DATABASE_URL",  # tests only
 )

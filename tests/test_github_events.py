@@ -12,7 +12,8 @@ import pytest
 from gidgethub import sansio
 
 from bot.adapters.github.events import GitHubOrigin, comment_request
-from bot.adapters.github.webhook import DeliveryRejectedError, verify
+from bot.adapters.github.webhook import verify
+from bot.adapters.receiving import DeliveryRejectedError
 from tests.conftest import keep_secret, load_reference_json, reference_path
 
 SECRET = keep_secret("It's a Secret to Everybody")

@@ -275,3 +275,59 @@ async def test_old_deliveries_are_pruned_and_the_audit_log_kept(store: Store) ->
     assert [r["delivery_id"] for r in await store.unprocessed("github")] == ["pending"]
     assert await store.first_delivery("github", "old")  # forgotten: would be taken again
     assert len(await store.audit_log()) == 1
+
+
+async def test_sqlite_waits_for_another_processs_write_without_holding_up_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    """The front process keeps deliveries in the bot's SQLite file: while one of them
+    writes, the other's transaction waits for it, and its event loop goes on meanwhile."""
+    import sqlite3
+
+    path = tmp_path / "shared.sqlite3"
+    store = SqliteStore(path)
+    await store.migrate()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write, held for 0.3 s
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(tick())
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, other.execute, "COMMIT")
+    began = loop.time()
+    (kept,) = await store.keep_deliveries("github", [("d-1", "ping", "{}", "2026-12-01")])
+    waited = loop.time() - began
+    ticking.cancel()
+    assert kept
+    assert 0.29 <= waited < 2.0
+    assert ticks >= 15  # the loop ran all along (SQLite's own wait would have blocked it)
+    other.close()
+    await store.close()
+
+
+async def test_sqlite_gives_up_on_a_write_held_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from bot.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "BUSY_SECONDS", 0.2)
+    path = tmp_path / "shared.sqlite3"
+    store = SqliteStore(path)
+    await store.migrate()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await store.keep_deliveries("github", [("d-1", "ping", "{}", "2026-12-01")])
+    other.execute("ROLLBACK")
+    (kept,) = await store.keep_deliveries("github", [("d-1", "ping", "{}", "2026-12-01")])
+    assert kept
+    other.close()
+    await store.close()

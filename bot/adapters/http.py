@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
@@ -15,8 +16,11 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
+from bot.adapters import front_process
+from bot.adapters.front_process import Fronted
 from bot.core.runtime import Runtime
 from bot.metrics import ERRORS, exposition
+from bot.store import SqliteStore
 
 DEFAULT_PORT = 8080
 
@@ -111,13 +115,43 @@ def make_app(bot: Runtime, installers: Sequence[Installer] = ()) -> web.Applicat
 
 
 async def serve_until_stopped(
-    bot: Runtime, port: int, host: str = "0.0.0.0", installers: Sequence[Installer] = ()
+    bot: Runtime,
+    port: int,
+    host: str = "0.0.0.0",
+    installers: Sequence[Installer] = (),
+    fronted: Sequence[Fronted] = (),
 ) -> None:
     """Serve on ``port`` until SIGINT or SIGTERM; in-flight work is then cancelled (and
-    resumed from the store on the next start)."""
+    resumed from the store on the next start). With ``fronted`` webhooks (and unless
+    TASKBOT_WEBHOOK_PROCESS=0), a front process owns the port: it receives them and
+    forwards the rest here, to a server on loopback."""
     runner = web.AppRunner(make_app(bot, installers), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await _serve(bot, runner, host, port, fronted)
+    finally:
+        await runner.cleanup()
+
+
+async def _serve(
+    bot: Runtime, runner: web.AppRunner, host: str, port: int, fronted: Sequence[Fronted]
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        if fronted and front_process.wanted(os.environ):
+            listening = front_process.listen(host, port)
+            stack.callback(listening.close)
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            upstream = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            sqlite = bot.store.path if isinstance(bot.store, SqliteStore) else None
+            await stack.enter_async_context(
+                front_process.FrontProcess(listening, upstream, fronted, sqlite)
+            )
+        else:
+            await web.TCPSite(runner, host, port).start()
+        await _until_stopped(host, port)
+
+
+async def _until_stopped(host: str, port: int) -> None:
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for name in ("SIGINT", "SIGTERM"):
@@ -128,7 +162,4 @@ async def serve_until_stopped(
     gc.collect()
     gc.freeze()
     print(f"taskbot: serving on http://{host}:{port} (SIGTERM stops)", flush=True)
-    try:
-        await stopped.wait()
-    finally:
-        await runner.cleanup()
+    await stopped.wait()

@@ -8,16 +8,22 @@ from bot.store.base import STATES, PlannedTask, RequestRecord, RequestState, Sto
 from bot.store.sqlite import SqliteStore
 
 
-async def open_store(database_url: str | None, sqlite_path: str | Path) -> Store:
-    """PostgreSQL when ``database_url`` is set, else SQLite at ``sqlite_path``; migrated."""
+async def open_store(
+    database_url: str | None, sqlite_path: str | Path | None, *, migrate: bool = True
+) -> Store:
+    """PostgreSQL when ``database_url`` is set, else SQLite at ``sqlite_path``; migrated
+    unless ``migrate`` is False (a process beside the bot's, which migrated it)."""
     store: Store
     if database_url:
         from bot.store.postgres import PostgresStore
 
         store = await PostgresStore.connect(database_url)
-    else:
+    elif sqlite_path is not None:
         store = SqliteStore(sqlite_path)
-    await store.migrate()
+    else:
+        raise ValueError("a store needs DATABASE_URL or a SQLite file")
+    if migrate:
+        await store.migrate()
     return store
 
 

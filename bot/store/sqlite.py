@@ -15,6 +15,9 @@ from typing import Any
 
 from bot.store.base import Connection, Store
 
+BUSY_SECONDS = 5.0  # how long a transaction waits for another process's write
+BUSY_POLL_SECONDS = 0.0002  # how often it tries again meanwhile
+
 
 class _SqliteConnection:
     def __init__(self, connection: sqlite3.Connection) -> None:
@@ -37,6 +40,7 @@ class SqliteStore(Store):
     def __init__(self, path: str | Path) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
         self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._connection.execute("PRAGMA journal_mode=WAL")
         # Commits run on the event loop: with WAL, NORMAL syncs at checkpoints rather than
@@ -45,19 +49,38 @@ class SqliteStore(Store):
         # (a deployment that must not lose them runs on PostgreSQL: DATABASE_URL).
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.execute("PRAGMA foreign_keys=ON")
-        self._connection.execute("PRAGMA busy_timeout=5000")
+        self._connection.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000:.0f}")
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
-            self._connection.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield _SqliteConnection(self._connection)
             except BaseException:
                 self._connection.execute("ROLLBACK")
                 raise
             self._connection.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE; while another process writes (the front process keeps webhook
+        deliveries in the same file), wait for it without holding up the event loop:
+        SQLite's own wait sleeps in this thread, 1 ms and more at a time."""
+        give_up = asyncio.get_running_loop().time() + BUSY_SECONDS
+        while True:
+            self._connection.execute("PRAGMA busy_timeout=0")
+            try:
+                self._connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                if asyncio.get_running_loop().time() > give_up:
+                    raise
+            finally:
+                self._connection.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000:.0f}")
+            await asyncio.sleep(BUSY_POLL_SECONDS)
 
     async def close(self) -> None:
         self._connection.close()

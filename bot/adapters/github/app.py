@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import logging
 import re
@@ -20,7 +19,6 @@ from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 from taskcluster.exceptions import TaskclusterRestFailure
 
-from bot.adapters.bodies import header, read_at_most
 from bot.adapters.github.auth import GitHubAuth
 from bot.adapters.github.client import (
     DENIED,
@@ -42,7 +40,8 @@ from bot.adapters.github.events import (
     comment_request,
     installation_of,
 )
-from bot.adapters.github.webhook import MAX_PAYLOAD, DeliveryRejectedError, verify
+from bot.adapters.github.webhook import receiver
+from bot.adapters.receiving import InboxWriter, handler
 from bot.config import env_flag
 from bot.core import leases
 from bot.core.access import Level
@@ -55,13 +54,11 @@ from bot.store import RequestRecord
 from grammar import Triggers, extract_commands
 
 log = logging.getLogger(__name__)
-WEBHOOK_PATH = "/github/webhook"
 FAILED = ("failed", "exception")
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 STOP_SECONDS = 10.0  # how long shutdown waits for the inbox worker
 MAX_IN_HAND = 1024  # deliveries being processed at once; the rest wait in the store
 RETRY_DELAYS = (30.0, 120.0, 600.0, 1800.0)
-OFF_LOOP = 256 * 1024  # bytes: a bigger delivery is decoded in a thread
 # Failures of the services the bot talks to: logged without a traceback.
 TRANSIENT = (gidgethub.HTTPException, TaskclusterRestFailure, TimeoutError, aiohttp.ClientError)
 PARKED = (
@@ -170,7 +167,8 @@ class GitHubAdapter(Adapter):
         self._in_progress: set[str] = set()
         self._held_back = False  # the last claim had no room for all that waited
         self._handling: set[asyncio.Task[None]] = set()
-        self._inbox = InboxWriter(bot, SOURCE)
+        self.receiver = receiver(settings.webhook_secret)
+        self.receive = handler(self.receiver, InboxWriter(bot.store, SOURCE), self.wake)
         # At most this many deliveries that may make requests are processed at once (each
         # may call GitHub and Taskcluster); plain comments take no place.
         self.concurrency = 32
@@ -282,9 +280,13 @@ class GitHubAdapter(Adapter):
     # --- the webhook -------------------------------------------------------------------------
 
     def install(self, app: web.Application) -> None:
-        app.router.add_post(WEBHOOK_PATH, self.webhook)
+        app.router.add_post(self.receiver.path, self.receive)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
+
+    def wake(self) -> None:
+        """Deliveries wait in the inbox (kept here or by the front process): process them."""
+        self._wake.set()
 
     async def _start(self, app: web.Application) -> None:
         self._worker = asyncio.create_task(self.run())
@@ -299,39 +301,6 @@ class GitHubAdapter(Adapter):
             await asyncio.wait({self._worker}, timeout=STOP_SECONDS)
             if not self._worker.done():
                 log.warning("the GitHub inbox worker did not stop within %s s", STOP_SECONDS)
-
-    async def webhook(self, request: web.Request) -> web.Response:
-        body = await read_at_most(request, MAX_PAYLOAD)
-        if body is None:
-            reason = f"a delivery is at most {MAX_PAYLOAD // 2**20} MB, as GitHub sends them"
-            log.warning("rejected a GitHub delivery: %s", reason)
-            return web.json_response({"error": reason}, status=413)
-        headers = {name: header(request, name) for name in request.headers}
-        try:
-            # A big payload is decoded off the event loop (24 MB of JSON takes seconds).
-            if len(body) > OFF_LOOP:
-                event, payload = await asyncio.to_thread(self._read, headers, body)
-            else:
-                event, payload = self._read(headers, body)
-        except DeliveryRejectedError as rejected:
-            log.warning("rejected a GitHub delivery: %s", rejected.reason)
-            return web.json_response({"error": rejected.reason}, status=rejected.status)
-        if event.event == "ping":
-            return web.json_response({"msg": "pong"})
-        kept = await self._inbox.keep(event.delivery_id, event.event, payload)
-        if not kept:
-            return web.json_response({"msg": "already received"})
-        self._wake.set()
-        return web.json_response({"msg": "accepted"}, status=202)
-
-    def _read(self, headers: Mapping[str, str], body: bytes) -> tuple[sansio.Event, str]:
-        """The verified event, and its payload as kept: JSON, the body itself when it is
-        (a form-encoded delivery is JSON from here on)."""
-        event = verify(headers, body, self.settings.webhook_secret)
-        kind = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        if kind.split(";")[0].strip().lower() == "application/json":
-            return event, body.decode("utf-8")
-        return event, json.dumps(event.data)
 
     async def run(self) -> None:
         """Process deliveries when one arrives, and now and then anyway: another replica's
@@ -697,71 +666,3 @@ def _origin(request: Request) -> GitHubOrigin:
     if not isinstance(origin, GitHubOrigin):
         raise TypeError(f"{request.source} request {request.place} has no GitHub origin")
     return origin
-
-
-class InboxWriter:
-    """Deliveries kept in the store before they are acknowledged (so none is lost), in few
-    transactions under load: one that comes while none is being written is written at once;
-    those that come during a write wait for the next, which takes them all together."""
-
-    def __init__(self, bot: Bot, source: str) -> None:
-        self.bot = bot
-        self.source = source
-        self._waiting: list[tuple[str, str, str, str, asyncio.Future[bool]]] = []
-        self._writing = False
-        self._writer: asyncio.Task[None] | None = None
-        self._last = ""
-
-    async def keep(self, delivery_id: str, event: str, payload: str) -> bool:
-        """Whether the delivery was new (False: kept before, a redelivery)."""
-        row = (delivery_id, event, payload, self._arrived())
-        if self._writing:
-            future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            self._waiting.append((*row, future))
-            return await asyncio.shield(future)
-        self._writing = True
-        try:
-            (kept,) = await self.bot.store.keep_deliveries(self.source, [row])
-        finally:
-            if self._waiting:
-                self._writer = asyncio.create_task(self._write_waiting())
-            else:
-                self._writing = False
-        return kept
-
-    def _arrived(self) -> str:
-        """Now, to the microsecond, and after the last one: the order deliveries came in
-        is the order they are processed in."""
-        moment = now_text_precise()
-        self._last = moment if moment > self._last else _after(self._last)
-        return self._last
-
-    async def _write_waiting(self) -> None:
-        """Write what waited, batch after batch, then let the next one write at once."""
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    kept = await self.bot.store.keep_deliveries(
-                        self.source, [(d, e, p, r) for d, e, p, r, _ in batch]
-                    )
-                except Exception as error:
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                for (*_, future), new in zip(batch, kept, strict=True):
-                    if not future.done():
-                        future.set_result(new)
-        finally:
-            self._writing = False
-
-
-def now_text_precise() -> str:
-    """Now as the store writes times, to the microsecond (they sort with its other times)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def _after(moment: str) -> str:
-    later = dt.datetime.fromisoformat(moment.removesuffix("Z")) + dt.timedelta(microseconds=1)
-    return later.isoformat(timespec="microseconds") + "Z"

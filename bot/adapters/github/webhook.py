@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import gidgethub
 from gidgethub import sansio
 
+from bot.adapters.github.events import SOURCE
+from bot.adapters.receiving import DeliveryRejectedError, Received, Receiver
 
-class DeliveryRejectedError(Exception):
-    """A delivery the bot will not process: the HTTP status to answer and why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
+WEBHOOK_PATH = "/github/webhook"
 
 # GitHub caps a delivery's payload at 25 MB; it does not send larger ones.
 MAX_PAYLOAD = 25 * 1024 * 1024
@@ -53,3 +49,28 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> sansio.Event
         kind = type(event.data).__name__ if event.data is not None else "null"
         raise DeliveryRejectedError(400, f"the delivery's payload is a JSON {kind}, not an object")
     return event
+
+
+def receiver(secret: str) -> Receiver:
+    """GitHub's webhook at ``/github/webhook``: deliveries signed with ``secret``."""
+
+    def read(headers: Mapping[str, str], body: bytes) -> Received:
+        """The verified delivery, its payload as kept: JSON, the body itself when it is
+        (a form-encoded delivery is JSON from here on); a ping is answered, not kept."""
+        event = verify(headers, body, secret)
+        if event.event == "ping":
+            return Received(answer={"msg": "pong"})
+        kind = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        if kind.split(";")[0].strip().lower() == "application/json":
+            payload = body.decode("utf-8")
+        else:
+            payload = json.dumps(event.data)
+        return Received(event.delivery_id, event.event, payload)
+
+    return Receiver(WEBHOOK_PATH, SOURCE, MAX_PAYLOAD, read, "GitHub")
+
+
+def receiver_from_env(env: Mapping[str, str]) -> Receiver | None:
+    """The receiver the front process serves (bot/adapters/front.py): None without a secret."""
+    secret = env.get("GITHUB_WEBHOOK_SECRET")
+    return receiver(secret) if secret else None
