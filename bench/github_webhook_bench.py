@@ -351,7 +351,7 @@ def running_bot(
         try:
             url = f"http://127.0.0.1:{port}"
             asyncio.run(bot_ready(url, process))
-            database = next((folder / "data").rglob("*.sqlite3"))
+            database = next((folder / "data").rglob("taskbot.sqlite3"))
             bot = Bot(url, database, tc, list(labels), template(example), bare)
             asyncio.run(load_bot(bot, 1.0, 1, 1.0, 1.0))
             yield bot

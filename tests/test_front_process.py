@@ -123,7 +123,7 @@ async def serving(tmp_path: Path, **settings: str) -> AsyncIterator[Served]:
         try:
             url = f"http://127.0.0.1:{port}"
             await bot_ready(url, process)
-            database = next((tmp_path / "data").rglob("*.sqlite3"))
+            database = next((tmp_path / "data").rglob("taskbot.sqlite3"))
             yield Served(url, process, github, tc, database, log, example)
         finally:
             if process.poll() is None:

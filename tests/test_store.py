@@ -331,3 +331,25 @@ async def test_sqlite_gives_up_on_a_write_held_too_long(
     assert kept
     other.close()
     await store.close()
+
+
+async def test_a_store_that_leaves_checkpoints_never_runs_one_at_a_commit(
+    tmp_path: Path,
+) -> None:
+    """The front process's connection: its commits only append to the log; the bot's own
+    connection copies the log into the file."""
+    path = tmp_path / "shared.sqlite3"
+    bot_store = SqliteStore(path)
+    await bot_store.migrate()
+    front = SqliteStore(path)
+    front.leave_checkpoints()
+    payload = "x" * 64_000  # 16 pages: 100 of them pass SQLite's 1,000-page checkpoint
+    for n in range(100):
+        await front.keep_deliveries("github", [(f"d-{n}", "e", payload, "2026-12-01")])
+    wal = path.with_name(path.name + "-wal")
+    assert wal.stat().st_size > 6_000_000  # all 1,600 pages still in the log
+    assert path.stat().st_size < 1_000_000  # none copied into the file
+    await bot_store.keep_deliveries("github", [("d-bot", "e", "{}", "2026-12-01")])
+    assert path.stat().st_size > 6_000_000  # the bot's commit checkpointed them
+    await front.close()
+    await bot_store.close()

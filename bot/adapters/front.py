@@ -31,7 +31,7 @@ from multidict import CIMultiDict
 from bot import logs
 from bot.adapters.bodies import read_at_most
 from bot.adapters.receiving import Handler, InboxWriter, Receiver, handler
-from bot.store import Store, open_store
+from bot.store import SqliteStore, Store, open_store
 
 log = logging.getLogger(__name__)
 MAX_FORWARDED = 25 * 1024 * 1024  # bytes of a forwarded request's body
@@ -173,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run() -> None:
         store = await open_store(os.environ.get("DATABASE_URL"), args.sqlite, migrate=False)
+        if isinstance(store, SqliteStore):
+            store.leave_checkpoints()
         try:
             await serve(listening, args.upstream, receivers, store)
         finally:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.adapters.bodies import header, read_at_most
+from bot.core.batching import Batcher
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -54,33 +55,20 @@ class Receiver:
 
 class InboxWriter:
     """Deliveries kept in the store before they are acknowledged (so none is lost), in few
-    transactions under load: one that comes while none is being written is written at once;
-    those that come during a write wait for the next, which takes them all together."""
+    transactions under load (Batcher), each stamped with when it arrived."""
 
     def __init__(self, store: Store, source: str) -> None:
         self.store = store
         self.source = source
-        self._waiting: list[tuple[str, str, str, str, asyncio.Future[bool]]] = []
-        self._writing = False
-        self._writer: asyncio.Task[None] | None = None
+        self._batcher: Batcher[tuple[str, str, str, str], bool] = Batcher(self._write)
         self._last = ""
 
     async def keep(self, delivery_id: str, event: str, payload: str) -> bool:
         """Whether the delivery was new (False: kept before, a redelivery)."""
-        row = (delivery_id, event, payload, self._arrived())
-        if self._writing:
-            future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            self._waiting.append((*row, future))
-            return await asyncio.shield(future)
-        self._writing = True
-        try:
-            (kept,) = await self.store.keep_deliveries(self.source, [row])
-        finally:
-            if self._waiting:
-                self._writer = asyncio.create_task(self._write_waiting())
-            else:
-                self._writing = False
-        return kept
+        return await self._batcher((delivery_id, event, payload, self._arrived()))
+
+    async def _write(self, rows: list[tuple[str, str, str, str]]) -> list[bool]:
+        return await self.store.keep_deliveries(self.source, rows)
 
     def _arrived(self) -> str:
         """Now, to the microsecond, and after the last one: the order deliveries came in
@@ -88,26 +76,6 @@ class InboxWriter:
         moment = now_text_precise()
         self._last = moment if moment > self._last else _after(self._last)
         return self._last
-
-    async def _write_waiting(self) -> None:
-        """Write what waited, batch after batch, then let the next one write at once."""
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    kept = await self.store.keep_deliveries(
-                        self.source, [(d, e, p, r) for d, e, p, r, _ in batch]
-                    )
-                except Exception as error:
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                for (*_, future), new in zip(batch, kept, strict=True):
-                    if not future.done():
-                        future.set_result(new)
-        finally:
-            self._writing = False
 
 
 def now_text_precise() -> str:

@@ -391,13 +391,20 @@ class Store:
         return gone
 
     async def processed(self, source: str, delivery_id: str) -> None:
+        await self.processed_all(source, [delivery_id])
+
+    async def processed_all(self, source: str, delivery_ids: list[str]) -> list[None]:
+        """Mark several deliveries processed in one transaction (one None for each)."""
+        moment = now_text()
         async with self.transaction() as db:
-            await db.execute(
-                "UPDATE inbox SET processed_at = ? WHERE source = ? AND delivery_id = ?",
-                now_text(),
-                source,
-                delivery_id,
-            )
+            for delivery_id in delivery_ids:
+                await db.execute(
+                    "UPDATE inbox SET processed_at = ? WHERE source = ? AND delivery_id = ?",
+                    moment,
+                    source,
+                    delivery_id,
+                )
+        return [None] * len(delivery_ids)
 
     # --- adapters' own state ----------------------------------------------------------------
 

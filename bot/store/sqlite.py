@@ -63,6 +63,12 @@ class SqliteStore(Store):
                 raise
             self._connection.execute("COMMIT")
 
+    def leave_checkpoints(self) -> None:
+        """Never copy the log into the file at a commit here (a checkpoint is milliseconds
+        of work and a sync): the bot's own connection does it, not the front process's,
+        whose every commit holds an acknowledgement up."""
+        self._connection.execute("PRAGMA wal_autocheckpoint=0")
+
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE; while another process writes (the front process keeps webhook
         deliveries in the same file), wait for it without holding up the event loop:

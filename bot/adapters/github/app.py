@@ -46,6 +46,7 @@ from bot.config import env_flag
 from bot.core import leases
 from bot.core.access import Level
 from bot.core.adapter import Adapter
+from bot.core.batching import Batcher
 from bot.core.request import Request, command_keys, delivery_key, derived_request_id
 from bot.metrics import DELIVERIES_PARKED, ERRORS
 from bot.reporting import requested_tasks
@@ -169,6 +170,11 @@ class GitHubAdapter(Adapter):
         self._handling: set[asyncio.Task[None]] = set()
         self.receiver = receiver(settings.webhook_secret)
         self.receive = handler(self.receiver, InboxWriter(bot.store, SOURCE), self.wake)
+        # Deliveries marked processed in few transactions under load (a plain comment's
+        # only write): fewer and shorter holds on the store the front process writes to.
+        self._processed: Batcher[str, None] = Batcher(
+            lambda ids: bot.store.processed_all(SOURCE, ids)
+        )
         # At most this many deliveries that may make requests are processed at once (each
         # may call GitHub and Taskcluster); plain comments take no place.
         self.concurrency = 32
@@ -393,7 +399,7 @@ class GitHubAdapter(Adapter):
                     exc_info=not isinstance(error, TRANSIENT),
                 )
                 return error
-            await self.bot.store.processed(SOURCE, row["delivery_id"])
+            await self._processed(row["delivery_id"])
         return None
 
     async def _failed(self, row: dict[str, Any], error: Exception) -> None:
