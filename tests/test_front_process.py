@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gzip
 import json
 import os
 import signal
@@ -183,6 +184,18 @@ async def test_every_other_request_reaches_the_bot_as_sent(served: Served) -> No
             assert r.status == 200, await r.text()
             answer = await r.json()
         assert "dry run" in json.dumps(answer).lower(), answer
+        # a compressed body arrives whole (the front reads it decompressed)
+        async with http.post(
+            f"{served.url}/api/v1/commands",
+            data=gzip.compress(json.dumps({"text": "help schedule"}).encode()),
+            headers={
+                "Authorization": f"Bearer {TOKEN}",
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
+        ) as r:
+            assert r.status == 200, await r.text()
+            assert "schedule JOBS" in json.dumps(await r.json())
         async with http.get(f"{served.url}/github/webhook") as r:
             assert r.status == 405  # the bot's own answer to a GET of the webhook
         async with http.get(f"{served.url}/no/such/page") as r:

@@ -92,6 +92,7 @@ def forwarding(upstream: str, session: aiohttp.ClientSession) -> Handler:
         if body is None:
             return web.json_response({"error": "the request's body is too large"}, status=413)
         headers = end_to_end(request.headers)
+        headers.popall("Content-Encoding", None)  # the body was read decompressed
         headers.add("X-Forwarded-For", request.remote or "")
         headers["X-Forwarded-Host"] = request.host
         headers["X-Forwarded-Proto"] = request.scheme
