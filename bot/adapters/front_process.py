@@ -105,30 +105,42 @@ class FrontProcess:
                 await self._watcher
 
     async def _watch(self) -> None:
-        """Run the front; each line it writes wakes an adapter; if it exits while the bot
-        serves on, it is started again (connections wait in the socket's backlog)."""
+        """Run the front; if it exits (or cannot start) while the bot serves on, start it
+        again (connections wait in the socket's backlog meanwhile)."""
         failures = 0
         while not self._stopping.is_set():
-            self.process = await asyncio.create_subprocess_exec(
-                *self.command(),
-                stdin=asyncio.subprocess.PIPE,  # closed when this process ends: the front stops
-                stdout=asyncio.subprocess.PIPE,
-                pass_fds=(self.listening.fileno(),),
-            )
-            self.starts += 1
-            self._started.set()
             began = asyncio.get_running_loop().time()
-            assert self.process.stdout is not None
-            async for line in self.process.stdout:
-                fronted = self.fronted.get(line.decode(errors="replace").strip())
-                if fronted is not None:
-                    fronted.wake()
-            code = await self.process.wait()
+            try:
+                code: int | str = await self._run()
+            except OSError as error:  # no process could be made (too many open files, ...)
+                if not self._started.is_set():
+                    raise
+                code = f"could not start: {error}"
             if self._stopping.is_set():
                 return
             if asyncio.get_running_loop().time() - began > STABLE_SECONDS:
                 failures = 0
             delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
             failures += 1
-            log.error("the front process exited (%s); starting it again in %s s", code, delay)
+            # 0: it was told to stop (a signal to the whole process group, as a terminal's
+            # Ctrl-C sends): the bot is most likely stopping too, and then it stays stopped.
+            say = log.info if code == 0 else log.error
+            say("the front process exited (%s); starting it again in %s s", code, delay)
             await asyncio.sleep(delay)
+
+    async def _run(self) -> int:
+        """One front process, from start to exit; each line it writes wakes an adapter."""
+        self.process = await asyncio.create_subprocess_exec(
+            *self.command(),
+            stdin=asyncio.subprocess.PIPE,  # closed when this process ends: the front stops
+            stdout=asyncio.subprocess.PIPE,
+            pass_fds=(self.listening.fileno(),),
+        )
+        self.starts += 1
+        self._started.set()
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            fronted = self.fronted.get(line.decode(errors="replace").strip())
+            if fronted is not None:
+                fronted.wake()
+        return await self.process.wait()
