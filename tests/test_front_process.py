@@ -262,3 +262,67 @@ async def test_with_the_webhook_process_off_the_bot_receives_deliveries_itself(
             assert r.status == 202
         await eventually(lambda: bot.github.comments)
         assert [row[0] for row in bot.kept()] == ["d-inline"]
+
+
+async def raw_exchange(url: str, request: bytes, *, close_after: bool = False) -> bytes:
+    """Send ``request`` as bytes (no client tidies it up) and read the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    await writer.drain()
+    if close_after:
+        writer.close()
+        return b""
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    return answer
+
+
+async def test_a_request_that_is_not_valid_http_is_refused_plainly_and_logged_in_one_line(
+    served: Served,
+) -> None:
+    secret_token = TOKEN.encode()
+    broken = (
+        b"GET /api/v1/requests HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer " + secret_token + b"\x01\r\nConnection: close\r\n\r\n"
+    )
+    answer = await raw_exchange(served.url, broken)
+    assert answer.split(b" ")[1] == b"400", answer
+    assert b"not a valid HTTP request" in answer
+    assert secret_token not in answer
+    # bytes that are not UTF-8 in a header the bot checks: refused, not changed on the way
+    odd = (
+        b"GET /api/v1/requests HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer \xff\xfe" + secret_token + b"\r\nConnection: close\r\n\r\n"
+    )
+    answer = await raw_exchange(served.url, odd)
+    assert answer.split(b" ")[1] == b"400", answer
+    assert b"Authorization header holds bytes that are not UTF-8" in answer
+    # a client gone halfway through its body (to the webhook and to the bot)
+    for path in (b"/github/webhook", b"/api/v1/commands"):
+        cut = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc"
+        await raw_exchange(served.url, cut, close_after=True)
+    async with aiohttp.ClientSession() as http, http.get(f"{served.url}/healthz") as r:
+        assert r.status == 200  # still serving
+    await asyncio.sleep(0.5)
+    log = served.log.read_text()
+    assert TOKEN not in log
+    assert "Traceback" not in log, log[-3000:]
+    assert "refused a request that is not valid HTTP (400)" in log
+
+
+async def test_a_health_check_says_soon_that_a_stalled_bot_does_not_answer(
+    served: Served,
+) -> None:
+    served.process.send_signal(signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{served.url}/healthz", timeout=aiohttp.ClientTimeout(total=60)) as r,
+        ):
+            assert r.status == 502
+            assert "not answering" in (await r.json())["error"]
+        assert time.monotonic() - began < 15
+    finally:
+        served.process.send_signal(signal.SIGCONT)

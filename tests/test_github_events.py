@@ -12,7 +12,7 @@ import pytest
 from gidgethub import sansio
 
 from bot.adapters.github.events import GitHubOrigin, comment_request
-from bot.adapters.github.webhook import verify
+from bot.adapters.github.webhook import receiver, verify
 from bot.adapters.receiving import DeliveryRejectedError
 from tests.conftest import keep_secret, load_reference_json, reference_path
 
@@ -62,6 +62,8 @@ def test_real_payload_bytes_verify() -> None:
             "x-github-event",
         ),
         (lambda h, b: (signed(b"{not json", "ping"), b"{not json"), 400, "JSON"),
+        # not hex at all: hmac cannot even compare it (it raised TypeError: a 500)
+        (lambda h, b: ({**h, "X-Hub-Signature-256": "sha256=\xe9\xe9"}, b), 401, "does not match"),
     ],
 )
 def test_forged_or_malformed_deliveries_are_rejected(mutate: Any, status: int, words: str) -> None:
@@ -83,6 +85,16 @@ def test_a_sha1_only_delivery_is_not_enough() -> None:
     }
     with pytest.raises(DeliveryRejectedError, match="not signed"):
         verify(headers, raw, SECRET)
+
+
+def test_a_delivery_in_another_charset_is_kept_as_the_json_it_says() -> None:
+    body = '{"zen": "caf\u00e9", "hook_id": 1}'.encode("latin-1")
+    headers = {
+        **signed(body, "issue_comment"),
+        "Content-Type": "application/json; charset=latin-1",
+    }
+    received = receiver(SECRET).read(headers, body)
+    assert json.loads(received.payload) == {"zen": "caf\u00e9", "hook_id": 1}
 
 
 def test_a_comment_with_commands_becomes_a_request() -> None:

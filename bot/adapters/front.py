@@ -29,13 +29,19 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from bot import logs
+from bot.adapters.bad_requests import quiet_about_bad_requests
 from bot.adapters.bodies import read_at_most
 from bot.adapters.receiving import Handler, InboxWriter, Receiver, handler
 from bot.store import SqliteStore, Store, open_store
 
 log = logging.getLogger(__name__)
 MAX_FORWARDED = 25 * 1024 * 1024  # bytes of a forwarded request's body
-FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=300, sock_connect=10)
+# A command over the API may load a cold push (seconds, more over a slow network); a health
+# check must say soon that the bot does not answer (a stalled bot is then restarted).
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=10)
+HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=10)
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+SHUTDOWN_SECONDS = 5.0  # requests in flight at SIGTERM: within the bot's wait for this process
 # Headers of one connection, not of the request or the answer (RFC 9110, section 7.6.1),
 # and those aiohttp sets itself from what it sends.
 HOP_BY_HOP = frozenset(
@@ -78,9 +84,28 @@ class Announcer:
 
 
 def end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
-    """The headers of a request or an answer that are passed on (every value of each)."""
-    items = headers.items()
-    return CIMultiDict((name, value) for name, value in items if name.lower() not in HOP_BY_HOP)
+    """The headers of a request or an answer that are passed on (every value of each): not
+    those of the connection, nor those its Connection header names."""
+    named = {
+        token.strip().lower()
+        for value in CIMultiDict(headers).getall("Connection", [])
+        for token in value.split(",")
+    }
+    dropped = HOP_BY_HOP | named
+    return CIMultiDict(
+        (name, value) for name, value in headers.items() if name.lower() not in dropped
+    )
+
+
+def unforwardable(headers: Mapping[str, str]) -> str | None:
+    """A header whose value holds bytes that are not UTF-8 (aiohttp keeps them as lone
+    surrogates, and its client would drop them: the bot would see another value)."""
+    for name, value in headers.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return name
+    return None
 
 
 def forwarding(upstream: str, session: aiohttp.ClientSession) -> Handler:
@@ -91,6 +116,10 @@ def forwarding(upstream: str, session: aiohttp.ClientSession) -> Handler:
         body = await read_at_most(request, MAX_FORWARDED)
         if body is None:
             return web.json_response({"error": "the request's body is too large"}, status=413)
+        odd = unforwardable(request.headers)
+        if odd is not None:
+            reason = f"the {odd} header holds bytes that are not UTF-8"
+            return web.json_response({"error": reason}, status=400)
         headers = end_to_end(request.headers)
         headers.popall("Content-Encoding", None)  # the body was read decompressed
         headers.add("X-Forwarded-For", request.remote or "")
@@ -103,6 +132,7 @@ def forwarding(upstream: str, session: aiohttp.ClientSession) -> Handler:
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,
+                timeout=HEALTH_TIMEOUT if request.path in HEALTH_PATHS else FORWARD_TIMEOUT,
             ) as answer:
                 content = await answer.read()
         except (aiohttp.ClientError, TimeoutError) as error:
@@ -137,7 +167,10 @@ async def serve(
 
         app.router.add_post(receiver.path, handler(receiver, inbox, kept))
     app.router.add_route("*", "/{tail:.*}", forwarding(upstream, session))
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    quiet_about_bad_requests()
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
+    )
     await runner.setup()
     await web.SockSite(runner, listening).start()
     stopped = asyncio.Event()

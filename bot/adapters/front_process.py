@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from bot.config import env_flag
 
 log = logging.getLogger(__name__)
-RESTART_DELAYS = (0.1, 1.0, 5.0, 30.0)  # seconds before each new start of a front that died
+# Seconds before each new start of a front that died: while it is down, connections wait
+# (GitHub waits 10 s for an answer), so never long; a front that cannot run costs one
+# process start every 5 s.
+RESTART_DELAYS = (0.1, 1.0, 2.0, 5.0)
 STABLE_SECONDS = 60.0  # a front that ran this long before it died starts again at once
 STOP_SECONDS = 10.0
 

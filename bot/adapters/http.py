@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import os
 import signal
 from collections.abc import Callable, Sequence
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
 
 from bot.adapters import front_process
+from bot.adapters.bad_requests import quiet_about_bad_requests
 from bot.adapters.front_process import Fronted
 from bot.core.runtime import Runtime
 from bot.metrics import ERRORS, exposition
@@ -26,43 +23,6 @@ DEFAULT_PORT = 8080
 
 
 Installer = Callable[[web.Application], None]
-
-
-class MalformedRequests(logging.Filter):
-    """aiohttp logs a request it cannot parse with the offending bytes, which may hold a
-    bearer token (a malformed Authorization header): the line is kept, the bytes are not."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
-            error = record.exc_info[1]
-            peer = record.args[-1] if isinstance(record.args, tuple) and record.args else "?"
-            record.msg = "refused a request that is not valid HTTP (%s) from %s"
-            record.args = (error.code, peer)
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
-def _plain_parse_errors() -> None:
-    """Answer a request aiohttp cannot parse without echoing its bytes (they may hold a
-    token): aiohttp puts them in the 400's body."""
-    if getattr(RequestHandler.handle_error, "_plain", False):
-        return
-    original = RequestHandler.handle_error
-
-    def handle_error(
-        self: RequestHandler,
-        request: Any,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if isinstance(exc, HttpProcessingError):
-            message = f"{status} {HTTPStatus(status).phrase}: this is not a valid HTTP request."
-        return original(self, request, status, exc, message)
-
-    handle_error._plain = True  # type: ignore[attr-defined]
-    RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
 
 
 @web.middleware
@@ -75,10 +35,7 @@ async def _nosniff(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def make_app(bot: Runtime, installers: Sequence[Installer] = ()) -> web.Application:
     """The app with /healthz and whatever the configured adapters install (webhooks)."""
-    server_log = logging.getLogger("aiohttp.server")
-    if not any(isinstance(f, MalformedRequests) for f in server_log.filters):
-        server_log.addFilter(MalformedRequests())
-    _plain_parse_errors()
+    quiet_about_bad_requests()
     app = web.Application(middlewares=[_nosniff])
     for install in installers:
         install(app)

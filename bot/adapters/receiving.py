@@ -17,6 +17,7 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RETRY_AFTER_SECONDS = 10
 OFF_LOOP = 256 * 1024  # bytes: a bigger delivery is verified and decoded in a thread
 
 
@@ -113,7 +114,17 @@ def handler(receiver: Receiver, inbox: InboxWriter, kept: Callable[[], None]) ->
             return web.json_response({"error": rejected.reason}, status=rejected.status)
         if received.answer is not None:
             return web.json_response(dict(received.answer))
-        new = await inbox.keep(received.delivery_id, received.event, received.payload)
+        try:
+            new = await inbox.keep(received.delivery_id, received.event, received.payload)
+        except Exception as error:  # the store is down or locked: the sender tries again
+            log.warning(
+                "could not keep %s delivery %s: %r", receiver.platform, received.delivery_id, error
+            )
+            return web.json_response(
+                {"error": "the delivery could not be kept just now; send it again shortly"},
+                status=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         if not new:
             return web.json_response({"msg": "already received"})
         kept()

@@ -34,6 +34,8 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> sansio.Event
     for needed in ("x-github-event", "x-github-delivery"):
         if not lowered.get(needed):
             raise DeliveryRejectedError(400, f"the delivery has no {needed} header")
+    if not signature.isascii():  # a digest is hex: hmac cannot compare other characters
+        raise DeliveryRejectedError(401, "the signature does not match the webhook secret")
     only_sha256 = {k: v for k, v in lowered.items() if k != "x-hub-signature"}
     try:
         event = sansio.Event.from_http(only_sha256, body, secret=secret)
@@ -61,9 +63,10 @@ def receiver(secret: str) -> Receiver:
         if event.event == "ping":
             return Received(answer={"msg": "pong"})
         kind = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        if kind.split(";")[0].strip().lower() == "application/json":
-            payload = body.decode("utf-8")
-        else:
+        try:  # the body as it came when it is JSON in UTF-8, as GitHub sends it
+            json_body = kind.split(";")[0].strip().lower() == "application/json"
+            payload = body.decode("utf-8") if json_body else json.dumps(event.data)
+        except UnicodeDecodeError:  # another charset: what it says, as JSON
             payload = json.dumps(event.data)
         return Received(event.delivery_id, event.event, payload)
 
