@@ -426,14 +426,16 @@ async def test_another_replica_leaves_a_request_being_triggered_alone(
     env: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A hook slower than the lease: the triggering replica keeps renewing its hold, so the
-    other replica's sweep neither fails the request nor says it was cut off."""
-    env.bot.lease_seconds = 0.3
-    other = Bot(env.bot.settings, env.store, env.bot.clients, instance="other", lease_seconds=0.3)
+    other replica's sweep neither fails the request nor says it was cut off. (A lease of a
+    second: renewed every third of it, a pause of the whole process, such as a full garbage
+    collection late in a long test session, must pass 0.6 s to lose it.)"""
+    env.bot.lease_seconds = 1.0
+    other = Bot(env.bot.settings, env.store, env.bot.clients, instance="other", lease_seconds=1.0)
     hooks = env.bot.clients.hooks
     real = hooks.triggerHook
 
     async def slow_hook(*args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(3.0)
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(hooks, "triggerHook", slow_hook)
