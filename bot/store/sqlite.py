@@ -49,7 +49,9 @@ class SqliteStore(Store):
         # (a deployment that must not lose them runs on PostgreSQL: DATABASE_URL).
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.execute("PRAGMA foreign_keys=ON")
-        self._connection.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000:.0f}")
+        # Every statement from here runs in a transaction begun by _begin, the one statement
+        # that waits for another process's write; it waits itself, off SQLite's busy wait.
+        self._connection.execute("PRAGMA busy_timeout=0")
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -75,17 +77,16 @@ class SqliteStore(Store):
         SQLite's own wait sleeps in this thread, 1 ms and more at a time."""
         give_up = asyncio.get_running_loop().time() + BUSY_SECONDS
         while True:
-            self._connection.execute("PRAGMA busy_timeout=0")
             try:
                 self._connection.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                # the primary code: SQLITE_BUSY_RECOVERY (another connection recovering the
+                # log after a crash) is waited for too
+                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                     raise
                 if asyncio.get_running_loop().time() > give_up:
                     raise
-            finally:
-                self._connection.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000:.0f}")
             await asyncio.sleep(BUSY_POLL_SECONDS)
 
     async def close(self) -> None:
